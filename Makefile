@@ -1,0 +1,52 @@
+# The README's two commands are `make run` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+UV_HOME := .cache/uv-tool
+UV := $(UV_HOME)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install jars test test-unit run dev stack-up stack-down stack-status lint clean
+
+# uv (from PyPI) resolves this dependency set in seconds where pip backtracks for minutes.
+$(UV):
+	python3 -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --extra dev --python python3.11
+	touch $@
+
+install: $(VENV)/.installed
+
+jars: install
+	$(PY) -m orchestration.stack.cli fetch-jars
+
+# The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
+test: install jars
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m "not integration"
+
+stack-up: install jars
+	$(PY) -m orchestration.stack.cli up
+
+stack-down: install
+	$(PY) -m orchestration.stack.cli down
+
+stack-status: install
+	$(PY) -m orchestration.stack.cli status
+
+run: install jars
+	$(PY) -m orchestration.demo
+
+dev: install jars
+	$(PY) -m orchestration.stack.cli up
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	-$(PY) -m orchestration.stack.cli down
+	rm -rf .stack .lake .dagster_home

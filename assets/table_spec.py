@@ -1,0 +1,155 @@
+"""Declarative table specs: one YAML file per source table, validated on load.
+
+The minimal spec is four fields::
+
+    table: SIEBEL.S_CONTACT      # as the CDC tool reports it (GoldenGate `table`; Debezium `<schema>.<table>`)
+    topic: crm.S_CONTACT
+    format: goldengate_json      # or debezium_json
+    keys: [ROW_ID]               # the source's own column names
+
+Everything else has a default (see the model below). Unknown or misspelled fields, wrong types and
+duplicates across files are errors that name the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from transforms.changes import Op
+
+COLUMN_TYPE = re.compile(r"^(string|long|int|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
+SEQUENCE_FIELDS = {
+    "goldengate_json": {"csn", "pos"},
+    "debezium_json": {"commit_scn", "scn", "ssn", "lsn", "total_order"},
+}
+
+
+class SpecError(ValueError):
+    """A spec file is wrong. The message names the file, the line and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeletesSpec(_Strict):
+    # tombstone: a deleted key is remembered, so a late older change cannot resurrect it.
+    mode: Literal["tombstone"] = "tombstone"
+    tombstone_retention_hours: int = Field(default=7 * 24, ge=1)
+
+
+class TableSpec(_Strict):
+    table: str = Field(min_length=1)
+    topic: str = Field(min_length=1)
+    format: Literal["goldengate_json", "debezium_json"]
+    keys: list[str] = Field(min_length=1)
+    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    description: str | None = None
+    history: Literal["scd1", "scd2"] = "scd1"
+    sequence_by: list[str] | None = None
+    deletes: DeletesSpec = DeletesSpec()
+    allowed_operations: list[Op] = Field(default_factory=lambda: list(Op))
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_unique(cls, keys: list[str]) -> list[str]:
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"keys repeat a column: {keys}")
+        return keys
+
+    @field_validator("columns")
+    @classmethod
+    def _column_types(cls, columns: dict[str, str]) -> dict[str, str]:
+        for column, type_name in columns.items():
+            if not COLUMN_TYPE.match(type_name):
+                raise ValueError(
+                    f"column {column!r} has type {type_name!r}; expected one of string, long, int, double, "
+                    "boolean, date, timestamp, decimal(p,s)"
+                )
+        return columns
+
+    @model_validator(mode="after")
+    def _sequence_fields_exist(self) -> TableSpec:
+        if self.sequence_by is not None:
+            known = SEQUENCE_FIELDS[self.format]
+            unknown = [f for f in self.sequence_by if f not in known]
+            if unknown or not self.sequence_by:
+                raise ValueError(f"sequence_by {self.sequence_by} for {self.format}: use fields of {sorted(known)}")
+        return self
+
+    @property
+    def asset_name(self) -> str:
+        """Short name used for the Delta folders and Dagster asset keys: `s_contact` for SIEBEL.S_CONTACT."""
+        return self.name or re.sub(r"[^a-z0-9_]", "_", self.table.split(".")[-1].lower())
+
+
+def load_table_spec(path: Path) -> TableSpec:
+    text = path.read_text()
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}:1: a table spec is a mapping of fields (table, topic, format, keys, ...)")
+    try:
+        return TableSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_describe(path, node, exc)) from None
+
+
+def load_table_specs(folder: Path) -> list[TableSpec]:
+    """Every `*.yaml` spec in a folder, sorted by table; duplicates of table, topic or name are errors."""
+    specs: list[tuple[Path, TableSpec]] = [(p, load_table_spec(p)) for p in sorted(folder.glob("*.yaml"))]
+    for attribute in ("table", "asset_name"):
+        seen: dict[str, Path] = {}
+        for path, spec in specs:
+            value = getattr(spec, attribute)
+            if value in seen:
+                raise SpecError(f"{path}: {attribute} {value!r} is already used by {seen[value]}")
+            seen[value] = path
+    return [spec for _, spec in sorted(specs, key=lambda item: item[1].table)]
+
+
+def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        field_name = ".".join(loc) or "(spec)"
+        line = _line_of(root, error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field (allowed: {', '.join(_allowed_fields(error['loc']))})"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{path}:{line}: {field_name}: {message}")
+    return "\n".join(lines)
+
+
+def _allowed_fields(loc: tuple) -> list[str]:
+    model: type[BaseModel] = DeletesSpec if loc and loc[0] == "deletes" else TableSpec
+    return list(model.model_fields)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int:
+    """1-based line of the deepest YAML node on `loc` that exists (the file's first line if none)."""
+    node, line = root, 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,64 @@
+"""Java dependencies from Maven Central, fetched with `mvn` into a cache folder outside git.
+
+`jars/pom.xml` has one profile per consumer (kafka, cassandra, delta). `ensure_jars(profile)` runs
+`mvn dependency:copy-dependencies` for that profile once, marks the folder complete, and afterwards
+only lists it. The cache folder is `$CDC_JAR_CACHE` or `.cache/jars` at the project root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+POM = PROJECT_ROOT / "jars" / "pom.xml"
+_COMPLETE_MARK = ".complete"
+
+
+class JarFetchError(RuntimeError):
+    pass
+
+
+def jar_cache_root() -> Path:
+    return Path(os.environ.get("CDC_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars"))
+
+
+def ensure_jars(profile: str) -> list[Path]:
+    """Return the jars of a pom.xml profile, fetching them with mvn the first time."""
+    folder = jar_cache_root() / profile
+    if not (folder / _COMPLETE_MARK).exists():
+        _fetch(profile, folder)
+    return sorted(folder.glob("*.jar"))
+
+
+def _fetch(profile: str, folder: Path) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise JarFetchError("`mvn` is not on PATH: install Maven (Debian package `maven`) to fetch the jars")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    cmd = [mvn, "-q", "-B", "-f", str(POM), f"-P{profile}", "dependency:copy-dependencies",
+           f"-DoutputDirectory={folder}"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
+        raise JarFetchError(f"mvn could not fetch the jars of profile {profile!r} ({POM}):\n{tail}")
+    (folder / _COMPLETE_MARK).write_text("ok\n")
+
+
+_VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*$")
+
+
+def artifact_name(jar: Path) -> str:
+    """`delta-spark_2.13-4.4.0.jar` -> `delta-spark_2.13`."""
+    return _VERSION_SUFFIX.sub("", jar.stem)
+
+
+def jars_missing_from(jars: list[Path], present: list[Path]) -> list[Path]:
+    """The jars whose artifact is not already among `present` (by artifact name, any version)."""
+    have = {artifact_name(j) for j in present}
+    return [j for j in jars if artifact_name(j) not in have]

@@ -1,0 +1,73 @@
+"""The normalized change record every decoder produces and every later stage consumes.
+
+Column values are text or None. Decoders turn each source value into one canonical string (exact
+decimals as written, timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]`, booleans `true`/`false`), so no
+precision is lost on the way to the lake; silver casts them to the spec's column types.
+
+ABSENT versus NULL: an image holds only the columns the change carries. A column missing from the
+dict is unknown/unchanged; a column present with value None is a real NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from transforms.sequence import encode_sequence
+
+Image = dict[str, str | None]
+
+
+class Op(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+    TRUNCATE = "truncate"
+
+
+@dataclass(frozen=True)
+class KafkaCoordinates:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One operation on one source row (or, for TRUNCATE, on one table).
+
+    - table: the source table as the CDC tool names it (GoldenGate `table`, Debezium `<schema>.<table>`).
+    - key: the key columns and their values after the change (before it, for a delete); {} for truncate.
+    - before / after: present columns only (see module doc); None when the message has no such image.
+    - full_image: True when `after` carries every column of the row (insert, snapshot read).
+    - old_key: set when the change moves the row to a new key (primary-key update); `key` is the new one.
+    - position: the format's own commit position, most significant first (e.g. (pos,) for GoldenGate);
+      `sequence` appends the Kafka offset as the last tiebreak and encodes it (transforms.sequence).
+    """
+
+    table: str
+    op: Op
+    key: dict[str, str | None]
+    before: Image | None
+    after: Image | None
+    full_image: bool
+    position: tuple[int, ...]
+    kafka: KafkaCoordinates
+    commit_ts: datetime | None = None
+    txid: str | None = None
+    old_key: dict[str, str | None] | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # e.g. GoldenGate tokens, Debezium snapshot flag
+
+    @property
+    def sequence(self) -> str:
+        return encode_sequence((*self.position, self.kafka.offset))
+
+
+def canonical_json(value: dict | None) -> str | None:
+    """The one JSON text form used to store keys and images (sorted keys, no spaces)."""
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
