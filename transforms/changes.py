@@ -71,3 +71,24 @@ def canonical_json(value: dict | None) -> str | None:
     if value is None:
         return None
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class KafkaMessage:
+    """A Kafka record as read, before decoding. `value` None is a tombstone (Debezium after a delete)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+    @property
+    def coordinates(self) -> KafkaCoordinates:
+        return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms)
+
+
+class DecodeError(ValueError):
+    """A message that cannot be turned into change records; the reason goes to the quarantine table."""
