@@ -17,6 +17,9 @@ from orchestration.stack.jars import ensure_jars, jars_missing_from
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # Every table the platform creates keeps a change data feed: silver reads bronze's new commits
+    # and gold reads silver's changed keys through it.
+    "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
 }
 
 LOCAL_DEFAULTS = {

@@ -64,16 +64,23 @@ QUARANTINE_SCHEMA = StructType(
 def _kafka_time(timestamp_ms: int | None) -> datetime | None:
     if timestamp_ms is None or timestamp_ms < 0:
         return None
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).replace(tzinfo=None)
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Naive datetimes in this project are UTC; make them aware so PySpark never applies a local zone."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def event_date_of(commit_ts: datetime | None, timestamp_ms: int | None, now: datetime) -> date:
-    moment = commit_ts or _kafka_time(timestamp_ms) or now
-    return moment.date()
+    moment = _utc(commit_ts) or _kafka_time(timestamp_ms) or _utc(now)
+    return moment.astimezone(UTC).date()
 
 
 def to_bronze_row(change: ChangeRecord, ingested_at: datetime) -> tuple:
-    """A tuple in BRONZE_SCHEMA order. Timestamps are naive UTC (the Spark session runs in UTC)."""
+    """A tuple in BRONZE_SCHEMA order."""
     kafka_ts = _kafka_time(change.kafka.timestamp_ms)
     return (
         change.table,
@@ -84,7 +91,7 @@ def to_bronze_row(change: ChangeRecord, ingested_at: datetime) -> tuple:
         canonical_json(change.after),
         change.full_image,
         change.sequence,
-        change.commit_ts,
+        _utc(change.commit_ts),
         change.txid,
         change.kafka.topic,
         change.kafka.partition,
@@ -92,7 +99,7 @@ def to_bronze_row(change: ChangeRecord, ingested_at: datetime) -> tuple:
         kafka_ts,
         canonical_json(change.extra) if change.extra else None,
         event_date_of(change.commit_ts, change.kafka.timestamp_ms, ingested_at),
-        ingested_at,
+        _utc(ingested_at),
     )
 
 
@@ -107,5 +114,5 @@ def to_quarantine_row(table_spec: str, message: KafkaMessage, error: str, quaran
         message.value,
         error,
         event_date_of(None, message.timestamp_ms, quarantined_at),
-        quarantined_at,
+        _utc(quarantined_at),
     )

@@ -1,0 +1,151 @@
+"""One bronze micro-batch: a fixed Kafka offset range -> one Delta commit that also records the range.
+
+Exactly once:
+1. The range is planned from the offsets recorded in bronze's newest batch commit (never from the
+   consumer group), up to the high watermarks seen at the start, capped per partition.
+2. Records that cannot be decoded go to the quarantine table FIRST, in a commit tagged with the batch
+   number and the planned range (Delta idempotent writes: txnAppId + txnVersion).
+3. The decoded change records go to bronze in ONE commit tagged with the batch number and the range.
+If the process dies between 2 and 3, the next run finds a quarantine commit for a batch that bronze
+does not have yet and re-reads exactly that recorded range; Delta skips the repeated quarantine write
+(same txnVersion). If it dies after 3, the next run starts after the recorded range. Either way: no gap,
+no duplicate. Consumer-group offsets are committed afterwards for lag monitoring only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, TopicPartition
+from pyspark.sql import SparkSession
+
+from assets.table_spec import TableSpec
+from transforms.bronze.kafka_reader import read_ranges, watermarks
+from transforms.bronze.offsets import OffsetRange, plan_ranges
+from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA, to_bronze_row, to_quarantine_row
+from transforms.changes import DecodeError, KafkaMessage
+from transforms.decoders import decode
+from transforms.delta_commits import latest_progress, progress_metadata
+
+STAGE = "bronze"
+
+
+@dataclass
+class BronzeBatch:
+    batch: int | None  # None when there was nothing to read
+    ranges: list[OffsetRange]
+    records_read: int = 0
+    rows_written: int = 0
+    quarantined: int = 0
+    skipped_other_tables: int = 0
+    resumed: bool = False  # re-read a range recorded by an interrupted earlier attempt
+    quarantine_reasons: Counter = field(default_factory=Counter)
+    lag_remaining: dict[int, int] = field(default_factory=dict)  # partition -> records beyond this batch
+
+    def offsets_before(self) -> dict[int, int]:
+        return {r.partition: r.start for r in self.ranges}
+
+    def offsets_after(self) -> dict[int, int]:
+        return {r.partition: r.end for r in self.ranges}
+
+
+def stored_offsets(spark: SparkSession, bronze_path: str) -> tuple[int, dict[int, int]]:
+    """(last batch number, next offset per partition) recorded in bronze; (0, {}) for a new table."""
+    progress = latest_progress(spark, bronze_path, STAGE)
+    if progress is None:
+        return 0, {}
+    return progress["batch"], {int(p): end for p, (_, end) in progress["ranges"].items()}
+
+
+def ingest_batch(
+    spark: SparkSession,
+    spec: TableSpec,
+    consumer: Consumer,
+    bronze_path: str,
+    quarantine_path: str,
+    *,
+    max_records_per_partition: int | None = None,
+    other_tables_on_topic: frozenset[str] = frozenset(),
+    now: datetime | None = None,
+) -> BronzeBatch:
+    now = now or datetime.now(UTC)
+    last_batch, next_offsets = stored_offsets(spark, bronze_path)
+    batch_no = last_batch + 1
+    interrupted = latest_progress(spark, quarantine_path, STAGE)
+    marks = watermarks(consumer, spec.topic)
+    if interrupted is not None and interrupted["batch"] == batch_no:
+        ranges = [OffsetRange(spec.topic, int(p), start, end) for p, (start, end) in interrupted["ranges"].items()]
+        resumed = True
+    else:
+        ranges = plan_ranges(spec.topic, marks, next_offsets, max_records_per_partition)
+        resumed = False
+    lag = {r.partition: max(0, marks[r.partition][1] - r.end) for r in ranges if r.partition in marks}
+    if not any(r.size for r in ranges):
+        return BronzeBatch(batch=None, ranges=ranges, lag_remaining=lag)
+
+    result = BronzeBatch(batch=batch_no, ranges=ranges, resumed=resumed, lag_remaining=lag)
+    rows, quarantine_rows = [], []
+    for message in read_ranges(consumer, ranges):
+        result.records_read += 1
+        try:
+            for change in _decode_for(spec, message, other_tables_on_topic, result):
+                rows.append(to_bronze_row(change, now))
+        except DecodeError as exc:
+            reason = str(exc)
+            quarantine_rows.append(to_quarantine_row(spec.table, message, reason, now))
+            result.quarantine_reasons[reason.split(":")[0]] += 1
+
+    metadata = progress_metadata(
+        STAGE, batch=batch_no, topic=spec.topic, ranges={str(r.partition): [r.start, r.end] for r in ranges}
+    )
+    app_id = f"cdc-lakehouse.bronze.{spec.asset_name}"
+    if quarantine_rows:
+        (
+            spark.createDataFrame(quarantine_rows, QUARANTINE_SCHEMA)
+            .write.format("delta")
+            .mode("append")
+            .partitionBy("event_date")
+            .option("txnAppId", app_id)
+            .option("txnVersion", batch_no)
+            .option("userMetadata", metadata)
+            .save(quarantine_path)
+        )
+    (
+        spark.createDataFrame(rows, BRONZE_SCHEMA)
+        .write.format("delta")
+        .mode("append")
+        .partitionBy("event_date")
+        .option("txnAppId", app_id)
+        .option("txnVersion", batch_no)
+        .option("userMetadata", metadata)
+        .save(bronze_path)
+    )
+    result.rows_written = len(rows)
+    result.quarantined = len(quarantine_rows)
+    _report_lag_offsets(consumer, ranges)
+    return result
+
+
+def _decode_for(spec: TableSpec, message: KafkaMessage, other_tables: frozenset[str], result: BronzeBatch):
+    changes = decode(message, format=spec.format, keys=spec.keys, sequence_by=spec.sequence_by)
+    kept = []
+    for change in changes:
+        if change.table != spec.table:
+            if change.table in other_tables:
+                result.skipped_other_tables += 1
+                continue
+            raise DecodeError(f"unknown table: {change.table!r} on topic {spec.topic} (this spec reads {spec.table!r})")
+        if change.op not in spec.allowed_operations:
+            raise DecodeError(f"operation not allowed: {change.op} on {spec.table} (allowed: "
+                              f"{', '.join(spec.allowed_operations)})")
+        kept.append(change)
+    return kept
+
+
+def _report_lag_offsets(consumer: Consumer, ranges: list[OffsetRange]) -> None:
+    """Commit the consumer group's offsets so standard Kafka lag tools see progress. Never read back."""
+    offsets = [TopicPartition(r.topic, r.partition, r.end) for r in ranges if r.size]
+    if offsets:
+        consumer.commit(offsets=offsets, asynchronous=False)

@@ -1,0 +1,108 @@
+"""Read fixed offset ranges from Kafka with confluent-kafka, without consumer-group semantics.
+
+The consumer is assigned explicit partitions and positions; nothing is committed here. Offsets are
+tracked by the caller in the Delta commit (see transforms.bronze.ingest). Reading stops per partition
+when its position reaches the range end. With `read_committed`, control records and aborted
+transactions leave offset gaps, so progress is judged by the consumer position, not the last offset seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+
+from transforms.bronze.offsets import OffsetRange
+from transforms.changes import KafkaMessage
+
+
+class KafkaReadError(RuntimeError):
+    pass
+
+
+def make_consumer(client_config: dict, group_id: str) -> Consumer:
+    config = {
+        **client_config,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+    }
+    return Consumer(config)
+
+
+def watermarks(consumer: Consumer, topic: str, timeout_s: float = 15.0) -> dict[int, tuple[int, int]]:
+    """(low, high) offsets of every partition of a topic. Fails clearly if the topic does not exist."""
+    metadata = consumer.list_topics(topic, timeout=timeout_s)
+    topic_meta = metadata.topics.get(topic)
+    if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
+        reason = topic_meta.error if topic_meta is not None else "no metadata"
+        raise KafkaReadError(f"Kafka topic {topic!r} is not available: {reason}")
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s, cached=False)
+        for p in sorted(topic_meta.partitions)
+    }
+
+
+def read_ranges(consumer: Consumer, ranges: list[OffsetRange], idle_timeout_s: float = 30.0) -> Iterator[KafkaMessage]:
+    """Yield every record of the ranges (in offset order per partition).
+
+    Raises KafkaReadError when a partition makes no progress for `idle_timeout_s` before its end,
+    so a batch never silently records a shorter range than it planned.
+    """
+    pending = {(r.topic, r.partition): r for r in ranges if r.size > 0}
+    if not pending:
+        return
+    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in pending.values()])
+    last_progress = time.monotonic()
+    try:
+        while pending:
+            message = consumer.poll(1.0)
+            if message is None:
+                _drop_finished(consumer, pending)
+                if pending and time.monotonic() - last_progress > idle_timeout_s:
+                    waiting = ", ".join(f"{t}[{p}] end {r.end}" for (t, p), r in pending.items())
+                    raise KafkaReadError(f"no progress for {idle_timeout_s:.0f}s while reading {waiting}")
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    _drop_finished(consumer, pending)
+                    continue
+                raise KafkaReadError(f"Kafka error while reading: {error}")
+            tp = (message.topic(), message.partition())
+            selected = pending.get(tp)
+            if selected is None or message.offset() >= selected.end:
+                _drop_finished(consumer, pending)
+                continue
+            last_progress = time.monotonic()
+            yield KafkaMessage(
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+                key=message.key(),
+                value=message.value(),
+                timestamp_ms=message.timestamp()[1] if message.timestamp()[0] else None,
+                headers=tuple(message.headers() or ()),
+            )
+            if message.offset() + 1 >= selected.end:
+                del pending[tp]
+                consumer.pause([TopicPartition(*tp)])
+    except KafkaException as exc:
+        raise KafkaReadError(f"Kafka error while reading: {exc}") from exc
+    finally:
+        consumer.unassign()
+
+
+def _drop_finished(consumer: Consumer, pending: dict[tuple[str, int], OffsetRange]) -> None:
+    if not pending:
+        return
+    positions = consumer.position([TopicPartition(t, p) for t, p in pending])
+    for position in positions:
+        key = (position.topic, position.partition)
+        if position.offset not in (OFFSET_END,) and position.offset >= 0 and position.offset >= pending[key].end:
+            del pending[key]
+            consumer.pause([TopicPartition(*key)])
