@@ -1,0 +1,15 @@
+"""The Dagster entry point (loaded by workspace.yaml): it only assembles what the other modules build."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.factory import build_table_assets, load_specs
+from orchestration.resources import resources_from_env
+
+specs = load_specs()
+
+defs = dg.Definitions(
+    assets=build_table_assets(specs),
+    resources=resources_from_env(),
+)
