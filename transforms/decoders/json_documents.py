@@ -1,0 +1,109 @@
+"""Reading JSON from Kafka bytes: exact numbers, no silent loss, errors that say where.
+
+- Numbers with a fraction or exponent parse to Decimal (exact), integers to int; NaN and Infinity are
+  rejected (they are not JSON).
+- An object that repeats a field name is an error (plain json.loads would keep the last one silently).
+- A value may hold several concatenated documents (GoldenGate tx mode), separated by JSON whitespace
+  or by nothing at all.
+- Error positions are byte offsets into the Kafka value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from transforms.changes import DecodeError
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _reject_constant(name: str) -> Any:
+    raise DecodeError(f"{name} is not a JSON number")
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise DecodeError(f"a JSON object repeats the field {name!r}")
+            seen.add(name)
+    return result
+
+
+def _decoder(strict: bool) -> json.JSONDecoder:
+    return json.JSONDecoder(
+        parse_float=Decimal,
+        parse_constant=_reject_constant,
+        object_pairs_hook=_object_without_repeats,
+        strict=strict,
+    )
+
+
+_STRICT = _decoder(strict=True)
+_LENIENT = _decoder(strict=False)  # allows raw control characters inside strings
+
+
+def utf8_text(raw: bytes | bytearray | memoryview, what: str = "value") -> str:
+    """UTF-8 text of Kafka bytes (Spark hands binary columns over as bytearray)."""
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{what} is not UTF-8 at byte {exc.start}: {exc.reason}") from None
+
+
+def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> list[tuple[int, Any]]:
+    """Every JSON document in `raw`, each with the byte offset where it starts."""
+    text = utf8_text(raw)
+    decoder = _STRICT if strict else _LENIENT
+    found: list[tuple[int, Any]] = []
+    index = _WHITESPACE.match(text, 0).end()
+    while index < len(text):
+        try:
+            document, end = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise DecodeError(f"invalid JSON at byte {_byte_offset(text, exc.pos)}: {exc.msg}") from None
+        except DecodeError as exc:
+            raise DecodeError(
+                f"invalid JSON in the document at byte {_byte_offset(text, index)}: {exc}"
+            ) from None
+        except ValueError as exc:  # e.g. an integer longer than Python's int() digit limit
+            raise DecodeError(
+                f"invalid JSON in the document at byte {_byte_offset(text, index)}: {exc}"
+            ) from None
+        found.append((_byte_offset(text, index), document))
+        index = _WHITESPACE.match(text, end).end()
+    if not found:
+        raise DecodeError("the value holds no JSON document (it is empty or only whitespace)")
+    return found
+
+
+def single_document(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> Any:
+    """The one JSON document in `raw`; anything after it is an error."""
+    found = documents(raw, strict=strict)
+    if len(found) > 1:
+        raise DecodeError(f"invalid JSON at byte {found[1][0]}: extra data after the first document")
+    return found[0][1]
+
+
+def kind_of(value: Any) -> str:
+    """The JSON kind of a parsed value, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _byte_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))
