@@ -15,10 +15,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from transforms.changes import Op
 
@@ -27,6 +35,17 @@ SEQUENCE_FIELDS = {
     "goldengate_json": {"csn", "pos"},
     "debezium_json": {"commit_scn", "scn", "ssn", "lsn", "total_order"},
 }
+
+
+def _column_type(type_name: str) -> str:
+    if not COLUMN_TYPE.match(type_name):
+        raise ValueError(
+            f"type {type_name!r} is not one of string, long, int, double, boolean, date, timestamp, decimal(p,s)"
+        )
+    return type_name
+
+
+ColumnType = Annotated[str, AfterValidator(_column_type)]
 
 
 class SpecError(ValueError):
@@ -54,7 +73,7 @@ class TableSpec(_Strict):
     sequence_by: list[str] | None = None
     deletes: DeletesSpec = DeletesSpec()
     allowed_operations: list[Op] = Field(default_factory=lambda: list(Op))
-    columns: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, ColumnType] = Field(default_factory=dict)
 
     @field_validator("keys")
     @classmethod
@@ -62,17 +81,6 @@ class TableSpec(_Strict):
         if len(set(keys)) != len(keys):
             raise ValueError(f"keys repeat a column: {keys}")
         return keys
-
-    @field_validator("columns")
-    @classmethod
-    def _column_types(cls, columns: dict[str, str]) -> dict[str, str]:
-        for column, type_name in columns.items():
-            if not COLUMN_TYPE.match(type_name):
-                raise ValueError(
-                    f"column {column!r} has type {type_name!r}; expected one of string, long, int, double, "
-                    "boolean, date, timestamp, decimal(p,s)"
-                )
-        return columns
 
     @model_validator(mode="after")
     def _sequence_fields_exist(self) -> TableSpec:
@@ -105,15 +113,18 @@ def load_table_spec(path: Path) -> TableSpec:
 
 
 def load_table_specs(folder: Path) -> list[TableSpec]:
-    """Every `*.yaml` spec in a folder, sorted by table; duplicates of table, topic or name are errors."""
+    """Every `*.yaml` spec in a folder, sorted by table; a table or asset name used twice is an error
+    naming both files and lines. (Two tables may share a topic.)"""
     specs: list[tuple[Path, TableSpec]] = [(p, load_table_spec(p)) for p in sorted(folder.glob("*.yaml"))]
     for attribute in ("table", "asset_name"):
-        seen: dict[str, Path] = {}
+        seen: dict[str, str] = {}
         for path, spec in specs:
             value = getattr(spec, attribute)
+            field_name = "name" if attribute == "asset_name" and spec.name else "table"
+            where = f"{path}:{_line_of(yaml.compose(path.read_text()), (field_name,))}"
             if value in seen:
-                raise SpecError(f"{path}: {attribute} {value!r} is already used by {seen[value]}")
-            seen[value] = path
+                raise SpecError(f"{where}: {attribute} {value!r} is already used by {seen[value]}")
+            seen[value] = where
     return [spec for _, spec in sorted(specs, key=lambda item: item[1].table)]
 
 
@@ -123,7 +134,7 @@ def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
         loc = [str(part) for part in error["loc"]]
         field_name = ".".join(loc) or "(spec)"
         line = _line_of(root, error["loc"])
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = f"unknown field (allowed: {', '.join(_allowed_fields(error['loc']))})"
         elif error["type"] == "missing":

@@ -1,0 +1,99 @@
+"""Spec mistakes fail at load time with the file and the line (DESIGN: "Bad input"), and every CRM spec loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assets.table_spec import SpecError, load_table_spec, load_table_specs
+
+SPECS = Path(__file__).resolve().parents[2] / "assets" / "specs"
+CRM_TABLES = ["S_ADDR_PER", "S_CONTACT", "S_CONTACT_X", "S_LST_OF_VAL", "S_ORDER", "S_ORDER_ITEM", "S_ORG_EXT",
+              "S_PROD_INT"]
+
+VALID = "table: SIEBEL.S_X\ntopic: crm.S_X\nformat: goldengate_json\nkeys: [ROW_ID]\n"
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(SpecError) as caught:
+        load_table_spec(path)
+    return str(caught.value)
+
+
+def test_the_minimal_spec_loads_with_defaults(tmp_path):
+    spec = load_table_spec(write(tmp_path, "x.yaml", VALID))
+    assert (spec.table, spec.topic, spec.format, spec.keys) == ("SIEBEL.S_X", "crm.S_X", "goldengate_json", ["ROW_ID"])
+    assert spec.history == "scd1" and spec.columns == {} and spec.asset_name == "s_x"
+
+
+def test_unknown_field_names_file_line_and_the_allowed_fields(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID + "histroy: scd2\n")
+    message = load_error(path)
+    assert message.startswith(f"{path}:5: histroy: unknown field (allowed: table, topic, format, keys,")
+    assert "history" in message
+
+
+def test_wrong_format_names_file_line_and_the_formats(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID.replace("goldengate_json", "golden_json"))
+    assert load_error(path) == f"{path}:3: format: Input should be 'goldengate_json' or 'debezium_json'"
+
+
+def test_missing_topic_names_file_and_field(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID.replace("topic: crm.S_X\n", ""))
+    assert load_error(path) == f"{path}:1: topic: required field is missing"
+
+
+def test_duplicate_table_across_files_names_both_files_and_lines(tmp_path):
+    first = write(tmp_path, "a.yaml", VALID)
+    second = write(tmp_path, "b.yaml", "# same table, other topic\n" + VALID.replace("crm.S_X", "crm.S_X2") + "name: other\n")
+    with pytest.raises(SpecError) as caught:
+        load_table_specs(tmp_path)
+    assert str(caught.value) == f"{second}:2: table 'SIEBEL.S_X' is already used by {first}:1"
+
+
+def test_duplicate_asset_name_across_files_points_at_the_name_field(tmp_path):
+    first = write(tmp_path, "a.yaml", VALID + "name: crm_x\n")
+    second = write(tmp_path, "b.yaml", VALID.replace("S_X", "S_Y") + "name: crm_x\n")
+    with pytest.raises(SpecError) as caught:
+        load_table_specs(tmp_path)
+    assert str(caught.value) == f"{second}:5: asset_name 'crm_x' is already used by {first}:5"
+
+
+def test_bad_column_type_points_at_the_column_line(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID + "columns:\n  AMT_OK: decimal(22,7)\n  AMT: money\n")
+    assert load_error(path) == (
+        f"{path}:7: columns.AMT: type 'money' is not one of string, long, int, double, boolean, date, "
+        "timestamp, decimal(p,s)"
+    )
+
+
+def test_empty_keys_names_file_line_and_field(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID.replace("[ROW_ID]", "[]"))
+    message = load_error(path)
+    assert message.startswith(f"{path}:4: keys: ")
+    assert "at least 1 item" in message
+
+
+def test_a_spec_that_is_not_a_mapping_is_an_error_at_line_1(tmp_path):
+    path = write(tmp_path, "x.yaml", "- table\n- topic\n")
+    assert load_error(path).startswith(f"{path}:1: a table spec is a mapping")
+
+
+def test_every_crm_spec_loads_with_its_topic_keys_and_description():
+    specs = load_table_specs(SPECS)
+    assert [s.table for s in specs] == [f"SIEBEL.{t}" for t in CRM_TABLES]
+    for spec in specs:
+        short = spec.table.split(".")[1]
+        assert spec.topic == f"crm.{short}"
+        assert spec.format == "goldengate_json"
+        assert spec.keys == ["ROW_ID"]
+        assert spec.description and len(spec.description) > 30
+        for system_date in ("CREATED", "LAST_UPD", "DB_LAST_UPD"):
+            assert spec.columns[system_date] == "timestamp"
