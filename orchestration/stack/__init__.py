@@ -1,0 +1,14 @@
+"""The local stack: real Kafka and Cassandra servers on 127.0.0.1, from jars fetched off Maven Central.
+
+`Stack` (orchestration.stack.stack) starts, reuses, checks and stops them; `cli` is its command line.
+"""
+
+from orchestration.stack.stack import (
+    PortInUseError,
+    ServerStartError,
+    Stack,
+    StackError,
+    StackPorts,
+)
+
+__all__ = ["PortInUseError", "ServerStartError", "Stack", "StackError", "StackPorts"]

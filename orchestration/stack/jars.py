@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,13 @@ class JarFetchError(RuntimeError):
 
 def jar_cache_root() -> Path:
     return Path(os.environ.get("CDC_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars"))
+
+
+def pom_profiles() -> list[str]:
+    """The profile ids of jars/pom.xml, in file order."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ElementTree.parse(POM).getroot()
+    return [element.text for element in root.findall("m:profiles/m:profile/m:id", namespace)]
 
 
 def ensure_jars(profile: str) -> list[Path]:

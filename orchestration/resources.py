@@ -1,0 +1,250 @@
+"""Dagster resources: how assets reach Kafka, Spark, Cassandra and the lake.
+
+Each resource is a `dagster.ConfigurableResource` (configurable in the UI's launchpad) with small
+methods that hand out ready clients. `resources_from_env()` builds all four from environment
+variables; without any variable set they point at the local stack (`make stack-up`).
+
+Secrets (SASL and Cassandra passwords) are passed as `dagster.EnvVar`, so the UI never shows them;
+the methods below resolve them, so the resources also work outside a Dagster run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from pydantic import Field, field_validator
+from pyspark.sql import SparkSession
+
+from orchestration.spark_session import build_spark_session
+from orchestration.stack.jars import PROJECT_ROOT
+from orchestration.stack.ports import HOST
+from orchestration.stack.stack import Stack, StackPorts
+
+DEFAULT_LAKE_ROOT = str(PROJECT_ROOT / ".lake")
+LAKE_URI_SCHEMES = ("file", "hdfs", "s3a")
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+def _resolved(value: str | None) -> str | None:
+    """The value of an EnvVar field outside a run (Dagster resolves them only inside one)."""
+    if isinstance(value, dg.EnvVar):
+        return value.get_value()
+    return value
+
+
+def _librdkafka_keys(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`group_id=...` -> `{"group.id": ...}`: librdkafka property names have dots, never underscores."""
+    return {key.replace("_", "."): value for key, value in overrides.items()}
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """A Kafka cluster, reached with confluent-kafka (librdkafka)."""
+
+    bootstrap_servers: str = Field(default=f"{HOST}:{StackPorts().kafka}", description="host:port,host:port")
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, ...")
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_ca_location: str | None = Field(default=None, description="CA certificate file (PEM) for SSL/SASL_SSL")
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka settings shared by every client: servers, security, credentials."""
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": _resolved(self.sasl_username),
+            "sasl.password": _resolved(self.sasl_password),
+            "ssl.ca.location": self.ssl_ca_location,
+        }
+        config.update({key: value for key, value in optional.items() if value})
+        return config
+
+    def consumer_config(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+        """client_config() plus `config` (librdkafka names) plus keyword overrides (`group_id` = `group.id`)."""
+        return {**self.client_config(), **(config or {}), **_librdkafka_keys(overrides)}
+
+    def producer_config(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+        return {**self.client_config(), **(config or {}), **_librdkafka_keys(overrides)}
+
+    def consumer(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> Consumer:
+        """A new Consumer, e.g. `consumer(group_id="bronze", enable_auto_commit=False)`."""
+        return Consumer(self.consumer_config(config, **overrides))
+
+    def producer(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> Producer:
+        """A new Producer, e.g. `producer(enable_idempotence=True)`."""
+        return Producer(self.producer_config(config, **overrides))
+
+    def admin(self) -> AdminClient:
+        return AdminClient(self.client_config())
+
+
+class SparkResource(dg.ConfigurableResource):
+    """The process's SparkSession with Delta (orchestration.spark_session.build_spark_session)."""
+
+    master: str = Field(default="local[2]", description="local[N], spark://host:port, yarn, ...")
+    app_name: str = "cdc-lakehouse"
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
+
+    def session(self) -> SparkSession:
+        return build_spark_session(master=self.master, app_name=self.app_name, extra_conf=self.conf)
+
+
+_cassandra_sessions: dict[tuple, tuple[Cluster, Session]] = {}
+_cassandra_lock = threading.Lock()
+
+
+@atexit.register
+def shutdown_cassandra_sessions() -> None:
+    """Close every Cassandra session this process opened through CassandraResource."""
+    with _cassandra_lock:
+        for cluster, _session in _cassandra_sessions.values():
+            cluster.shutdown()
+        _cassandra_sessions.clear()
+
+
+class CassandraResource(dg.ConfigurableResource):
+    """A Cassandra cluster. `session()` is opened once per process and shared (the driver is thread-safe).
+
+    The session is not bound to a keyspace: qualify table names with `keyspace` (the keyspace may not
+    exist yet when the session opens).
+    """
+
+    contact_points: list[str] = Field(default_factory=lambda: [HOST])
+    port: int = StackPorts().cassandra
+    keyspace: str = "cdc"
+    username: str | None = None
+    password: str | None = None
+    local_dc: str = Field(default="datacenter1", description="the data center the driver prefers")
+
+    def cluster_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "contact_points": list(self.contact_points),
+            "port": self.port,
+            "execution_profiles": {EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+            )},
+        }
+        if self.username:
+            kwargs["auth_provider"] = PlainTextAuthProvider(
+                username=_resolved(self.username), password=_resolved(self.password) or ""
+            )
+        return kwargs
+
+    def session(self) -> Session:
+        key = (os.getpid(), tuple(self.contact_points), self.port, self.username, self.local_dc)
+        with _cassandra_lock:
+            if key not in _cassandra_sessions:
+                cluster = Cluster(**self.cluster_kwargs())
+                _cassandra_sessions[key] = (cluster, cluster.connect())
+            return _cassandra_sessions[key][1]
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the Delta tables live: a local folder, or an `hdfs://` or `s3a://` URI."""
+
+    root: str = Field(default=DEFAULT_LAKE_ROOT, description="local path, file://, hdfs://host:port/path, s3a://bucket/path")
+
+    @field_validator("root")
+    @classmethod
+    def _known_scheme(cls, root: str) -> str:
+        if "://" not in root:
+            return os.path.abspath(root)
+        scheme = root.split("://", 1)[0]
+        if scheme == "s3":
+            raise ValueError(f"lake root {root!r}: Spark writes S3 through Hadoop's s3a connector, use s3a://")
+        if scheme not in LAKE_URI_SCHEMES:
+            raise ValueError(f"lake root {root!r}: scheme {scheme!r} is not one of {LAKE_URI_SCHEMES}")
+        return root
+
+    def table_path(self, layer: str, name: str) -> str:
+        """`<root>/<layer>/<name>`, e.g. table_path("silver", "crm.S_CONTACT")."""
+        for label, part in (("layer", layer), ("name", name)):
+            if not part or "/" in part or part in (".", ".."):
+                raise ValueError(f"table {label} {part!r} must be a non-empty path segment without '/'")
+        return f"{self.root.rstrip('/')}/{layer}/{name}"
+
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    def local_path(self, layer: str, name: str) -> Path:
+        """The table's folder on this machine (local roots only)."""
+        if not self.is_local():
+            raise ValueError(f"lake root {self.root!r} is not on the local filesystem")
+        return Path(self.table_path(layer, name).removeprefix("file://"))
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _secret(name: str) -> dg.EnvVar | None:
+    return dg.EnvVar(name) if _env(name) else None
+
+
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    """The resources `kafka`, `spark`, `cassandra`, `lake`, configured from the environment.
+
+    Every variable is optional; the default is the local stack's (orchestration.stack):
+
+    Kafka
+      CDC_KAFKA_BOOTSTRAP          bootstrap servers (default 127.0.0.1 and the local stack's port:
+                                   $CDC_KAFKA_PORT, else the one in $CDC_STACK_DIR, else 19092)
+      CDC_KAFKA_SECURITY_PROTOCOL  PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL
+      CDC_KAFKA_SASL_MECHANISM     e.g. PLAIN, SCRAM-SHA-512
+      CDC_KAFKA_SASL_USERNAME
+      CDC_KAFKA_SASL_PASSWORD      (read at run time, never shown in the UI)
+      CDC_KAFKA_SSL_CA_LOCATION    CA certificate file (PEM)
+    Spark
+      CDC_SPARK_MASTER             default local[2]
+      CDC_SPARK_CONF               extra Spark settings as a JSON object, e.g. {"spark.driver.memory": "4g"}
+    Cassandra
+      CDC_CASSANDRA_HOSTS          comma-separated contact points (default 127.0.0.1)
+      CDC_CASSANDRA_PORT           native protocol port (default: the local stack's, else 19042)
+      CDC_CASSANDRA_KEYSPACE       default cdc
+      CDC_CASSANDRA_USERNAME
+      CDC_CASSANDRA_PASSWORD       (read at run time, never shown in the UI)
+      CDC_CASSANDRA_LOCAL_DC       default datacenter1
+    Lake
+      CDC_LAKE_ROOT                local path, file://, hdfs:// or s3a:// URI (default <project>/.lake)
+    """
+    ports = Stack().ports  # the environment's ports, else those the local stack recorded, else defaults
+    spark_conf = json.loads(_env("CDC_SPARK_CONF") or "{}")
+    if not isinstance(spark_conf, dict):
+        raise ValueError("CDC_SPARK_CONF must be a JSON object of Spark settings")
+    hosts = [host.strip() for host in (_env("CDC_CASSANDRA_HOSTS") or HOST).split(",") if host.strip()]
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=_env("CDC_KAFKA_BOOTSTRAP") or f"{HOST}:{ports.kafka}",
+            security_protocol=_env("CDC_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
+            sasl_mechanism=_env("CDC_KAFKA_SASL_MECHANISM"),
+            sasl_username=_env("CDC_KAFKA_SASL_USERNAME"),
+            sasl_password=_secret("CDC_KAFKA_SASL_PASSWORD"),
+            ssl_ca_location=_env("CDC_KAFKA_SSL_CA_LOCATION"),
+        ),
+        "spark": SparkResource(
+            master=_env("CDC_SPARK_MASTER") or "local[2]",
+            conf={str(key): str(value) for key, value in spark_conf.items()},
+        ),
+        "cassandra": CassandraResource(
+            contact_points=hosts,
+            port=ports.cassandra,
+            keyspace=_env("CDC_CASSANDRA_KEYSPACE") or "cdc",
+            username=_env("CDC_CASSANDRA_USERNAME"),
+            password=_secret("CDC_CASSANDRA_PASSWORD"),
+            local_dc=_env("CDC_CASSANDRA_LOCAL_DC") or "datacenter1",
+        ),
+        "lake": LakeResource(root=_env("CDC_LAKE_ROOT") or DEFAULT_LAKE_ROOT),
+    }

@@ -1,0 +1,151 @@
+"""Apache Cassandra 5.0, one node on 127.0.0.1, configured entirely by files we write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import DCAwareRoundRobinPolicy
+
+from orchestration.stack.jars import ensure_jars
+from orchestration.stack.ports import HOST, accepts_connections
+from orchestration.stack.server import Server, classpath, java_executable
+
+LOCAL_DC = "datacenter1"  # what SimpleSnitch reports
+
+# Cassandra's conf/jvm17-server.options (branch cassandra-5.0): without the module flags the
+# daemon exits at once (IllegalAccessException on sun.nio.ch.DirectBuffer).
+_JDK17_MODULE_FLAGS = [
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+]
+
+_JVM_OPTIONS = [
+    "-Xms512m", "-Xmx512m", "-Xss256k",
+    "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxTenuringThreshold=1",
+    "-XX:MaxGCPauseMillis=300", "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.net.preferIPv4Stack=true",
+    "-Djdk.attach.allowAttachSelf=true",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+    # Keeps stdout/stderr open (the daemon closes them otherwise) so the log file gets everything.
+    "-Dcassandra-foreground=yes",
+    # One node: nobody to gossip with.
+    "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+]
+
+_LOGBACK = """\
+<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"""
+
+
+class CassandraServer(Server):
+    name = "cassandra"
+    stop_grace_seconds = 45.0
+
+    def __init__(self, home: Path, log_path: Path, native_port: int, storage_port: int):
+        super().__init__(home, log_path)
+        self.native_port = native_port
+        self.storage_port = storage_port
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.home / "conf"
+
+    def ports(self) -> dict[str, int]:
+        return {"native": self.native_port, "storage": self.storage_port}
+
+    def settings(self) -> dict:
+        """The cassandra.yaml of a single local node (everything else keeps Cassandra's defaults)."""
+        data = self.home / "data"
+        return {
+            "cluster_name": "cdc-local",
+            # Deliberately no allocate_tokens_for_local_replication_factor: it adds ~30 s to the first boot.
+            "num_tokens": 1,
+            "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+            "endpoint_snitch": "SimpleSnitch",
+            "storage_compatibility_mode": "NONE",
+            "data_file_directories": [str(data / "data")],
+            "commitlog_directory": str(data / "commitlog"),
+            "saved_caches_directory": str(data / "saved_caches"),
+            "hints_directory": str(data / "hints"),
+            "cdc_raw_directory": str(data / "cdc_raw"),
+            "commitlog_sync": "periodic",
+            "commitlog_sync_period": "10000ms",
+            "seed_provider": [{
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": f"{HOST}:{self.storage_port}"}],
+            }],
+            "listen_address": HOST,
+            "rpc_address": HOST,
+            "storage_port": self.storage_port,
+            "native_transport_port": self.native_port,
+            "start_native_transport": True,
+            "auto_snapshot": False,
+            "concurrent_compactors": 1,
+        }
+
+    def prepare(self) -> None:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "cassandra.yaml").write_text(yaml.safe_dump(self.settings(), sort_keys=False))
+        (self.conf_dir / "logback.xml").write_text(_LOGBACK)
+
+    def command(self) -> list[str]:
+        jars = ensure_jars("cassandra")
+        jamm = next((jar for jar in jars if jar.name.startswith("jamm-")), None)
+        if jamm is None:
+            raise RuntimeError("the cassandra jars have no jamm-*.jar (needed as -javaagent)")
+        return [
+            java_executable(), *_JVM_OPTIONS, *_JDK17_MODULE_FLAGS,
+            f"-javaagent:{jamm}",
+            f"-Dcassandra.config=file://{self.conf_dir / 'cassandra.yaml'}",
+            f"-Dlogback.configurationFile={self.conf_dir / 'logback.xml'}",
+            f"-Dcassandra.logdir={self.home / 'logs'}",
+            f"-Dcassandra.storagedir={self.home / 'data'}",
+            "-cp", classpath([self.conf_dir, *jars]),
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def check(self, timeout: float) -> str:
+        if not accepts_connections(self.native_port):
+            raise ConnectionError(f"nothing accepts connections on {HOST}:{self.native_port}")
+        profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=LOCAL_DC),
+                                   request_timeout=timeout)
+        cluster = Cluster(
+            contact_points=[HOST], port=self.native_port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=timeout, control_connection_timeout=timeout,
+        )
+        try:
+            session = cluster.connect()
+            row = session.execute("SELECT release_version FROM system.local").one()
+        finally:
+            cluster.shutdown()
+        return f"Cassandra {row.release_version}"

@@ -1,0 +1,76 @@
+"""`python -m orchestration.stack.cli {fetch-jars,up,down,status}` (also installed as `cdc-stack`).
+
+The state directory is `$CDC_STACK_DIR` or `<project>/.stack`; ports come from CDC_KAFKA_PORT,
+CDC_KAFKA_CONTROLLER_PORT, CDC_CASSANDRA_PORT, CDC_CASSANDRA_STORAGE_PORT (see orchestration.stack.stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from orchestration.stack.jars import JarFetchError, ensure_jars, pom_profiles
+from orchestration.stack.stack import DEFAULT_START_TIMEOUT, SERVER_NAMES, Stack, StackError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cdc-stack", description="The local Kafka + Cassandra stack.")
+    parser.add_argument("--state-dir", help="state directory (default $CDC_STACK_DIR or <project>/.stack)")
+    parser.add_argument("--only", choices=SERVER_NAMES, action="append",
+                        help="act on this server only (repeatable; default: all)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser("fetch-jars", help="fetch the jars of every pom.xml profile (or those named)")
+    fetch.add_argument("profiles", nargs="*")
+    up = commands.add_parser("up", help="start the servers (reusing running ones) and wait until they answer")
+    up.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait per server")
+    commands.add_parser("down", help="stop the servers")
+    commands.add_parser("status", help="show each server, its pid, ports and health")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "fetch-jars":
+            return _fetch_jars(args.profiles or pom_profiles())
+        stack = Stack(args.state_dir, servers=args.only or SERVER_NAMES)
+        if args.command == "up":
+            return _up(stack, args.timeout)
+        if args.command == "down":
+            stack.down()
+            print(f"stopped: {', '.join(stack.server_names)} ({stack.state_dir})")
+            return 0
+        return _status(stack)
+    except (StackError, JarFetchError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _fetch_jars(profiles: list[str]) -> int:
+    for profile in profiles:
+        started = time.monotonic()
+        jars = ensure_jars(profile)
+        print(f"{profile}: {len(jars)} jars ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+def _up(stack: Stack, timeout: float) -> int:
+    started = time.monotonic()
+    stack.up(timeout=timeout)
+    print(f"up in {time.monotonic() - started:.1f} s (state: {stack.state_dir}, logs: {stack.log_dir})")
+    for status in stack.status():
+        print(status.line())
+    print("connection settings:")
+    for variable, value in stack.connection_settings().items():
+        print(f"  export {variable}={value}")
+    return 0
+
+
+def _status(stack: Stack) -> int:
+    statuses = stack.status()
+    print(f"state: {stack.state_dir}")
+    for status in statuses:
+        print(status.line())
+    return 0 if all(status.healthy for status in statuses) else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

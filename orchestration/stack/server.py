@@ -1,0 +1,61 @@
+"""What the stack needs to know about one server: its files, its ports, how to start and ask it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from orchestration.stack import process
+
+
+class Server(ABC):
+    """One local server living in `home` (a folder of the stack's state dir), logging to `log_path`."""
+
+    name: str
+    stop_grace_seconds: float = 30.0
+
+    def __init__(self, home: Path, log_path: Path):
+        self.home = home
+        self.log_path = log_path
+
+    @abstractmethod
+    def ports(self) -> dict[str, int]:
+        """Every port the server listens on, by role (the first one is the one clients use)."""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Write the configuration and initialise storage (idempotent; may run a JVM)."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command line that runs the server in the foreground."""
+
+    @abstractmethod
+    def check(self, timeout: float) -> str:
+        """Make a real request to the server; return a short description or raise."""
+
+    @property
+    def client_port(self) -> int:
+        return next(iter(self.ports().values()))
+
+    def owns_process(self, pid: int) -> bool:
+        """True when pid is this server (its command line names our home folder), not a reused pid."""
+        return process.is_alive(pid) and str(self.home) in process.command_line(pid)
+
+
+def java_executable() -> str:
+    """`$CDC_JAVA`, else `$JAVA_HOME/bin/java`, else `java` on PATH (Cassandra 5 needs Java 11 or 17)."""
+    if os.environ.get("CDC_JAVA"):
+        return os.environ["CDC_JAVA"]
+    if os.environ.get("JAVA_HOME"):
+        return str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("no `java` on PATH: install a JDK 17 (Debian package openjdk-17-jre-headless)")
+    return java
+
+
+def classpath(entries: list[Path]) -> str:
+    return os.pathsep.join(str(entry) for entry in entries)

@@ -1,0 +1,78 @@
+"""Shared fixtures. All of them are lazy: a test that asks for none of them starts nothing.
+
+- `stack`: real Kafka and Cassandra for the whole pytest session. By default a PRIVATE stack on
+  free ports in a temporary state directory, started on first use and stopped (and deleted) at the
+  end, so several pytest processes on one machine never share or clash. Its servers also die if
+  this process is killed.
+  Set `CDC_TEST_STACK_DIR=<dir>` to use the stack of that state directory instead: it is started
+  there if it does not run yet, and left running at the end, so repeated runs skip the ~15 s boot,
+  e.g. `CDC_TEST_STACK_DIR=.stack pytest` after `make stack-up`.
+- `kafka_bootstrap`: the stack's bootstrap servers (`host:port`).
+- `cassandra_session`: a cassandra-driver Session connected to the stack (no keyspace bound).
+- `spark`: one SparkSession with Delta per pytest process.
+- `tmp_lake`: a fresh, empty folder per test to hold Delta tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestration.stack.stack import Stack, StackPorts
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    shared_dir = os.environ.get("CDC_TEST_STACK_DIR")
+    if shared_dir:
+        shared = Stack(shared_dir)
+        shared.up()
+        yield shared
+        return
+    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-stack-"))
+    private = Stack(state_dir, StackPorts.free(), die_with_parent=True)
+    try:
+        private.up()
+        yield private
+    finally:
+        private.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: Stack) -> str:
+    return stack.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def cassandra_session(stack: Stack):
+    from cassandra.cluster import Cluster
+
+    from orchestration.resources import CassandraResource
+
+    resource = CassandraResource(contact_points=[stack.cassandra_host], port=stack.cassandra_port)
+    cluster = Cluster(**resource.cluster_kwargs())
+    session = cluster.connect()
+    yield session
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from orchestration.spark_session import build_spark_session
+
+    session = build_spark_session()
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def tmp_lake(tmp_path: Path) -> Path:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    return lake

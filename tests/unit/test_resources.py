@@ -1,0 +1,183 @@
+"""Resource configuration, checked without any server."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from pydantic import ValidationError
+
+from orchestration.resources import (
+    CassandraResource,
+    KafkaResource,
+    LakeResource,
+    SparkResource,
+    resources_from_env,
+)
+from orchestration.stack.stack import StackPorts
+
+ENV_VARIABLES = [
+    "CDC_KAFKA_BOOTSTRAP", "CDC_KAFKA_SECURITY_PROTOCOL", "CDC_KAFKA_SASL_MECHANISM",
+    "CDC_KAFKA_SASL_USERNAME", "CDC_KAFKA_SASL_PASSWORD", "CDC_KAFKA_SSL_CA_LOCATION",
+    "CDC_SPARK_MASTER", "CDC_SPARK_CONF", "CDC_CASSANDRA_HOSTS", "CDC_CASSANDRA_PORT",
+    "CDC_CASSANDRA_KEYSPACE", "CDC_CASSANDRA_USERNAME", "CDC_CASSANDRA_PASSWORD", "CDC_CASSANDRA_LOCAL_DC",
+    "CDC_LAKE_ROOT", "CDC_KAFKA_PORT", "CDC_KAFKA_CONTROLLER_PORT", "CDC_CASSANDRA_STORAGE_PORT",
+]
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for variable in ENV_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CDC_STACK_DIR", str(tmp_path / "no-stack-here"))
+    return monkeypatch
+
+
+def test_kafka_client_config_carries_only_the_settings_given():
+    plain = KafkaResource(bootstrap_servers="b1:9092,b2:9092")
+    secured = KafkaResource(
+        bootstrap_servers="b1:9093", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="etl", sasl_password="s3cret", ssl_ca_location="/etc/ca.pem",
+    )
+
+    assert plain.client_config() == {"bootstrap.servers": "b1:9092,b2:9092", "security.protocol": "PLAINTEXT"}
+    assert secured.client_config() == {
+        "bootstrap.servers": "b1:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "etl", "sasl.password": "s3cret", "ssl.ca.location": "/etc/ca.pem",
+    }
+
+
+def test_kafka_unknown_security_protocol_is_rejected():
+    with pytest.raises(ValidationError, match="security_protocol"):
+        KafkaResource(security_protocol="TLS")
+
+
+def test_kafka_client_overrides_use_librdkafka_names():
+    kafka = KafkaResource(bootstrap_servers="b1:9092")
+
+    config = kafka.consumer_config({"auto.offset.reset": "earliest"}, group_id="bronze", enable_auto_commit=False)
+
+    assert config == {
+        "bootstrap.servers": "b1:9092", "security.protocol": "PLAINTEXT",
+        "auto.offset.reset": "earliest", "group.id": "bronze", "enable.auto.commit": False,
+    }
+    assert kafka.producer_config(enable_idempotence=True)["enable.idempotence"] is True
+
+
+def test_lake_table_path_joins_root_layer_and_name():
+    assert LakeResource(root="s3a://bucket/lake/").table_path("silver", "crm.S_CONTACT") == \
+        "s3a://bucket/lake/silver/crm.S_CONTACT"
+    assert LakeResource(root="hdfs://nn:8020/lake").table_path("bronze", "t") == "hdfs://nn:8020/lake/bronze/t"
+    assert LakeResource(root="/data/lake").table_path("gold", "customer") == "/data/lake/gold/customer"
+
+
+def test_lake_relative_local_root_becomes_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lake = LakeResource(root="lake")
+
+    assert lake.table_path("gold", "customer") == f"{tmp_path}/lake/gold/customer"
+    assert lake.local_path("gold", "customer") == tmp_path / "lake" / "gold" / "customer"
+
+
+@pytest.mark.parametrize("root, reason", [("s3://bucket/lake", "use s3a://"), ("gs://bucket", "not one of")])
+def test_lake_root_with_unsupported_scheme_is_rejected(root, reason):
+    with pytest.raises(ValidationError, match=reason):
+        LakeResource(root=root)
+
+
+@pytest.mark.parametrize("layer, name", [("silver", ""), ("silver", "a/b"), ("", "t"), ("silver", "..")])
+def test_lake_table_path_rejects_names_that_are_not_one_segment(layer, name):
+    with pytest.raises(ValueError, match="path segment"):
+        LakeResource(root="/lake").table_path(layer, name)
+
+
+def test_cassandra_credentials_become_an_auth_provider():
+    anonymous = CassandraResource(contact_points=["c1", "c2"], port=9042).cluster_kwargs()
+    with_login = CassandraResource(username="app", password="pw").cluster_kwargs()
+
+    assert (anonymous["contact_points"], anonymous["port"]) == (["c1", "c2"], 9042)
+    assert "auth_provider" not in anonymous
+    assert (with_login["auth_provider"].username, with_login["auth_provider"].password) == ("app", "pw")
+
+
+def test_resources_from_env_default_to_the_local_stack(clean_env):
+    resources = resources_from_env()
+    defaults = StackPorts()
+
+    assert resources["kafka"].client_config() == {
+        "bootstrap.servers": f"127.0.0.1:{defaults.kafka}", "security.protocol": "PLAINTEXT",
+    }
+    assert (resources["cassandra"].contact_points, resources["cassandra"].port) == (["127.0.0.1"], defaults.cassandra)
+    assert (resources["cassandra"].keyspace, resources["cassandra"].local_dc) == ("cdc", "datacenter1")
+    assert (resources["spark"].master, resources["spark"].conf) == ("local[2]", {})
+    assert resources["lake"].root.endswith("/.lake")
+
+
+def test_resources_from_env_follow_the_stack_port_variables(clean_env):
+    clean_env.setenv("CDC_KAFKA_PORT", "29092")
+    clean_env.setenv("CDC_CASSANDRA_PORT", "29042")
+
+    resources = resources_from_env()
+
+    assert resources["kafka"].bootstrap_servers == "127.0.0.1:29092"
+    assert resources["cassandra"].port == 29042
+
+
+def test_resources_from_env_read_every_variable(clean_env):
+    settings = {
+        "CDC_KAFKA_BOOTSTRAP": "k1:9093,k2:9093", "CDC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "CDC_KAFKA_SASL_MECHANISM": "PLAIN", "CDC_KAFKA_SASL_USERNAME": "etl",
+        "CDC_KAFKA_SASL_PASSWORD": "kafka-secret", "CDC_KAFKA_SSL_CA_LOCATION": "/ca.pem",
+        "CDC_SPARK_MASTER": "spark://m:7077", "CDC_SPARK_CONF": '{"spark.executor.memory": "4g"}',
+        "CDC_CASSANDRA_HOSTS": "c1, c2", "CDC_CASSANDRA_PORT": "9142", "CDC_CASSANDRA_KEYSPACE": "crm",
+        "CDC_CASSANDRA_USERNAME": "app", "CDC_CASSANDRA_PASSWORD": "cassandra-secret",
+        "CDC_CASSANDRA_LOCAL_DC": "dc2", "CDC_LAKE_ROOT": "s3a://lake/prod",
+    }
+    for variable, value in settings.items():
+        clean_env.setenv(variable, value)
+
+    resources = resources_from_env()
+    kafka, cassandra = resources["kafka"], resources["cassandra"]
+
+    assert kafka.client_config() == {
+        "bootstrap.servers": "k1:9093,k2:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+        "sasl.username": "etl", "sasl.password": "kafka-secret", "ssl.ca.location": "/ca.pem",
+    }
+    assert (resources["spark"].master, resources["spark"].conf) == ("spark://m:7077", {"spark.executor.memory": "4g"})
+    assert (cassandra.contact_points, cassandra.port, cassandra.keyspace, cassandra.local_dc) == \
+        (["c1", "c2"], 9142, "crm", "dc2")
+    assert cassandra.cluster_kwargs()["auth_provider"].password == "cassandra-secret"
+    assert resources["lake"].table_path("bronze", "t") == "s3a://lake/prod/bronze/t"
+
+
+def test_resources_from_env_keep_passwords_out_of_the_displayed_config(clean_env):
+    clean_env.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-secret")
+    clean_env.setenv("CDC_CASSANDRA_PASSWORD", "cassandra-secret")
+
+    resources = resources_from_env()
+
+    assert isinstance(resources["kafka"].sasl_password, dg.EnvVar)
+    assert resources["kafka"].sasl_password.env_var_name == "CDC_KAFKA_SASL_PASSWORD"
+    assert isinstance(resources["cassandra"].password, dg.EnvVar)
+
+
+def test_spark_conf_must_be_a_json_object(clean_env):
+    clean_env.setenv("CDC_SPARK_CONF", '["spark.executor.memory=4g"]')
+
+    with pytest.raises(ValueError, match="JSON object"):
+        resources_from_env()
+
+
+def test_resources_resolve_inside_a_dagster_run(clean_env):
+    clean_env.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-secret")
+    resources = resources_from_env()
+
+    @dg.asset
+    def seen(kafka: KafkaResource, lake: LakeResource, spark: SparkResource) -> dict:
+        return {"password": kafka.client_config()["sasl.password"], "path": lake.table_path("silver", "t")}
+
+    result = dg.materialize([seen], resources=resources)
+
+    assert result.success
+    assert result.output_for_node("seen") == {
+        "password": "kafka-secret", "path": resources["lake"].table_path("silver", "t"),
+    }
