@@ -5,7 +5,6 @@ table the factory makes `bronze/<name>` (Kafka -> Delta change log) and `silver/
 per key). Nothing here knows a particular table: everything comes from the spec.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
