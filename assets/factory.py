@@ -57,8 +57,9 @@ def build_bronze_asset(spec: TableSpec, all_specs: list[TableSpec]) -> dg.Assets
     ) -> dg.MaterializeResult:
         from transforms.bronze.ingest import ingest_batch
         from transforms.bronze.kafka_reader import make_consumer
+        from transforms.bronze.lag import bronze_group_id
 
-        consumer = make_consumer(kafka.client_config(), group_id=f"cdc-lakehouse.bronze.{spec.asset_name}")
+        consumer = make_consumer(kafka.client_config(), group_id=bronze_group_id(spec.asset_name))
         try:
             batch = ingest_batch(
                 spark.session(),
