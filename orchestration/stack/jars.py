@@ -7,6 +7,7 @@ only lists it. The cache folder is `$CDC_JAR_CACHE` or `.cache/jars` at the proj
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -37,9 +38,15 @@ def pom_profiles() -> list[str]:
 def ensure_jars(profile: str) -> list[Path]:
     """Return the jars of a pom.xml profile, fetching them with mvn the first time."""
     folder = jar_cache_root() / profile
-    if not (folder / _COMPLETE_MARK).exists():
+    mark = folder / _COMPLETE_MARK
+    if not mark.exists() or mark.read_text().strip() != _pom_digest():
         _fetch(profile, folder)
     return sorted(folder.glob("*.jar"))
+
+
+def _pom_digest() -> str:
+    """A folder is reused only while pom.xml is unchanged, so a version bump refetches."""
+    return hashlib.sha256(POM.read_bytes()).hexdigest()
 
 
 def _fetch(profile: str, folder: Path) -> None:
@@ -55,7 +62,7 @@ def _fetch(profile: str, folder: Path) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
         raise JarFetchError(f"mvn could not fetch the jars of profile {profile!r} ({POM}):\n{tail}")
-    (folder / _COMPLETE_MARK).write_text("ok\n")
+    (folder / _COMPLETE_MARK).write_text(_pom_digest() + "\n")
 
 
 _VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*$")
