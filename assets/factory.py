@@ -1,8 +1,9 @@
-"""The one factory that turns table specs into Dagster assets.
+"""The one factory that turns table specs and gold entities into Dagster assets.
 
 Convention: every `assets/specs/*.yaml` file is one source table (see assets.table_spec). For each
 table the factory makes `bronze/<name>` (Kafka -> Delta change log) and `silver/<name>` (current row
-per key). Nothing here knows a particular table: everything comes from the spec.
+per key). Every entity of `transforms/gold/entities.yaml` becomes `gold/<entity>`, downstream of the
+silver tables its SQL reads. Nothing here knows a particular table: everything comes from the specs.
 """
 
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import TableSpec, load_table_specs
 from orchestration.resources import KafkaResource, LakeResource, SparkResource
 
@@ -27,6 +29,10 @@ def bronze_key(spec: TableSpec) -> dg.AssetKey:
 
 def silver_key(spec: TableSpec) -> dg.AssetKey:
     return dg.AssetKey(["silver", spec.asset_name])
+
+
+def gold_key(entity: GoldEntity) -> dg.AssetKey:
+    return dg.AssetKey(["gold", entity.name])
 
 
 def _description(spec: TableSpec, layer: str) -> str:
@@ -93,9 +99,97 @@ def build_bronze_asset(spec: TableSpec, all_specs: list[TableSpec]) -> dg.Assets
     return bronze
 
 
-def build_table_assets(specs: list[TableSpec]) -> list[dg.AssetsDefinition]:
-    return [build_bronze_asset(spec, specs) for spec in specs]
+def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=silver_key(spec),
+        deps=[bronze_key(spec)],
+        group_name="silver",
+        description=_description(spec, "silver"),
+        kinds={"spark", "delta"},
+        pool=f"table:{spec.asset_name}",
+        metadata={"source_table": spec.table, "keys": spec.keys, "history": spec.history},
+    )
+    def silver(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+        from transforms.silver import apply_new_bronze
+
+        batch = apply_new_bronze(
+            spark.session(), spec, lake.table_path("bronze", spec.asset_name), lake.table_path("silver", spec.asset_name)
+        )
+        stats = batch.stats
+        context.log.info(f"silver {spec.asset_name}: bronze versions {batch.bronze_from}..{batch.bronze_to}, {stats}")
+        return dg.MaterializeResult(
+            metadata={
+                "bronze_versions": f"{batch.bronze_from}..{batch.bronze_to}" if batch.bronze_from is not None else "nothing new",
+                "changes_read": stats.changes_read,
+                "rows_inserted": stats.rows_inserted,
+                "rows_updated": stats.rows_updated,
+                "rows_deleted": stats.rows_deleted,
+                "changes_without_effect": stats.keys_without_effect,
+                "duplicates": stats.duplicates,
+                "incomplete_rows": stats.incomplete_rows,
+                "position_ties": stats.position_ties,
+                "new_columns": list(stats.new_columns),
+                "silver_version": stats.table_version if stats.table_version is not None else "unchanged",
+            }
+        )
+
+    return silver
+
+
+def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) -> dg.AssetsDefinition:
+    sources = [specs_by_name[name] for name in entity.sources]
+
+    @dg.asset(
+        key=gold_key(entity),
+        deps=[silver_key(spec) for spec in sources],
+        group_name="gold",
+        description=entity.description or f"Gold entity `{entity.name}` ({entity.sql}).",
+        kinds={"spark", "delta"},
+        pool=f"gold:{entity.name}",
+        metadata={"keys": entity.keys, "sql_file": entity.sql, "reads": list(entity.sources)},
+    )
+    def gold(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+        from transforms.gold.engine import refresh_entity, register_silver_views, silver_version_map
+        from transforms.merge import read_live_rows
+
+        session = spark.session()
+        paths = {spec.asset_name: lake.table_path("silver", spec.asset_name) for spec in sources}
+        register_silver_views(session, {name: read_live_rows(session, path) for name, path in paths.items()})
+        stats = refresh_entity(
+            session,
+            name=entity.name,
+            keys=entity.keys,
+            sql_text=entity.sql_text,
+            gold_path=lake.table_path("gold", entity.name),
+            silver_versions=silver_version_map(session, paths),
+        )
+        context.log.info(f"gold {entity.name}: {stats}")
+        return dg.MaterializeResult(
+            metadata={
+                "skipped_unchanged_silver": stats.skipped,
+                "rows": stats.rows,
+                "rows_inserted": stats.inserted,
+                "rows_updated": stats.updated,
+                "rows_deleted": stats.deleted,
+                "silver_versions": stats.silver_versions or {},
+            }
+        )
+
+    return gold
+
+
+def build_table_assets(specs: list[TableSpec], entities: list[GoldEntity]) -> list[dg.AssetsDefinition]:
+    by_name = {spec.asset_name: spec for spec in specs}
+    return (
+        [build_bronze_asset(spec, specs) for spec in specs]
+        + [build_silver_asset(spec) for spec in specs]
+        + [build_gold_asset(entity, by_name) for entity in entities]
+    )
 
 
 def load_specs() -> list[TableSpec]:
     return load_table_specs(SPECS_DIR)
+
+
+def load_entities(specs: list[TableSpec]) -> list[GoldEntity]:
+    return load_gold_entities(known_tables={spec.asset_name for spec in specs})
