@@ -1,0 +1,114 @@
+"""The Spark DataFrames a suite's expectations run on: its rows, its SQL views, its reference joins.
+
+Nothing is copied to pandas: Great Expectations runs on these DataFrames with its Spark engine.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import uuid
+from collections.abc import Callable
+from functools import reduce
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from expectations.suite import TABLE_PLACEHOLDER, THIS_PLACEHOLDER, Reference, Suite, table_ref
+from transforms.bronze_rows import QUARANTINE_SCHEMA
+from transforms.delta_commits import latest_progress, table_exists
+
+TablePath = Callable[[str, str], str]  # (layer, name) -> Delta table path, e.g. LakeResource.table_path
+PARENT_FOUND = "_parent_found"
+BRONZE_STAGE = "bronze"
+
+
+class MissingTable(RuntimeError):
+    """A table a suite reads does not exist (yet)."""
+
+
+def read_table(spark: SparkSession, path: str) -> DataFrame:
+    if not table_exists(spark, path):
+        raise MissingTable(f"no Delta table at {path}")
+    return spark.read.format("delta").load(path)
+
+
+def suite_rows(spark: SparkSession, suite: Suite, table_path: TablePath) -> DataFrame:
+    """The rows every expectation of the suite sees (its `data`, filtered by its `where`)."""
+    if suite.data == "last_batch_quarantine":
+        rows = last_batch_quarantine(
+            spark, table_path("bronze", suite.table), table_path("quarantine", suite.table)
+        )
+    else:
+        rows = read_table(spark, table_path(suite.layer, suite.table))
+    return rows.where(suite.where) if suite.where else rows
+
+
+def last_batch_quarantine(spark: SparkSession, bronze_path: str, quarantine_path: str) -> DataFrame:
+    """The quarantine rows written by bronze's newest batch (none if it quarantined nothing).
+
+    Bronze tags its quarantine commit with the batch number (transforms.bronze.ingest); the rows of
+    that one commit are read through the table's change data feed.
+    """
+    empty = spark.createDataFrame([], QUARANTINE_SCHEMA)
+    progress = latest_progress(spark, bronze_path, BRONZE_STAGE)
+    if progress is None or not table_exists(spark, quarantine_path):
+        return empty
+    history = DeltaTable.forPath(spark, quarantine_path).history().select("version", "userMetadata").collect()
+    versions = [row["version"] for row in history if _batch_of(row["userMetadata"]) == progress["batch"]]
+    if not versions:
+        return empty
+    version = max(versions)
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", version)
+        .option("endingVersion", version)
+        .load(quarantine_path)
+    )
+    return changes.where(F.col("_change_type") == "insert").select(*QUARANTINE_SCHEMA.fieldNames())
+
+
+def _batch_of(user_metadata: str | None) -> int | None:
+    try:
+        metadata = json.loads(user_metadata or "")
+    except ValueError:
+        return None
+    if not isinstance(metadata, dict) or metadata.get("stage") != BRONZE_STAGE:
+        return None
+    return metadata.get("batch")
+
+
+def run_sql(spark: SparkSession, sql: str, rows: DataFrame, table_path: TablePath) -> DataFrame:
+    """`sql` with `{this}` bound to `rows` and every `{layer.name}` to that Delta table."""
+    view = f"_expectation_rows_{uuid.uuid4().hex}"
+    for layer, name in TABLE_PLACEHOLDER.findall(sql):
+        read_table(spark, table_path(layer, name))  # a clear error when it is missing
+    text = TABLE_PLACEHOLDER.sub(lambda m: _delta_path_sql(table_path(m.group(1), m.group(2))), sql)
+    if THIS_PLACEHOLDER in text:
+        rows.createOrReplaceTempView(view)
+        text = text.replace(THIS_PLACEHOLDER, view)
+    return spark.sql(text)
+
+
+def _delta_path_sql(path: str) -> str:
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
+def reference_view(spark: SparkSession, rows: DataFrame, reference: Reference, table_path: TablePath) -> DataFrame:
+    """The rows whose reference columns are all set, with `_parent_found` true when the parent exists
+    and null for an orphan."""
+    parent = read_table(spark, table_path(*table_ref(reference.to)))
+    if reference.where:
+        parent = parent.where(reference.where)
+    child_columns = list(reference.on)
+    aliases = [f"_parent_key_{i}" for i in range(len(child_columns))]
+    parent_keys = (
+        parent.select(*[F.col(p).alias(a) for p, a in zip(reference.on.values(), aliases, strict=True)])
+        .distinct()
+        .withColumn(PARENT_FOUND, F.lit(True))
+    )
+    children = rows.where(reduce(operator.and_, [F.col(c).isNotNull() for c in child_columns]))
+    condition = [children[c] == parent_keys[a] for c, a in zip(child_columns, aliases, strict=True)]
+    return children.join(parent_keys, on=condition, how="left").drop(*aliases)

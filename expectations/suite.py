@@ -1,0 +1,292 @@
+"""Expectation suites: one YAML file per checked asset under `expectations/suites/<layer>/`.
+
+A suite names the asset its checks attach to, which rows they look at, and the expectations::
+
+    asset: silver/s_order            # <layer>/<name>: the Dagster asset [layer, name] and its Delta table
+    data: table                      # or last_batch_quarantine (bronze: rows the last batch quarantined)
+    where: NOT _deleted              # optional Spark SQL filter: the rows every expectation sees
+    keys: [ROW_ID]                   # columns that identify a failing row in the samples
+    severity: ERROR                  # default for the expectations below (ERROR blocks, WARN shows)
+    expectations:
+      - name: row_id_not_null        # the Dagster check name (unique in the suite)
+        type: expect_column_values_to_not_be_null     # any Great Expectations 1.x expectation
+        kwargs: {column: ROW_ID}
+      - name: account_exists         # referential integrity: an orphan is a row whose parent is missing
+        references:
+          to: silver.s_org_ext       # <layer>.<name> of the parent table
+          on: {ACCNT_ID: ROW_ID}     # this table's column -> the parent's column
+          where: NOT _deleted        # optional filter of the parent's rows
+        severity: WARN
+      - name: fresh                  # the newest value of `column` is at most `max_lag` old
+        freshness: {column: _commit_ts, max_lag: 6h}
+      - name: status_code_known      # kwargs.value_set taken from a query at run time
+        type: expect_column_values_to_be_in_set
+        kwargs: {column: STATUS_CD}
+        value_set_sql: SELECT NAME FROM {silver.s_lst_of_val} WHERE TYPE = 'ORDER_STATUS'
+      - name: few_incomplete_rows    # `sql`: the expectation runs on this view instead of the rows
+        sql: SELECT ROW_ID, size(_incomplete) AS unknown_columns FROM {this}
+        type: expect_column_values_to_be_between
+        kwargs: {column: unknown_columns, max_value: 0, mostly: 0.99}
+
+In `sql` and `value_set_sql`, `{this}` is the suite's rows (after `where`) and `{layer.name}` is
+another lake table as stored (e.g. `{silver.s_lst_of_val}`, tombstones included).
+
+Everything is checked when the file loads, without Spark: unknown or missing fields, an unknown
+expectation type, kwargs the expectation does not take, a bad lag. Errors name the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SUITES_DIR = Path(__file__).parent / "suites"
+LAYERS = ("bronze", "silver", "gold", "quarantine")
+NAME = r"[a-z][a-z0-9_]*"
+TABLE_PLACEHOLDER = re.compile(r"\{(" + "|".join(LAYERS) + r")\.(" + NAME + r")\}")
+THIS_PLACEHOLDER = "{this}"
+LAG = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+LAG_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+Severity = Literal["ERROR", "WARN"]
+
+
+class _Yaml12BoolLoader(yaml.SafeLoader):
+    """SafeLoader whose booleans are only true/false (YAML 1.2): `on:` stays a key, `yes` a string."""
+
+
+_Yaml12BoolLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12BoolLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class SuiteError(ValueError):
+    """A suite file is wrong. The message names the file and the line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_lag(text: str) -> timedelta:
+    """`90s`, `30m`, `6h`, `2d` -> timedelta."""
+    match = LAG.match(str(text))
+    if not match:
+        raise ValueError(f"max_lag {text!r} is not a number followed by s, m, h or d (e.g. 6h)")
+    return timedelta(**{LAG_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def table_ref(text: str) -> tuple[str, str]:
+    """`silver.s_order` -> ("silver", "s_order")."""
+    layer, _, name = text.partition(".")
+    if layer not in LAYERS or not re.fullmatch(NAME, name):
+        raise ValueError(f"table {text!r} is not <layer>.<name> with layer one of {', '.join(LAYERS)}")
+    return layer, name
+
+
+class Reference(_Strict):
+    to: str
+    on: dict[str, str] = Field(min_length=1)
+    where: str | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _table(cls, to: str) -> str:
+        table_ref(to)
+        return to
+
+
+class Freshness(_Strict):
+    column: str = Field(min_length=1)
+    max_lag: str
+
+    @field_validator("max_lag", mode="before")
+    @classmethod
+    def _lag(cls, max_lag: Any) -> str:
+        parse_lag(str(max_lag))
+        return str(max_lag)
+
+    @property
+    def lag(self) -> timedelta:
+        return parse_lag(self.max_lag)
+
+
+class ExpectationSpec(_Strict):
+    name: str = Field(pattern=f"^{NAME}$")
+    description: str | None = None
+    severity: Severity | None = None  # None: the suite's
+    type: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    references: Reference | None = None
+    freshness: Freshness | None = None
+    sql: str | None = None
+    value_set_sql: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ExpectationSpec:
+        kinds = [k for k in ("type", "references", "freshness") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of type, references, freshness (found: {kinds or 'none'})")
+        if self.type is None and (self.kwargs or self.value_set_sql or self.sql):
+            raise ValueError(f"kwargs, sql and value_set_sql go with `type`, not with {kinds[0]}")
+        if self.value_set_sql is not None and "value_set" in self.kwargs:
+            raise ValueError("give kwargs.value_set or value_set_sql, not both")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "references" if self.references else "freshness" if self.freshness else "expectation"
+
+    def tables_read(self) -> list[tuple[str, str]]:
+        """Other lake tables this expectation reads: (layer, name)."""
+        tables = [table_ref(self.references.to)] if self.references else []
+        for text in (self.sql, self.value_set_sql):
+            tables += TABLE_PLACEHOLDER.findall(text or "")
+        return sorted(set(tables))
+
+
+class Suite(_Strict):
+    asset: str
+    data: Literal["table", "last_batch_quarantine"] = "table"
+    where: str | None = None
+    keys: list[str] = Field(default_factory=list)
+    severity: Severity = "ERROR"
+    description: str | None = None
+    expectations: list[ExpectationSpec] = Field(min_length=1)
+    source: str = ""  # the file it was loaded from
+
+    @field_validator("asset")
+    @classmethod
+    def _asset(cls, asset: str) -> str:
+        layer, _, name = asset.partition("/")
+        if layer not in LAYERS or not re.fullmatch(NAME, name):
+            raise ValueError(f"asset {asset!r} is not <layer>/<name> with layer one of {', '.join(LAYERS)}")
+        return asset
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Suite:
+        seen: set[str] = set()
+        for expectation in self.expectations:
+            if expectation.name in seen:
+                raise ValueError(f"expectation name {expectation.name!r} is used twice")
+            seen.add(expectation.name)
+        return self
+
+    @property
+    def layer(self) -> str:
+        return self.asset.split("/")[0]
+
+    @property
+    def table(self) -> str:
+        return self.asset.split("/")[1]
+
+    def severity_of(self, expectation: ExpectationSpec) -> Severity:
+        return expectation.severity or self.severity
+
+    def tables_read(self) -> list[tuple[str, str]]:
+        """Lake tables other than its own that the suite reads: (layer, name)."""
+        own = (self.layer, self.table)
+        return sorted({t for e in self.expectations for t in e.tables_read()} - {own})
+
+
+def load_suite(path: Path) -> Suite:
+    text = path.read_text()
+    try:
+        root = yaml.compose(text, Loader=_Yaml12BoolLoader)
+        data = yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}:1: a suite is a mapping (asset, expectations, ...)")
+    try:
+        suite = Suite.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise SuiteError(_describe(path, root, exc)) from None
+    for index, expectation in enumerate(suite.expectations):
+        if expectation.type is not None:
+            _check_gx_expectation(path, root, index, expectation)
+    return suite
+
+
+def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
+    """Every `*.yaml` suite under `folder` (recursively), sorted by path. Two suites for one asset are
+    an error naming both files."""
+    suites = [load_suite(path) for path in sorted(folder.rglob("*.yaml"))]
+    owners: dict[str, str] = {}
+    for suite in suites:
+        if suite.asset in owners:
+            raise SuiteError(f"{suite.source}:1: asset {suite.asset!r} already has a suite: {owners[suite.asset]}")
+        owners[suite.asset] = suite.source
+    return suites
+
+
+def gx_expectation(expectation: ExpectationSpec, kwargs: dict[str, Any] | None = None):
+    """The Great Expectations object for a `type` expectation (kwargs: overrides, e.g. a value_set)."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    merged = {**expectation.kwargs, **(kwargs or {})}
+    configuration = ExpectationConfiguration(type=expectation.type, kwargs=merged, meta={"check": expectation.name})
+    return configuration.to_domain_obj()
+
+
+def _check_gx_expectation(path: Path, root: yaml.Node, index: int, expectation: ExpectationSpec) -> None:
+    from great_expectations.exceptions import ExpectationNotFoundError
+
+    loc: tuple = ("expectations", index, "type")
+    placeholder = {"value_set": []} if expectation.value_set_sql is not None else {}
+    try:
+        gx_expectation(expectation, placeholder)
+    except ExpectationNotFoundError:
+        raise SuiteError(
+            f"{path}:{_line_of(root, loc)}: expectations[{index}] {expectation.name}: unknown expectation type "
+            f"{expectation.type!r} (a Great Expectations 1.x type such as expect_column_values_to_not_be_null)"
+        ) from None
+    except Exception as exc:  # GX validates kwargs with its own (pydantic v1) models
+        problems = []
+        for error in getattr(exc, "errors", lambda: [])():
+            field_name = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"{field_name}: {error.get('msg')}")
+        detail = "; ".join(problems) or str(exc)
+        kwargs_loc = ("expectations", index, "kwargs")
+        line = _line_of(root, kwargs_loc if expectation.kwargs else loc)
+        raise SuiteError(f"{path}:{line}: expectations[{index}] {expectation.name}: {expectation.type}: {detail}") from None
+
+
+def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]
+        field_name = ".".join(str(part) for part in loc) or "(suite)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{path}:{_line_of(root, loc)}: {field_name}: {message}")
+    return "\n".join(lines)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int:
+    """1-based line of the deepest YAML node on `loc` that exists (the file's first line if none)."""
+    node, line = root, 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,216 @@
+"""Run a suite with Great Expectations 1.x on Spark DataFrames and report one Outcome per expectation.
+
+Expectations that read the same DataFrame (the suite's rows, a SQL view, a reference join) are
+validated together as one GX ExpectationSuite on one batch, so GX computes their metrics together.
+A GX error inside an expectation, or a table that is missing, is a FAILED outcome with the error,
+never a pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from expectations.data import (
+    PARENT_FOUND,
+    MissingTable,
+    TablePath,
+    reference_view,
+    run_sql,
+    suite_rows,
+)
+from expectations.suite import ExpectationSpec, Suite, gx_expectation
+
+SAMPLE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one expectation found."""
+
+    name: str
+    severity: str  # ERROR | WARN
+    success: bool
+    expectation: str  # the GX expectation type that ran
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    observed_value: Any = None
+    element_count: int | None = None  # rows looked at
+    unexpected_count: int | None = None  # rows that broke the expectation
+    unexpected_percent: float | None = None
+    sample_keys: list[dict[str, Any]] = field(default_factory=list)  # a few failing rows, by key
+    sample_values: list[Any] = field(default_factory=list)  # a few failing values
+    error: str | None = None  # the expectation could not run
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.name}: could not run: {self.error}"
+        verdict = "passed" if self.success else "FAILED"
+        parts = [f"{self.name} {verdict}"]
+        if self.unexpected_count is not None:
+            parts.append(f"{self.unexpected_count} of {self.element_count} rows unexpected")
+        if self.observed_value is not None:
+            parts.append(f"observed {self.observed_value}")
+        if self.sample_keys and not self.success:
+            parts.append(f"e.g. {self.sample_keys[0]}")
+        return "; ".join(parts)
+
+
+def run_suite(
+    spark: SparkSession,
+    suite: Suite,
+    table_path: TablePath,
+    *,
+    only: set[str] | None = None,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Validate `suite` (its expectations named in `only`, else all). `now` anchors freshness
+    (default: the current local time, the zone pyspark gives collected timestamps in)."""
+    chosen = [e for e in suite.expectations if only is None or e.name in only]
+    try:
+        rows = suite_rows(spark, suite, table_path)
+    except MissingTable as exc:
+        return [_failed(suite, e, str(exc)) for e in chosen]
+    plain = [e for e in chosen if e.kind != "references" and e.sql is None]
+    outcomes: dict[str, Outcome] = {}
+    outcomes.update(_validate_group(suite, rows, plain, table_path, spark, now, suite.keys))
+    for expectation in chosen:
+        if expectation in plain:
+            continue
+        try:
+            if expectation.references is not None:
+                frame = reference_view(spark, rows, expectation.references, table_path)
+                sample_columns = [*suite.keys, *expectation.references.on]
+            else:
+                frame = run_sql(spark, expectation.sql, rows, table_path)
+                sample_columns = suite.keys
+        except MissingTable as exc:
+            outcomes[expectation.name] = _failed(suite, expectation, str(exc))
+            continue
+        columns = set(frame.columns)
+        sample_columns = list(dict.fromkeys(c for c in sample_columns if c in columns))
+        outcomes.update(_validate_group(suite, frame, [expectation], table_path, spark, now, sample_columns))
+    return [outcomes[e.name] for e in chosen]
+
+
+def _validate_group(
+    suite: Suite,
+    frame: DataFrame,
+    chosen: list[ExpectationSpec],
+    table_path: TablePath,
+    spark: SparkSession,
+    now: datetime | None,
+    sample_columns: list[str],
+) -> dict[str, Outcome]:
+    if not chosen:
+        return {}
+    import great_expectations as gx
+
+    built, outcomes = {}, {}
+    for expectation in chosen:
+        try:
+            built[expectation.name] = _build(expectation, frame, table_path, spark, now)
+        except MissingTable as exc:
+            outcomes[expectation.name] = _failed(suite, expectation, str(exc))
+    if not built:
+        return outcomes
+    gx_suite = gx.ExpectationSuite(name=f"{suite.asset}:{sorted(built)[0]}", expectations=list(built.values()))
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    if sample_columns:
+        result_format["unexpected_index_column_names"] = sample_columns
+    results = _validate(frame, gx_suite, result_format)
+    by_name = {result.expectation_config.meta.get("check"): result for result in results.results}
+    for expectation in chosen:
+        if expectation.name in built:
+            outcomes[expectation.name] = _outcome(suite, expectation, by_name[expectation.name])
+    return outcomes
+
+
+def _build(expectation: ExpectationSpec, frame: DataFrame, table_path: TablePath, spark: SparkSession, now):
+    import great_expectations.expectations as gxe
+
+    meta = {"check": expectation.name}
+    if expectation.references is not None:
+        return gxe.ExpectColumnValuesToNotBeNull(column=PARENT_FOUND, meta=meta)
+    if expectation.freshness is not None:
+        oldest_allowed = (now or datetime.now()) - expectation.freshness.lag
+        return gxe.ExpectColumnMaxToBeBetween(
+            column=expectation.freshness.column, min_value=oldest_allowed, meta=meta
+        )
+    overrides = {}
+    if expectation.value_set_sql is not None:
+        values = run_sql(spark, expectation.value_set_sql, frame, table_path).collect()
+        overrides["value_set"] = sorted({row[0] for row in values if row[0] is not None}, key=str)
+    return gx_expectation(expectation, overrides)
+
+
+_gx_lock = threading.Lock()
+_gx_batch_definition = None
+
+
+def _validate(frame: DataFrame, gx_suite, result_format: dict):
+    """One GX validation of `gx_suite` on `frame` (an ephemeral GX context, made once per process)."""
+    global _gx_batch_definition
+    with _gx_lock:
+        if _gx_batch_definition is None:
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            asset = context.data_sources.add_spark(name="lake").add_dataframe_asset(name="rows")
+            _gx_batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+        batch = _gx_batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(gx_suite, result_format=result_format)
+
+
+def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:
+    config = result.expectation_config
+    details = result.result or {}
+    exception = result.exception_info or {}
+    if "raised_exception" not in exception:  # suite results key exceptions by metric
+        exception = next((v for v in exception.values() if isinstance(v, dict) and v.get("raised_exception")), {})
+    error = exception.get("exception_message") if exception.get("raised_exception") else None
+    sample_keys = details.get("partial_unexpected_index_list") or []
+    return Outcome(
+        name=expectation.name,
+        severity=suite.severity_of(expectation),
+        success=bool(result.success) and error is None,
+        expectation=config.type,
+        kwargs=_plain(dict(config.kwargs)),
+        observed_value=_plain(details.get("observed_value")),
+        element_count=details.get("element_count"),
+        unexpected_count=details.get("unexpected_count"),
+        unexpected_percent=details.get("unexpected_percent"),
+        sample_keys=[
+            _plain({c: v for c, v in k.items() if c != PARENT_FOUND})
+            for k in sample_keys[:SAMPLE_SIZE]
+            if isinstance(k, dict)
+        ],
+        sample_values=_plain(list(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]),
+        error=error,
+    )
+
+
+def _failed(suite: Suite, expectation: ExpectationSpec, error: str) -> Outcome:
+    return Outcome(
+        name=expectation.name,
+        severity=suite.severity_of(expectation),
+        success=False,
+        expectation=expectation.type or expectation.kind,
+        error=error,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: datetimes and decimals as text, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,349 @@
+"""The shipped expectation suites on real Spark + Delta tables, and their Dagster checks gating a run.
+
+Each test writes small Delta tables shaped like silver (source columns + `_deleted`, `_incomplete`,
+`_sequence`, `_commit_ts`), gold (snake_case entities) and bronze/quarantine, then runs the suites of
+`expectations/suites/` on them. A defect is injected into otherwise clean tables and the test asserts
+that exactly the check for that rule fails, with the right unexpected count and sample keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from expectations.checks import build_asset_checks
+from expectations.suite import load_suites
+from expectations.validate import run_suite
+from orchestration.resources import LakeResource, SparkResource
+from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA
+from transforms.delta_commits import progress_metadata
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 6, 1, 12, 0, 0)
+SUITES = {suite.asset: suite for suite in load_suites()}
+
+SILVER_CONTACT = (
+    "ROW_ID STRING, FST_NAME STRING, EMAIL_ADDR STRING, "
+    "_deleted BOOLEAN, _incomplete ARRAY<STRING>, _sequence STRING, _commit_ts TIMESTAMP"
+)
+SILVER_LOV = (
+    "ROW_ID STRING, TYPE STRING, NAME STRING, VAL STRING, LANG_ID STRING, ACTIVE_FLG STRING, "
+    "_deleted BOOLEAN, _incomplete ARRAY<STRING>, _sequence STRING, _commit_ts TIMESTAMP"
+)
+GOLD = {
+    "customer": (
+        "customer_id STRING, email STRING, work_phone STRING, mobile_phone STRING, "
+        "contact_type_code STRING, status_code STRING, preferred_contact_method_code STRING, "
+        "segment_code STRING, is_employee BOOLEAN, suppress_mail BOOLEAN, suppress_calls BOOLEAN, "
+        "send_newsletter BOOLEAN, is_private BOOLEAN, account_id STRING"
+    ),
+    "account": (
+        "account_id STRING, main_phone STRING, account_type_code STRING, status_code STRING, "
+        "is_internal BOOLEAN, is_prospect BOOLEAN, is_active BOOLEAN, primary_contact_id STRING"
+    ),
+    "order": (
+        "order_id STRING, contact_id STRING, account_id STRING, billing_account_id STRING, "
+        "status_code STRING, category_code STRING, on_hold BOOLEAN"
+    ),
+    "order_item": "order_item_id STRING, order_id STRING, product_id STRING, action_code STRING, status_code STRING",
+    "product": (
+        "product_id STRING, product_type_code STRING, unit_of_measure_code STRING, status_code STRING, "
+        "is_sales_product BOOLEAN, is_orderable BOOLEAN, vendor_account_id STRING"
+    ),
+}
+LOV_CODES = {
+    "CONTACT_TYPE": "Customer", "CONTACT_STATUS": "Active", "COMM_METHOD": "Email", "CUSTOMER_SEGMENT": "GOLD",
+    "ACCOUNT_TYPE": "Customer", "ACCOUNT_STATUS": "Active", "ORDER_STATUS": "Open", "ORDER_CATEGORY": "Sales",
+    "ORDER_ITEM_ACTION": "Add", "ORDER_ITEM_STATUS": "Open", "PRODUCT_TYPE": "Product",
+    "UNIT_OF_MEASURE": "Each", "PRODUCT_STATUS": "Active",
+}
+
+
+def _ts(hours_ago: float) -> datetime:
+    return NOW - timedelta(hours=hours_ago)
+
+
+def clean_silver_contact() -> list[tuple]:
+    return [
+        ("1-A", "Ann", "ann.1@acme.example.com", False, [], "0001", _ts(3)),
+        ("1-B", "Bob", None, False, [], "0002", _ts(2)),
+        ("1-C", "Cyd", "cyd.7@zeta.example.com", False, [], "0003", _ts(1)),
+        ("1-D", "Dan", "dan@x.example.com", True, [], "0004", _ts(1)),  # deleted: a tombstone
+        (None, None, None, True, [], "0005", _ts(1)),  # the table row (truncate barrier) is a tombstone
+    ]
+
+
+def clean_lov() -> list[tuple]:
+    rows = [
+        (f"L-{i}", lov_type, code, code, "ENU", "Y", False, [], f"{i:04d}", _ts(24))
+        for i, (lov_type, code) in enumerate(LOV_CODES.items())
+    ]
+    rows.append(("L-99", "ORDER_STATUS", "Retired", "Retired", "ENU", "Y", True, [], "0099", _ts(24)))  # deleted
+    return rows
+
+
+def clean_gold() -> dict[str, list[tuple]]:
+    return {
+        "customer": [
+            ("1-A", "ann.1@acme.example.com", "+46 123 4567890", None, "Customer", "Active", "Email", "GOLD",
+             False, False, True, True, False, "2-X"),
+            ("1-B", None, None, "+1 555 1234567", "Customer", "Active", None, None,
+             False, True, False, False, False, None),
+        ],
+        "account": [("2-X", "+49 301 2345678", "Customer", "Active", False, True, True, "1-A")],
+        "order": [
+            ("3-1", "1-A", "2-X", None, "Open", "Sales", False),
+            ("3-2", "1-B", "2-X", "2-X", "Open", "Sales", True),
+        ],
+        "order_item": [("4-1", "3-1", "5-P", "Add", "Open"), ("4-2", "3-2", "5-P", "Add", "Open")],
+        "product": [("5-P", "Product", "Each", "Active", True, True, None)],
+    }
+
+
+class Lake:
+    """A folder of Delta tables laid out like LakeResource: <root>/<layer>/<name>."""
+
+    def __init__(self, spark, root):
+        self.spark = spark
+        self.resource = LakeResource(root=str(root))
+
+    def path(self, layer: str, name: str) -> str:
+        return self.resource.table_path(layer, name)
+
+    def write(self, layer: str, name: str, rows: list[tuple], schema, mode: str = "overwrite", **options) -> None:
+        writer = self.spark.createDataFrame(rows, schema).write.format("delta").mode(mode)
+        for key, value in options.items():
+            writer = writer.option(key, value)
+        writer.save(self.path(layer, name))
+
+    def run(self, asset: str, **kwargs):
+        return {o.name: o for o in run_suite(self.spark, SUITES[asset], self.path, now=NOW, **kwargs)}
+
+
+def failed(outcomes: dict) -> set[str]:
+    return {name for name, outcome in outcomes.items() if not outcome.success}
+
+
+@pytest.fixture
+def lake(spark, tmp_lake):
+    lake = Lake(spark, tmp_lake)
+    lake.write("silver", "s_contact", clean_silver_contact(), SILVER_CONTACT)
+    lake.write("silver", "s_lst_of_val", clean_lov(), SILVER_LOV)
+    for entity, rows in clean_gold().items():
+        lake.write("gold", entity, rows, GOLD[entity])
+    return lake
+
+
+def test_clean_tables_pass_every_check_of_their_suites(lake):
+    for asset in ["silver/s_contact", "silver/s_lst_of_val", *[f"gold/{entity}" for entity in GOLD]]:
+        outcomes = lake.run(asset)
+        assert failed(outcomes) == set(), (asset, [o.summary() for o in outcomes.values() if not o.success])
+        assert set(outcomes) == {e.name for e in SUITES[asset].expectations}
+
+
+def test_duplicate_live_key_fails_key_unique_only(lake):
+    rows = clean_silver_contact() + [("1-A", "Ann", "ann.2@acme.example.com", False, [], "0006", _ts(1))]
+    lake.write("silver", "s_contact", rows, SILVER_CONTACT)
+
+    outcomes = lake.run("silver/s_contact")
+
+    assert failed(outcomes) == {"key_unique"}
+    assert outcomes["key_unique"].unexpected_count == 2  # both rows holding the key
+    assert {k["ROW_ID"] for k in outcomes["key_unique"].sample_keys} == {"1-A"}
+    assert outcomes["key_unique"].severity == "ERROR"
+
+
+def test_null_key_among_live_rows_fails_key_not_null_only(lake):
+    rows = clean_silver_contact() + [(None, "Eve", None, False, [], "0006", _ts(1))]
+    lake.write("silver", "s_contact", rows, SILVER_CONTACT)
+
+    outcomes = lake.run("silver/s_contact")
+
+    assert failed(outcomes) == {"key_not_null"}
+    assert outcomes["key_not_null"].unexpected_count == 1
+    assert outcomes["key_not_null"].element_count == 4  # live rows only: tombstones are not checked
+
+
+def test_null_sequence_fails_sequence_not_null(lake):
+    rows = clean_silver_contact() + [("1-E", "Eve", None, False, [], None, _ts(1))]
+    lake.write("silver", "s_contact", rows, SILVER_CONTACT)
+
+    outcomes = lake.run("silver/s_contact")
+
+    assert failed(outcomes) == {"sequence_not_null"}
+    assert outcomes["sequence_not_null"].sample_keys == [{"ROW_ID": "1-E", "_sequence": None}]
+
+
+def test_incomplete_rows_above_the_threshold_fail_few_incomplete_rows(lake):
+    rows = clean_silver_contact() + [("1-F", None, None, False, ["EMAIL_ADDR", "FST_NAME"], "0007", _ts(1))]
+    lake.write("silver", "s_contact", rows, SILVER_CONTACT)
+
+    outcomes = lake.run("silver/s_contact")  # 1 of 4 live rows incomplete: 25% > the 5% allowed
+
+    assert failed(outcomes) == {"few_incomplete_rows"}
+    assert outcomes["few_incomplete_rows"].unexpected_count == 1
+    assert outcomes["few_incomplete_rows"].sample_keys[0]["ROW_ID"] == "1-F"
+
+
+def test_stale_table_fails_freshness_as_a_warning(lake):
+    rows = [row[:-1] + (_ts(48),) for row in clean_silver_contact()]
+    lake.write("silver", "s_contact", rows, SILVER_CONTACT)
+
+    outcomes = lake.run("silver/s_contact")  # newest change 48h old, 1d allowed
+
+    assert failed(outcomes) == {"fresh"}
+    assert outcomes["fresh"].severity == "WARN"
+    assert outcomes["fresh"].observed_value.startswith(str(_ts(48).date()))
+
+
+def test_orphan_order_fails_customer_exists_and_clears_when_the_parent_arrives(lake):
+    orphan = ("3-9", "1-Z", "2-X", None, "Open", "Sales", False)  # its customer 1-Z has not arrived
+    lake.write("gold", "order", clean_gold()["order"] + [orphan], GOLD["order"])
+
+    before = lake.run("gold/order")
+
+    assert failed(before) == {"customer_exists"}
+    assert before["customer_exists"].unexpected_count == 1
+    assert before["customer_exists"].element_count == 3
+    assert before["customer_exists"].sample_keys == [{"order_id": "3-9", "contact_id": "1-Z"}]
+
+    parent = ("1-Z", None, None, None, "Customer", "Active", None, None, False, False, False, False, False, None)
+    lake.write("gold", "customer", [parent], GOLD["customer"], mode="append")
+
+    after = lake.run("gold/order")
+
+    assert failed(after) == set()
+    assert after["customer_exists"].unexpected_count == 0
+
+
+def test_order_item_of_a_missing_order_and_product_fails_both_references(lake):
+    orphan = ("4-9", "3-404", "5-404", "Add", "Open")
+    lake.write("gold", "order_item", clean_gold()["order_item"] + [orphan], GOLD["order_item"])
+
+    outcomes = lake.run("gold/order_item")
+
+    assert failed(outcomes) == {"order_exists", "product_exists"}
+    assert outcomes["order_exists"].sample_keys == [{"order_item_id": "4-9", "order_id": "3-404"}]
+    assert outcomes["product_exists"].sample_keys == [{"order_item_id": "4-9", "product_id": "5-404"}]
+
+
+def test_unknown_code_fails_status_code_known(lake):
+    unknown = ("3-8", "1-A", "2-X", None, "Bogus", "Sales", False)
+    retired = ("3-7", "1-A", "2-X", None, "Retired", "Sales", False)  # its LOV row is deleted in silver
+    lake.write("gold", "order", clean_gold()["order"] + [unknown, retired], GOLD["order"])
+
+    outcomes = lake.run("gold/order")
+
+    assert failed(outcomes) == {"status_code_known"}
+    assert outcomes["status_code_known"].unexpected_count == 2
+    assert sorted(outcomes["status_code_known"].sample_values) == ["Bogus", "Retired"]
+
+
+def test_malformed_email_fails_email_format_as_a_warning(lake):
+    customers = clean_gold()["customer"]
+    customers[1] = customers[1][:1] + ("not-an-email",) + customers[1][2:]
+    lake.write("gold", "customer", customers, GOLD["customer"])
+
+    outcomes = lake.run("gold/customer")
+
+    assert failed(outcomes) == {"email_format"}
+    assert outcomes["email_format"].severity == "WARN"
+    assert outcomes["email_format"].sample_values == ["not-an-email"]
+
+
+def test_missing_table_fails_every_check_with_the_reason(lake):
+    outcomes = lake.run("silver/s_order")  # never written
+
+    assert failed(outcomes) == set(outcomes)
+    assert all("no Delta table" in outcome.error for outcome in outcomes.values())
+
+
+def _bronze_batch(lake: Lake, batch: int, quarantined: int) -> None:
+    """What bronze ingest writes for one batch: quarantine rows first (if any), then the bronze
+    commit, both tagged with the batch number."""
+    metadata = progress_metadata("bronze", batch=batch, topic="crm.S_CONTACT", ranges={"0": [0, 1]})
+    moment = datetime(2026, 6, 1, 12, 0, batch)
+    if quarantined:
+        rows = [
+            ("SIEBEL.S_CONTACT", "crm.S_CONTACT", 0, batch * 100 + i, moment, None, b"{", "malformed JSON",
+             moment.date(), moment)
+            for i in range(quarantined)
+        ]
+        lake.write("quarantine", "s_contact", rows, QUARANTINE_SCHEMA, mode="append", userMetadata=metadata)
+    change = (
+        "SIEBEL.S_CONTACT", "I", '{"ROW_ID":"1-A"}', None, None, '{"ROW_ID":"1-A"}', True, f"{batch:04d}",
+        moment, None, "crm.S_CONTACT", 0, batch * 100, moment, None, moment.date(), moment,
+    )
+    lake.write("bronze", "s_contact", [change], BRONZE_SCHEMA, mode="append", userMetadata=metadata)
+
+
+def test_quarantine_check_counts_only_the_newest_batch(lake):
+    _bronze_batch(lake, 1, quarantined=12)
+    _bronze_batch(lake, 2, quarantined=3)
+    outcome = lake.run("bronze/s_contact")["few_quarantined_in_last_batch"]
+    assert outcome.success and outcome.observed_value == 3
+
+    _bronze_batch(lake, 3, quarantined=0)
+    assert lake.run("bronze/s_contact")["few_quarantined_in_last_batch"].observed_value == 0
+
+    _bronze_batch(lake, 4, quarantined=11)
+    outcome = lake.run("bronze/s_contact")["few_quarantined_in_last_batch"]
+    assert not outcome.success and outcome.observed_value == 11 and outcome.severity == "WARN"
+
+
+# -- Dagster: the checks gate the run -------------------------------------------------------------
+
+
+def _gated_run(lake: Lake, order_rows: list[tuple]) -> dg.ExecuteInProcessResult:
+    """Materialize gold/order (writing `order_rows`), its suite's checks and a projection downstream."""
+
+    @dg.asset(key=["gold", "order"])
+    def gold_order(spark: SparkResource, lake: LakeResource) -> None:
+        frame = spark.session().createDataFrame(order_rows, GOLD["order"])
+        frame.write.format("delta").mode("overwrite").save(lake.table_path("gold", "order"))
+
+    @dg.asset(key=["cassandra", "orders_by_customer"], deps=[gold_order])
+    def projection() -> None:
+        pass
+
+    checks = build_asset_checks([SUITES["gold/order"]])
+    return dg.materialize(
+        [gold_order, projection, *checks],
+        resources={"spark": SparkResource(), "lake": lake.resource},
+        raise_on_error=False,
+    )
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
+def test_blocking_check_failure_stops_the_downstream_projection(lake):
+    orphan = ("3-9", "1-Z", "2-X", None, "Open", "Sales", False)
+
+    result = _gated_run(lake, clean_gold()["order"] + [orphan])
+
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["customer_exists"].passed is False
+    assert evaluations["customer_exists"].severity == dg.AssetCheckSeverity.ERROR
+    metadata = evaluations["customer_exists"].metadata
+    assert metadata["unexpected_count"].value == 1
+    assert metadata["sample_keys"].value == [{"order_id": "3-9", "contact_id": "1-Z"}]
+    assert evaluations["account_exists"].passed is True
+    assert _materialized(result) == {"gold/order"}  # the projection did not run
+
+
+def test_warning_failure_does_not_stop_the_downstream_projection(lake):
+    on_hold_unknown = ("3-5", "1-A", "2-X", None, "Open", "Sales", None)
+
+    result = _gated_run(lake, clean_gold()["order"] + [on_hold_unknown])
+
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name for name, e in evaluations.items() if not e.passed} == {"on_hold_not_null"}
+    assert evaluations["on_hold_not_null"].severity == dg.AssetCheckSeverity.WARN
+    assert evaluations["on_hold_not_null"].metadata["sample_keys"].value == [{"order_id": "3-5", "on_hold": None}]
+    assert _materialized(result) == {"gold/order", "cassandra/orders_by_customer"}
+    assert result.success
