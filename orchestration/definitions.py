@@ -5,14 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.factory import build_table_assets, load_entities, load_specs
+from expectations.checks import build_asset_checks
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
 from orchestration.resources import resources_from_env
 
 specs = load_specs()
 entities = load_entities(specs)
+assets = build_table_assets(specs, entities)
 
 defs = dg.Definitions(
-    assets=build_table_assets(specs, entities),
+    assets=assets,
+    asset_checks=build_asset_checks(asset_keys=[key for a in assets for key in a.keys]),
     jobs=[microbatch_job],
     schedules=[microbatch_schedule],
     sensors=[build_lag_sensor(specs)],
