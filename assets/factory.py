@@ -13,7 +13,7 @@ import dagster as dg
 
 from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import TableSpec, load_table_specs
-from orchestration.resources import KafkaResource, LakeResource, SparkResource
+from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
 
 SPECS_DIR = Path(__file__).parent / "specs"
 
@@ -178,12 +178,14 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
     return gold
 
 
-def build_table_assets(specs: list[TableSpec], entities: list[GoldEntity]) -> list[dg.AssetsDefinition]:
+def build_table_assets(specs: list[TableSpec], entities: list[GoldEntity], projections: list = ()) -> list[dg.AssetsDefinition]:
     by_name = {spec.asset_name: spec for spec in specs}
+    entities_by_name = {entity.name: entity for entity in entities}
     return (
         [build_bronze_asset(spec, specs) for spec in specs]
         + [build_silver_asset(spec) for spec in specs]
         + [build_gold_asset(entity, by_name) for entity in entities]
+        + [build_projection_asset(p, entities_by_name, by_name) for p in projections]
     )
 
 
@@ -193,3 +195,60 @@ def load_specs() -> list[TableSpec]:
 
 def load_entities(specs: list[TableSpec]) -> list[GoldEntity]:
     return load_gold_entities(known_tables={spec.asset_name for spec in specs})
+
+
+def load_projections(entities: list[GoldEntity]):
+    from assets.projection_spec import load_projection_specs
+
+    return load_projection_specs(known_entities={entity.name for entity in entities})
+
+
+def projection_key(projection) -> dg.AssetKey:
+    return dg.AssetKey(["cassandra", projection.projection])
+
+
+def build_projection_asset(projection, entities_by_name: dict[str, GoldEntity], specs_by_name: dict[str, TableSpec]):
+    """`cassandra/<projection>`: the gold entities it reads, written to Cassandra as of their versions."""
+    entities = [entities_by_name[name] for name in projection.entities]
+    tables = sorted({source for entity in entities for source in entity.sources})
+
+    @dg.asset(
+        key=projection_key(projection),
+        deps=[gold_key(entity) for entity in entities],
+        group_name="projections",
+        description=projection.description or f"Cassandra projection `{projection.projection}`.",
+        kinds={"cassandra"},
+        pool=f"projection:{projection.projection}",
+        metadata={"partition_key": projection.partition_key, "latest_n": projection.latest_n or "all"},
+    )
+    def cassandra_projection(
+        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, cassandra: CassandraResource
+    ) -> dg.MaterializeResult:
+        from transforms.projections import project
+        from transforms.source_position import TablePaths, reflected_position
+
+        session = spark.session()
+        position = reflected_position(
+            session,
+            {
+                name: TablePaths(
+                    specs_by_name[name].topic, lake.table_path("bronze", name), lake.table_path("silver", name)
+                )
+                for name in tables
+            },
+        )
+        if position.as_of_us is None:
+            raise dg.Failure(f"projection {projection.projection}: its silver tables {tables} hold no change yet")
+        stats = project(
+            session,
+            cassandra.session(),
+            projection,
+            {entity.name: lake.table_path("gold", entity.name) for entity in entities},
+            as_of_us=position.as_of_us,
+            kafka_offsets=position.kafka_offsets,
+            keyspace=projection.keyspace or cassandra.keyspace,
+        )
+        context.log.info(f"projection {projection.projection}: {stats.status} ({stats.reason})")
+        return dg.MaterializeResult(metadata=stats.metadata())
+
+    return cassandra_projection

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.factory import build_table_assets, load_entities, load_specs
+from assets.factory import build_table_assets, load_entities, load_projections, load_specs
 from expectations.checks import build_asset_checks
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
 from orchestration.resources import resources_from_env
 
 specs = load_specs()
 entities = load_entities(specs)
-assets = build_table_assets(specs, entities)
+projections = load_projections(entities)
+assets = build_table_assets(specs, entities, projections)
 
 defs = dg.Definitions(
     assets=assets,

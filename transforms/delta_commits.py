@@ -21,8 +21,10 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
-def latest_progress(spark: SparkSession, path: str, stage: str) -> dict | None:
+def latest_progress(spark: SparkSession, path: str, stage: str, at_or_before: int | None = None) -> dict | None:
     """The userMetadata of the newest commit written by `stage`, or None (no table, or no such commit).
+
+    `at_or_before`: only commits up to that table version (what the table held as of that version).
 
     Looks at the last RECENT_COMMITS commits first (the common case: the stage wrote the last commit,
     maintenance such as OPTIMIZE may have added a few), then the whole retained history.
@@ -32,6 +34,8 @@ def latest_progress(spark: SparkSession, path: str, stage: str) -> dict | None:
     table = DeltaTable.forPath(spark, path)
     marker = f'"stage":"{stage}"'
     for history in (table.history(RECENT_COMMITS), table.history()):
+        if at_or_before is not None:
+            history = history.where(F.col("version") <= at_or_before)
         rows = (
             history.where(F.col("userMetadata").contains(marker))
             .orderBy(F.col("version").desc())

@@ -1,0 +1,46 @@
+"""What source state a set of silver tables reflects: the newest commit time and the Kafka offsets.
+
+Used by the projections: the write timestamp derives from the commit time, and the offsets are
+recorded so a service can load a projection and consume Kafka from exactly where it stands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from transforms import silver
+from transforms.bronze.ingest import STAGE as BRONZE_STAGE
+from transforms.delta_commits import latest_progress
+
+
+@dataclass(frozen=True)
+class TablePaths:
+    topic: str
+    bronze: str
+    silver: str
+
+
+@dataclass(frozen=True)
+class SourcePositionReflected:
+    as_of_us: int | None  # newest source commit time applied to any of the silver tables (µs since epoch)
+    kafka_offsets: dict[str, dict[int, int]]  # topic -> partition -> next offset silver reflects
+
+
+def reflected_position(spark: SparkSession, tables: dict[str, TablePaths]) -> SourcePositionReflected:
+    newest = None
+    offsets: dict[str, dict[int, int]] = {}
+    for paths in tables.values():
+        applied = silver.applied_bronze_version(spark, paths.silver)
+        if applied is None:
+            continue
+        progress = latest_progress(spark, paths.bronze, BRONZE_STAGE, at_or_before=applied)
+        if progress is not None:
+            offsets[paths.topic] = {int(p): end for p, (_, end) in progress["ranges"].items()}
+        micros = spark.read.format("delta").load(paths.silver).agg(F.max(F.unix_micros("_commit_ts"))).collect()[0][0]
+        if micros is not None:
+            newest = micros if newest is None else max(newest, micros)
+    return SourcePositionReflected(newest, offsets)
+
