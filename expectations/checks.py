@@ -39,7 +39,11 @@ def build_asset_checks(
     suites whose asset is among them, and only the dependencies that are."""
     suites = load_suites() if suites is None else suites
     known = set(asset_keys) if asset_keys is not None else None
-    return [build_suite_checks(suite, known) for suite in suites if known is None or suite_asset_key(suite) in known]
+    return [
+        build_suite_checks(suite, known)
+        for suite in suites
+        if known is None or suite_asset_key(suite) in known
+    ]
 
 
 def build_suite_checks(suite: Suite, known: set[dg.AssetKey] | None = None) -> dg.AssetChecksDefinition:
@@ -94,6 +98,8 @@ def check_result(asset_key: dg.AssetKey, outcome: Outcome) -> dg.AssetCheckResul
         metadata["sample_values"] = dg.MetadataValue.json(outcome.sample_values)
     if outcome.error:
         metadata["error"] = dg.MetadataValue.text(outcome.error)
+    if outcome.note:
+        metadata["note"] = dg.MetadataValue.text(outcome.note)
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=outcome.name,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import operator
-import uuid
 from collections.abc import Callable
 from functools import reduce
 
@@ -82,13 +81,11 @@ def _batch_of(user_metadata: str | None) -> int | None:
 
 def run_sql(spark: SparkSession, sql: str, rows: DataFrame, table_path: TablePath) -> DataFrame:
     """`sql` with `{this}` bound to `rows` and every `{layer.name}` to that Delta table."""
-    view = f"_expectation_rows_{uuid.uuid4().hex}"
     for layer, name in TABLE_PLACEHOLDER.findall(sql):
         read_table(spark, table_path(layer, name))  # a clear error when it is missing
     text = TABLE_PLACEHOLDER.sub(lambda m: _delta_path_sql(table_path(m.group(1), m.group(2))), sql)
-    if THIS_PLACEHOLDER in text:
-        rows.createOrReplaceTempView(view)
-        text = text.replace(THIS_PLACEHOLDER, view)
+    if THIS_PLACEHOLDER in text:  # pyspark binds a DataFrame passed by name to `{name}` in the query
+        return spark.sql(text, this=rows)
     return spark.sql(text)
 
 
@@ -96,7 +93,9 @@ def _delta_path_sql(path: str) -> str:
     return "delta.`" + path.replace("`", "``") + "`"
 
 
-def reference_view(spark: SparkSession, rows: DataFrame, reference: Reference, table_path: TablePath) -> DataFrame:
+def reference_view(
+    spark: SparkSession, rows: DataFrame, reference: Reference, table_path: TablePath
+) -> DataFrame:
     """The rows whose reference columns are all set, with `_parent_found` true when the parent exists
     and null for an orphan."""
     parent = read_table(spark, table_path(*table_ref(reference.to)))

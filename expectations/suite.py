@@ -29,7 +29,8 @@ A suite names the asset its checks attach to, which rows they look at, and the e
         kwargs: {column: unknown_columns, max_value: 0, mostly: 0.99}
 
 In `sql` and `value_set_sql`, `{this}` is the suite's rows (after `where`) and `{layer.name}` is
-another lake table as stored (e.g. `{silver.s_lst_of_val}`, tombstones included).
+another lake table as stored (e.g. `{silver.s_lst_of_val}`, tombstones included). A query that uses
+`{this}` is formatted by pyspark (`spark.sql(query, this=rows)`): write other literal braces doubled.
 
 Everything is checked when the file loads, without Spark: unknown or missing fields, an unknown
 expectation type, kwargs the expectation does not take, a bad lag. Errors name the file and line.
@@ -224,7 +225,9 @@ def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
     owners: dict[str, str] = {}
     for suite in suites:
         if suite.asset in owners:
-            raise SuiteError(f"{suite.source}:1: asset {suite.asset!r} already has a suite: {owners[suite.asset]}")
+            raise SuiteError(
+                f"{suite.source}:1: asset {suite.asset!r} already has a suite: {owners[suite.asset]}"
+            )
         owners[suite.asset] = suite.source
     return suites
 
@@ -234,7 +237,9 @@ def gx_expectation(expectation: ExpectationSpec, kwargs: dict[str, Any] | None =
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     merged = {**expectation.kwargs, **(kwargs or {})}
-    configuration = ExpectationConfiguration(type=expectation.type, kwargs=merged, meta={"check": expectation.name})
+    configuration = ExpectationConfiguration(
+        type=expectation.type, kwargs=merged, meta={"check": expectation.name}
+    )
     return configuration.to_domain_obj()
 
 
@@ -258,7 +263,9 @@ def _check_gx_expectation(path: Path, root: yaml.Node, index: int, expectation: 
         detail = "; ".join(problems) or str(exc)
         kwargs_loc = ("expectations", index, "kwargs")
         line = _line_of(root, kwargs_loc if expectation.kwargs else loc)
-        raise SuiteError(f"{path}:{line}: expectations[{index}] {expectation.name}: {expectation.type}: {detail}") from None
+        raise SuiteError(
+            f"{path}:{line}: expectations[{index}] {expectation.name}: {expectation.type}: {detail}"
+        ) from None
 
 
 def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:

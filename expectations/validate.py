@@ -9,11 +9,12 @@ never a pass.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from expectations.data import (
     PARENT_FOUND,
@@ -26,6 +27,9 @@ from expectations.data import (
 from expectations.suite import ExpectationSpec, Suite, gx_expectation
 
 SAMPLE_SIZE = 5
+# Sample keys of a failed expectation come from a second GX pass with `unexpected_index_column_names`,
+# which collects EVERY unexpected row's keys to the driver: it runs only below this many.
+KEYED_SAMPLE_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Outcome:
     sample_keys: list[dict[str, Any]] = field(default_factory=list)  # a few failing rows, by key
     sample_values: list[Any] = field(default_factory=list)  # a few failing values
     error: str | None = None  # the expectation could not run
+    note: str | None = None
 
     def summary(self) -> str:
         if self.error:
@@ -56,6 +61,8 @@ class Outcome:
             parts.append(f"observed {self.observed_value}")
         if self.sample_keys and not self.success:
             parts.append(f"e.g. {self.sample_keys[0]}")
+        if self.note:
+            parts.append(self.note)
         return "; ".join(parts)
 
 
@@ -117,16 +124,47 @@ def _validate_group(
             outcomes[expectation.name] = _failed(suite, expectation, str(exc))
     if not built:
         return outcomes
-    gx_suite = gx.ExpectationSuite(name=f"{suite.asset}:{sorted(built)[0]}", expectations=list(built.values()))
-    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-    if sample_columns:
-        result_format["unexpected_index_column_names"] = sample_columns
+    gx_suite = gx.ExpectationSuite(
+        name=f"{suite.asset}:{sorted(built)[0]}", expectations=list(built.values())
+    )
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
     results = _validate(frame, gx_suite, result_format)
     by_name = {result.expectation_config.meta.get("check"): result for result in results.results}
     for expectation in chosen:
         if expectation.name in built:
-            outcomes[expectation.name] = _outcome(suite, expectation, by_name[expectation.name])
+            outcome = _outcome(suite, expectation, by_name[expectation.name])
+            outcomes[expectation.name] = _with_sample_keys(
+                outcome, expectation, built[expectation.name], frame, sample_columns
+            )
     return outcomes
+
+
+def _with_sample_keys(
+    outcome: Outcome, expectation: ExpectationSpec, built, frame: DataFrame, sample_columns: list[str]
+) -> Outcome:
+    """A few keys of the failing rows (bounded: never collects more than KEYED_SAMPLE_LIMIT rows)."""
+    if outcome.success or outcome.error or not outcome.unexpected_count or not sample_columns:
+        return outcome
+    if expectation.references is not None:
+        orphans = frame.where(F.col(PARENT_FOUND).isNull()).select(*sample_columns).limit(SAMPLE_SIZE)
+        return replace(outcome, sample_keys=[_plain(row.asDict()) for row in orphans.collect()])
+    if outcome.unexpected_count > KEYED_SAMPLE_LIMIT:
+        return replace(
+            outcome, note=f"sample keys not collected: more than {KEYED_SAMPLE_LIMIT} unexpected rows"
+        )
+    import great_expectations as gx
+
+    result_format = {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": SAMPLE_SIZE,
+        "unexpected_index_column_names": sample_columns,
+    }
+    [result] = _validate(
+        frame, gx.ExpectationSuite(name=f"samples:{expectation.name}", expectations=[built]), result_format
+    ).results
+    index_list = (result.result or {}).get("partial_unexpected_index_list") or []
+    keys = [_plain(dict(k)) for k in index_list[:SAMPLE_SIZE] if isinstance(k, dict)]
+    return replace(outcome, sample_keys=keys)
 
 
 def _build(expectation: ExpectationSpec, frame: DataFrame, table_path: TablePath, spark: SparkSession, now):
@@ -172,9 +210,10 @@ def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:
     details = result.result or {}
     exception = result.exception_info or {}
     if "raised_exception" not in exception:  # suite results key exceptions by metric
-        exception = next((v for v in exception.values() if isinstance(v, dict) and v.get("raised_exception")), {})
+        exception = next(
+            (v for v in exception.values() if isinstance(v, dict) and v.get("raised_exception")), {}
+        )
     error = exception.get("exception_message") if exception.get("raised_exception") else None
-    sample_keys = details.get("partial_unexpected_index_list") or []
     return Outcome(
         name=expectation.name,
         severity=suite.severity_of(expectation),
@@ -185,12 +224,9 @@ def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:
         element_count=details.get("element_count"),
         unexpected_count=details.get("unexpected_count"),
         unexpected_percent=details.get("unexpected_percent"),
-        sample_keys=[
-            _plain({c: v for c, v in k.items() if c != PARENT_FOUND})
-            for k in sample_keys[:SAMPLE_SIZE]
-            if isinstance(k, dict)
-        ],
-        sample_values=_plain(list(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]),
+        sample_values=[]
+        if expectation.references
+        else _plain(list(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]),
         error=error,
     )
 

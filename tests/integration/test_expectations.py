@@ -15,7 +15,7 @@ import pytest
 
 from expectations.checks import build_asset_checks
 from expectations.suite import load_suites
-from expectations.validate import run_suite
+from expectations.validate import KEYED_SAMPLE_LIMIT, run_suite
 from orchestration.resources import LakeResource, SparkResource
 from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from transforms.delta_commits import progress_metadata
@@ -104,16 +104,23 @@ def clean_gold() -> dict[str, list[tuple]]:
 
 
 class Lake:
-    """A folder of Delta tables laid out like LakeResource: <root>/<layer>/<name>."""
+    """A folder of Delta tables laid out like LakeResource (<root>/<layer>/<name>). A table this lake
+    has not written is read from `fallback` (the clean lake shared by the module), so a test writes
+    only the tables it changes."""
 
-    def __init__(self, spark, root):
+    def __init__(self, spark, root, fallback: Lake | None = None):
         self.spark = spark
         self.resource = LakeResource(root=str(root))
+        self.fallback = fallback
+        self.written: set[tuple[str, str]] = set()
 
     def path(self, layer: str, name: str) -> str:
+        if self.fallback is not None and (layer, name) not in self.written:
+            return self.fallback.path(layer, name)
         return self.resource.table_path(layer, name)
 
     def write(self, layer: str, name: str, rows: list[tuple], schema, mode: str = "overwrite", **options) -> None:
+        self.written.add((layer, name))
         writer = self.spark.createDataFrame(rows, schema).write.format("delta").mode(mode)
         for key, value in options.items():
             writer = writer.option(key, value)
@@ -127,14 +134,19 @@ def failed(outcomes: dict) -> set[str]:
     return {name for name, outcome in outcomes.items() if not outcome.success}
 
 
-@pytest.fixture
-def lake(spark, tmp_lake):
-    lake = Lake(spark, tmp_lake)
+@pytest.fixture(scope="module")
+def clean_lake(spark, tmp_path_factory):
+    lake = Lake(spark, tmp_path_factory.mktemp("clean_lake"))
     lake.write("silver", "s_contact", clean_silver_contact(), SILVER_CONTACT)
     lake.write("silver", "s_lst_of_val", clean_lov(), SILVER_LOV)
     for entity, rows in clean_gold().items():
         lake.write("gold", entity, rows, GOLD[entity])
     return lake
+
+
+@pytest.fixture
+def lake(spark, tmp_lake, clean_lake):
+    return Lake(spark, tmp_lake, fallback=clean_lake)
 
 
 def test_clean_tables_pass_every_check_of_their_suites(lake):
@@ -165,6 +177,16 @@ def test_null_key_among_live_rows_fails_key_not_null_only(lake):
     assert failed(outcomes) == {"key_not_null"}
     assert outcomes["key_not_null"].unexpected_count == 1
     assert outcomes["key_not_null"].element_count == 4  # live rows only: tombstones are not checked
+
+
+def test_many_failures_report_the_count_but_collect_no_keys(lake):
+    nulls = [(None, "Eve", None, False, [], f"{i:05d}", _ts(1)) for i in range(KEYED_SAMPLE_LIMIT + 1)]
+    lake.write("silver", "s_contact", clean_silver_contact() + nulls, SILVER_CONTACT)
+
+    outcome = lake.run("silver/s_contact", only={"key_not_null"})["key_not_null"]
+
+    assert not outcome.success and outcome.unexpected_count == KEYED_SAMPLE_LIMIT + 1
+    assert outcome.sample_keys == [] and "sample keys not collected" in outcome.note
 
 
 def test_null_sequence_fails_sequence_not_null(lake):
@@ -211,7 +233,7 @@ def test_orphan_order_fails_customer_exists_and_clears_when_the_parent_arrives(l
     assert before["customer_exists"].sample_keys == [{"order_id": "3-9", "contact_id": "1-Z"}]
 
     parent = ("1-Z", None, None, None, "Customer", "Active", None, None, False, False, False, False, False, None)
-    lake.write("gold", "customer", [parent], GOLD["customer"], mode="append")
+    lake.write("gold", "customer", clean_gold()["customer"] + [parent], GOLD["customer"])
 
     after = lake.run("gold/order")
 
@@ -298,7 +320,11 @@ def test_quarantine_check_counts_only_the_newest_batch(lake):
 
 
 def _gated_run(lake: Lake, order_rows: list[tuple]) -> dg.ExecuteInProcessResult:
-    """Materialize gold/order (writing `order_rows`), its suite's checks and a projection downstream."""
+    """Materialize gold/order (writing `order_rows`), its suite's checks and a projection downstream,
+    in a lake that holds the tables the checks read besides gold/order."""
+    for entity in ("customer", "account"):
+        lake.write("gold", entity, clean_gold()[entity], GOLD[entity])
+    lake.write("silver", "s_lst_of_val", clean_lov(), SILVER_LOV)
 
     @dg.asset(key=["gold", "order"])
     def gold_order(spark: SparkResource, lake: LakeResource) -> None:
