@@ -4,12 +4,14 @@ The SQL sees every silver table as a temporary view of its LIVE rows (tombstones
 user columns plus `_commit_ts` and `_sequence`. The entity is recomputed from silver and MERGEd into
 gold by key: only rows whose content changed are rewritten (a content hash), keys that vanished are
 deleted. A recomputation is what makes a translation-table change (a renamed list-of-values display
-value) reach every affected gold row on the next run. The silver Delta versions a gold commit reflects
-are recorded in that commit; when they have not moved, the run does nothing.
+value) reach every affected gold row on the next run. The silver Delta versions a gold commit reflects,
+and a hash of the SQL text, are recorded in that commit; when neither has moved, the run does nothing.
+A first run, or a SQL whose result columns differ from the gold table's, writes the table whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -28,7 +30,8 @@ class GoldError(RuntimeError):
 
 @dataclass(frozen=True)
 class GoldStats:
-    skipped: bool  # silver did not change since the last gold commit
+    skipped: bool  # neither silver nor the SQL changed since the last gold commit
+    replaced: bool = False  # the table was written whole (first run, or the SQL's columns changed)
     rows: int = 0
     inserted: int = 0
     updated: int = 0
@@ -51,8 +54,13 @@ def refresh_entity(
     silver_versions: dict[str, int],
 ) -> GoldStats:
     """Recompute one entity (silver views must be registered) and merge it into gold."""
+    sql_sha256 = hashlib.sha256(sql_text.encode("utf-8")).hexdigest()
     previous = latest_progress(spark, gold_path, STAGE)
-    if previous is not None and previous.get("silver_versions") == silver_versions:
+    if (
+        previous is not None
+        and previous.get("silver_versions") == silver_versions
+        and previous.get("sql_sha256") == sql_sha256
+    ):
         return GoldStats(skipped=True, silver_versions=silver_versions)
 
     result = spark.sql(sql_text)
@@ -64,13 +72,13 @@ def refresh_entity(
     result = result.persist()
     try:
         _refuse_duplicate_keys(name, result, keys)
-        metadata = progress_metadata(STAGE, entity=name, silver_versions=silver_versions)
+        metadata = progress_metadata(STAGE, entity=name, silver_versions=silver_versions, sql_sha256=sql_sha256)
         spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", metadata)
         try:
-            if not table_exists(spark, gold_path):
-                result.write.format("delta").save(gold_path)
+            if not table_exists(spark, gold_path) or _columns_changed(spark, gold_path, result):
+                result.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(gold_path)
                 rows = result.count()
-                return GoldStats(False, rows=rows, inserted=rows, silver_versions=silver_versions)
+                return GoldStats(False, replaced=True, rows=rows, inserted=rows, silver_versions=silver_versions)
             target = DeltaTable.forPath(spark, gold_path)
             condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
             (
@@ -94,6 +102,12 @@ def refresh_entity(
         )
     finally:
         result.unpersist()
+
+
+def _columns_changed(spark: SparkSession, gold_path: str, result: DataFrame) -> bool:
+    """True when the SQL now yields other columns (names or types) than the gold table holds."""
+    stored = spark.read.format("delta").load(gold_path).schema
+    return [(f.name, f.dataType) for f in stored] != [(f.name, f.dataType) for f in result.schema]
 
 
 def _refuse_duplicate_keys(name: str, frame: DataFrame, keys: list[str]) -> None:

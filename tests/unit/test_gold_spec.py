@@ -1,0 +1,123 @@
+"""Gold entity declarations (assets/gold_spec.py): every entity loads; each mistake in entities.yaml or
+in a SQL file fails at load time with the file and the line (DESIGN.md: "Spec and SQL mistakes fail
+at load time with the file and the line")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assets.gold_spec import GOLD_DIR, load_gold_entities
+from assets.table_spec import SpecError, load_table_specs
+
+SPECS = Path(__file__).resolve().parents[2] / "assets" / "specs"
+KNOWN = {"s_contact", "s_lst_of_val"}
+GOOD_SQL = "SELECT ROW_ID AS id, FST_NAME AS first_name\nFROM s_contact\n"
+
+
+def gold_folder(tmp_path: Path, entities: str, **sql_files: str) -> Path:
+    (tmp_path / "entities.yaml").write_text(entities)
+    for name, text in sql_files.items():
+        (tmp_path / f"{name}.sql").write_text(text)
+    return tmp_path
+
+
+def load_error(folder: Path, known: set[str] | None = KNOWN) -> str:
+    with pytest.raises(SpecError) as caught:
+        load_gold_entities(folder, known_tables=known)
+    return str(caught.value)
+
+
+def test_every_gold_entity_loads_and_reads_only_tables_that_specs_define():
+    known = {spec.asset_name for spec in load_table_specs(SPECS)}
+    entities = {e.name: e for e in load_gold_entities(GOLD_DIR, known_tables=known)}
+    assert sorted(entities) == ["account", "customer", "order", "order_item", "product"]
+    assert entities["customer"].keys == ["customer_id"]
+    assert entities["customer"].sources == ("s_addr_per", "s_contact", "s_contact_x", "s_lst_of_val", "s_org_ext")
+    assert entities["order"].sources == ("s_lst_of_val", "s_order", "s_order_item")
+    for entity in entities.values():
+        assert entity.sql_text == (GOLD_DIR / entity.sql).read_text()
+        assert entity.description
+
+
+def test_the_tables_an_entity_reads_are_found_in_its_sql_without_its_cte_names(tmp_path):
+    sql = (
+        "WITH lov AS (SELECT NAME, VAL FROM s_lst_of_val)\n"
+        "SELECT c.ROW_ID AS id, lov.VAL AS status FROM S_CONTACT AS c LEFT JOIN lov ON lov.NAME = c.CUST_STAT_CD\n"
+    )
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
+    (entity,) = load_gold_entities(folder, known_tables=KNOWN)
+    assert (entity.name, entity.keys, entity.sources) == ("person", ["id"], ("s_contact", "s_lst_of_val"))
+
+
+def test_a_sql_syntax_error_names_the_sql_file_line_and_column(tmp_path):
+    sql = "-- people\nSELECT ROW_ID AS id\nFROM s_contact\nWHERE CUST_STAT_CD IN ('Active'\nORDER BY id\n"
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
+    assert load_error(folder) == f"{folder / 'person.sql'}:5:8: SQL syntax error: Expecting ) near 'ORDER BY'"
+
+
+def test_a_sql_reading_a_table_no_spec_defines_names_the_table_and_its_line(tmp_path):
+    sql = "SELECT c.ROW_ID AS id\nFROM s_contact AS c\nJOIN s_contact_xm AS xm ON xm.PAR_ROW_ID = c.ROW_ID\n"
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
+    assert load_error(folder) == (
+        f"{folder / 'person.sql'}:3: reads s_contact_xm, which no table spec defines (known: s_contact, s_lst_of_val)"
+    )
+
+
+def test_a_missing_sql_file_is_named_with_the_line_that_declares_it(tmp_path):
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: persons.sql\n", person=GOOD_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:3: entity 'person': SQL file {folder / 'persons.sql'} does not exist"
+    )
+
+
+def test_an_unknown_field_in_entities_yaml_names_the_file_line_and_the_allowed_fields(tmp_path):
+    entities = "person:\n  keys: [id]\n  sql: person.sql\n  primary_key: [id]\n"
+    folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:4: person.primary_key: unknown field (allowed: keys, sql, description)"
+    )
+
+
+def test_a_missing_required_field_in_entities_yaml_names_the_entity_line(tmp_path):
+    folder = gold_folder(tmp_path, "# gold\nperson:\n  sql: person.sql\n", person=GOOD_SQL)
+    assert load_error(folder) == f"{folder / 'entities.yaml'}:2: person.keys: required field is missing"
+
+
+def test_fields_the_loader_fills_cannot_be_set_in_entities_yaml(tmp_path):
+    entities = "person:\n  keys: [id]\n  sql: person.sql\n  sources: [s_secret]\n"
+    folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
+    assert load_error(folder).startswith(f"{folder / 'entities.yaml'}:4: person.sources: unknown field")
+
+
+def test_an_entity_declared_twice_names_both_lines(tmp_path):
+    entities = "person:\n  keys: [id]\n  sql: person.sql\nperson:\n  keys: [id]\n  sql: person.sql\n"
+    folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
+    assert load_error(folder) == f"{folder / 'entities.yaml'}:4: entity 'person' is already defined on line 1"
+
+
+def test_an_entity_name_must_be_lower_snake_case(tmp_path):
+    folder = gold_folder(tmp_path, "Person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL)
+    assert load_error(folder) == f"{folder / 'entities.yaml'}:1: entity name 'Person': use lower snake_case (gold/<name>)"
+
+
+def test_a_key_the_query_does_not_select_is_an_error(tmp_path):
+    folder = gold_folder(tmp_path, "person:\n  keys: [person_id]\n  sql: person.sql\n", person=GOOD_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'person.sql'}: the query does not select the key column(s) ['person_id'] "
+        "(it selects ['id', 'first_name'])"
+    )
+
+
+def test_a_sql_file_holds_exactly_one_query(tmp_path):
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL + ";\nSELECT 1 AS id\n")
+    assert load_error(folder) == f"{folder / 'person.sql'}: a gold SQL file holds exactly one query, found 2 statements"
+    (tmp_path / "person.sql").write_text("DROP TABLE s_contact\n")
+    assert load_error(folder) == f"{folder / 'person.sql'}: a gold SQL file holds a query (SELECT ...), not DROP"
+
+
+def test_without_known_tables_any_table_name_is_accepted(tmp_path):
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person="SELECT 1 AS id FROM s_other\n")
+    (entity,) = load_gold_entities(folder, known_tables=None)
+    assert entity.sources == ("s_other",)
