@@ -1,7 +1,7 @@
-"""Dagster asset checks generated from the suites: one check per expectation, one op per suite.
+"""Dagster asset checks generated from the suites: one check per expectation, one op per layer.
 
-Each suite becomes one `@multi_asset_check` on the asset it names (`silver/s_order` ->
-AssetKey(["silver", "s_order"])), with one AssetCheckSpec per expectation:
+Each expectation becomes one AssetCheckSpec on the asset its suite names (`silver/s_order` ->
+AssetKey(["silver", "s_order"])); the suites of a layer share one `@multi_asset_check` op:
 
 - severity ERROR -> `blocking=True`, a failure has AssetCheckSeverity.ERROR: assets downstream of the
   checked asset do not materialize in that run.
@@ -35,48 +35,57 @@ def suite_asset_key(suite: Suite) -> dg.AssetKey:
 def build_asset_checks(
     suites: list[Suite] | None = None, asset_keys: Iterable[dg.AssetKey] | None = None
 ) -> list[dg.AssetChecksDefinition]:
-    """The checks of every suite (default: all of `expectations/suites/`). With `asset_keys`, only the
-    suites whose asset is among them, and only the dependencies that are."""
+    """The checks of every suite (default: all of `expectations/suites/`), one op per layer. With
+    `asset_keys`, only the suites whose asset is among them, and only the dependencies that are.
+
+    One op per layer, not per suite: suites of one layer read each other's tables (an order's
+    customer, a customer's account), and a blocking check must run after every table it reads. Per
+    suite, two suites that reference each other's assets would wait for each other (a cycle); per
+    layer, the op simply runs after all of the layer's assets it reads, and each check still gates
+    only its own asset's downstream.
+    """
     suites = load_suites() if suites is None else suites
     known = set(asset_keys) if asset_keys is not None else None
-    return [
-        build_suite_checks(suite, known)
-        for suite in suites
-        if known is None or suite_asset_key(suite) in known
-    ]
+    selected = [suite for suite in suites if known is None or suite_asset_key(suite) in known]
+    layers = sorted({suite.layer for suite in selected})
+    return [build_layer_checks(layer, [s for s in selected if s.layer == layer], known) for layer in layers]
 
 
-def build_suite_checks(suite: Suite, known: set[dg.AssetKey] | None = None) -> dg.AssetChecksDefinition:
-    asset_key = suite_asset_key(suite)
+def build_layer_checks(layer: str, suites: list[Suite], known: set[dg.AssetKey] | None = None) -> dg.AssetChecksDefinition:
     specs = []
-    for expectation in suite.expectations:
-        reads = [asset_key_of(*t) for t in expectation.tables_read() if t[0] != "quarantine"]
-        specs.append(
-            dg.AssetCheckSpec(
-                name=expectation.name,
-                asset=asset_key,
-                description=expectation.description or _describe_expectation(suite, expectation),
-                blocking=suite.severity_of(expectation) == "ERROR",
-                additional_deps=[k for k in reads if k != asset_key and (known is None or k in known)],
-                metadata={"severity": suite.severity_of(expectation), "suite": suite.source},
+    for suite in suites:
+        asset_key = suite_asset_key(suite)
+        for expectation in suite.expectations:
+            reads = [asset_key_of(*t) for t in expectation.tables_read() if t[0] != "quarantine"]
+            specs.append(
+                dg.AssetCheckSpec(
+                    name=expectation.name,
+                    asset=asset_key,
+                    description=expectation.description or _describe_expectation(suite, expectation),
+                    blocking=suite.severity_of(expectation) == "ERROR",
+                    additional_deps=[k for k in reads if k != asset_key and (known is None or k in known)],
+                    metadata={"severity": suite.severity_of(expectation), "suite": suite.source},
+                )
             )
-        )
 
     @dg.multi_asset_check(
-        name=f"expectations_{suite.layer}_{suite.table}",
+        name=f"expectations_{layer}",
         specs=specs,
         can_subset=True,
-        description=suite.description or f"Great Expectations suite {suite.source}",
+        description=f"Great Expectations suites of the {layer} layer (expectations/suites/{layer}/)",
         compute_kind="great_expectations",
     )
     def _checks(
         context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> Iterator[dg.AssetCheckResult]:
-        selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
-        outcomes = run_suite(spark.session(), suite, lake.table_path, only=selected)
-        for outcome in outcomes:
-            context.log.info(outcome.summary())
-            yield check_result(asset_key, outcome)
+        for suite in suites:
+            asset_key = suite_asset_key(suite)
+            selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
+            if not selected:
+                continue
+            for outcome in run_suite(spark.session(), suite, lake.table_path, only=selected):
+                context.log.info(outcome.summary())
+                yield check_result(asset_key, outcome)
 
     return _checks
 
