@@ -89,16 +89,21 @@ def _apply(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from orchestration.spark_session import build_spark_session
     from transforms.merge import read_history, read_live_rows, read_table
+    from delta.tables import DeltaTable
 
     spark = build_spark_session(app_name="cdc-lakehouse-cli")
     spark.sparkContext.setLogLevel("ERROR")
+    properties = DeltaTable.forPath(spark, args.table).detail().collect()[0]["properties"]
+    keys = json.loads(properties.get("cdc.keys", "[]"))
     if args.history:
         frame = read_history(spark, args.table, all_columns=args.all_columns)
     elif args.all_columns:
         frame = read_table(spark, args.table)
     else:
         frame = read_live_rows(spark, args.table)
-    for row in frame.toLocalIterator():
+        frame = frame.select(*[c for c in frame.columns if not c.startswith("_")])
+    order = [c for c in keys if c in frame.columns] + [c for c in ("_valid_from_seq",) if c in frame.columns]
+    for row in frame.orderBy(*order).toLocalIterator():
         print(json.dumps(row.asDict(recursive=True), default=str, ensure_ascii=False))
     return 0
 

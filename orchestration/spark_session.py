@@ -2,14 +2,31 @@
 
 pyspark already ships Hadoop, Parquet, Jackson and Scala; of the delta-spark dependency tree we hand
 Spark only the jars it lacks (delta-spark, delta-storage, delta-kernel, unitycatalog, a few small ones).
+
+The lake decides the rest. `hdfs://` needs nothing more (pyspark bundles the HDFS client). `s3a://`
+needs Hadoop's S3 connector (hadoop-aws and the AWS SDK bundle, the `s3a` jar profile, ~690 MB, so
+it is fetched and loaded only for an s3a:// lake) and its Hadoop settings (endpoint, credentials),
+which orchestration.resources.LakeResource.hadoop_settings() gives.
+
+Jars go through `spark.jars`, so on a cluster (`spark://...`) the executors, which are other JVMs,
+fetch them from the driver too. In local mode the executors live in the driver's JVM, so the lake's
+jars go on the driver's class path instead (`spark.driver.extraClassPath`): `spark.jars` would copy
+the 690 MB of the s3a jars into every session's temporary folder.
+
+A process has one SparkSession. `use_lake` makes a session that is already running reach a lake
+(e.g. the test session, started for local folders, then used on S3): it sets the Hadoop settings and,
+if the s3a connector is missing, adds its jars the way `spark.jars` does (driver class loader and
+`SparkContext.addJar` for executors).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import pyspark
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 from orchestration.stack.jars import ensure_jars, jars_missing_from
@@ -27,15 +44,85 @@ LOCAL_DEFAULTS = {
     "spark.default.parallelism": "4",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "2g",
     "spark.sql.ansi.enabled": "false",
 }
 
+# A standalone cluster on this machine (the local stack's): small executors, everything on 127.0.0.1,
+# and executors run Python with the driver's interpreter (it has pyspark). Real clusters get none of
+# this; size them through SparkResource.conf / CDC_SPARK_CONF.
+LOCAL_CLUSTER_DEFAULTS = {
+    "spark.executor.memory": "512m",
+    "spark.cores.max": "2",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.pyspark.python": sys.executable,
+}
+
+S3A_FILESYSTEM_CLASS = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+_LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def lake_scheme(lake_root: str) -> str:
+    """`s3a`, `hdfs`, `file` (a plain path is `file`)."""
+    return lake_root.split("://", 1)[0] if "://" in lake_root else "file"
+
+
+def is_cluster_master(master: str) -> bool:
+    return master.startswith("spark://")
+
+
+def is_local_cluster_master(master: str) -> bool:
+    hosts = [address.split(":")[0] for address in master.removeprefix("spark://").split(",")]
+    return is_cluster_master(master) and all(host in _LOCAL_HOSTS for host in hosts)
+
+
+def _bundled_jars() -> list[Path]:
+    return list((Path(pyspark.__file__).parent / "jars").glob("*.jar"))
+
 
 def delta_jars() -> list[Path]:
-    bundled = list((Path(pyspark.__file__).parent / "jars").glob("*.jar"))
-    return jars_missing_from(ensure_jars("delta"), bundled)
+    return jars_missing_from(ensure_jars("delta"), _bundled_jars())
+
+
+def s3a_jars() -> list[Path]:
+    """hadoop-aws and the AWS SDK v2 bundle (fetched on first use: ~690 MB)."""
+    return jars_missing_from(ensure_jars("s3a"), _bundled_jars())
+
+
+def lake_jars(lake_root: str | None) -> list[Path]:
+    """The jars a lake root needs beyond Delta's: the s3a connector for s3a://, nothing otherwise."""
+    return s3a_jars() if lake_root and lake_scheme(lake_root) == "s3a" else []
+
+
+def is_local_master(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def session_conf(
+    master: str,
+    jars: list[Path],
+    extra_conf: Mapping[str, str] | None = None,
+    lake_jars: list[Path] | None = None,
+) -> dict[str, str]:
+    """The Spark settings of a session: defaults, Delta, jars, then extra_conf.
+
+    `jars` are shipped (`spark.jars`); `lake_jars` too, except in local mode, where they go on the
+    driver's class path. The lake's Hadoop settings are not here: they may hold credentials, and
+    Spark settings end up on the JVM's command line; `use_lake` sets them in the running session.
+    """
+    shipped, on_class_path = list(jars), []
+    (on_class_path if is_local_master(master) else shipped).extend(lake_jars or [])
+    conf = {**LOCAL_DEFAULTS, **DELTA_CONF, "spark.jars": ",".join(str(j) for j in shipped)}
+    if is_local_cluster_master(master):
+        conf.update(LOCAL_CLUSTER_DEFAULTS)
+    conf.update(extra_conf or {})
+    if on_class_path:
+        given = conf.get("spark.driver.extraClassPath")
+        conf["spark.driver.extraClassPath"] = ":".join([*(str(j) for j in on_class_path), *([given] if given else [])])
+    return conf
 
 
 def build_spark_session(
@@ -43,12 +130,65 @@ def build_spark_session(
     app_name: str = "cdc-lakehouse",
     extra_conf: Mapping[str, str] | None = None,
     extra_jars: list[Path] | None = None,
+    lake_root: str | None = None,
+    hadoop_conf: Mapping[str, str] | None = None,
 ) -> SparkSession:
-    """Get (or create) the process's SparkSession with Delta configured."""
+    """Get (or create) the process's SparkSession with Delta configured, able to reach `lake_root`.
+
+    `hadoop_conf` (the lake's Hadoop settings, e.g. LakeResource.hadoop_settings()) is applied to the
+    running session by `use_lake`; tasks, also on executors, get it with the rest of the Hadoop settings.
+    """
     jars = delta_jars() + list(extra_jars or [])
     builder = SparkSession.builder.master(master).appName(app_name)
-    conf = {**LOCAL_DEFAULTS, **DELTA_CONF, "spark.jars": ",".join(str(j) for j in jars)}
-    conf.update(extra_conf or {})
-    for key, value in conf.items():
+    for key, value in session_conf(master, jars, extra_conf, lake_jars(lake_root)).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    running = session.sparkContext.master
+    if is_cluster_master(master) and running != master:
+        raise RuntimeError(
+            f"this process already runs a SparkSession on {running!r}, so it cannot connect to {master!r} "
+            "(one SparkContext per process): stop that session first, or run in another process"
+        )
+    if lake_root or hadoop_conf:
+        use_lake(session, lake_root or "", hadoop_conf)
+    return session
+
+
+def use_lake(spark: SparkSession, lake_root: str, hadoop_conf: Mapping[str, str] | None = None) -> None:
+    """Make a running session reach `lake_root`: connector jars if missing, then the Hadoop settings.
+
+    The settings go into the SparkContext's Hadoop configuration, which every later read, write and
+    Delta operation copies (also into the tasks shipped to executors).
+    """
+    if lake_scheme(lake_root) == "s3a" and not _loadable(spark, S3A_FILESYSTEM_CLASS):
+        add_jars(spark, s3a_jars())
+    configuration = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in (hadoop_conf or {}).items():
+        configuration.set(key, value)
+
+
+def add_jars(spark: SparkSession, jars: list[Path]) -> None:
+    """Add jars to a running session: to the driver's class loader and, on a cluster, to the executors."""
+    jvm = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    for jar in jars:
+        try:
+            loader.addURL(jvm.java.io.File(str(jar)).toURI().toURL())
+        except Py4JError as error:
+            raise RuntimeError(
+                f"cannot add {jar.name} to the running SparkSession (its class loader "
+                f"{loader.getClass().getName()} takes no jars): build the session with the lake root "
+                "(build_spark_session(lake_root=...)) so the jars are on its classpath from the start"
+            ) from error
+        if not is_local_master(spark.sparkContext.master):  # local executors share the driver's loader
+            spark.sparkContext._jsc.addJar(str(jar))
+
+
+def _loadable(spark: SparkSession, class_name: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        jvm.java.lang.Class.forName(class_name, False, loader)
+        return True
+    except Py4JError:
+        return False
