@@ -27,7 +27,8 @@ from confluent_kafka.admin import AdminClient
 from pydantic import Field, field_validator
 from pyspark.sql import SparkSession
 
-from orchestration.spark_session import build_spark_session
+from orchestration.lake_check import check_lake_reachable, check_spark_master
+from orchestration.spark_session import build_spark_session, lake_scheme, use_lake
 from orchestration.stack.jars import PROJECT_ROOT
 from orchestration.stack.ports import HOST
 from orchestration.stack.stack import Stack, StackPorts
@@ -91,14 +92,38 @@ class KafkaResource(dg.ConfigurableResource):
 
 
 class SparkResource(dg.ConfigurableResource):
-    """The process's SparkSession with Delta (orchestration.spark_session.build_spark_session)."""
+    """The process's SparkSession with Delta (orchestration.spark_session.build_spark_session).
+
+    Spark Connect (`sc://`) is not supported: the platform uses Delta's Python DeltaTable API (MERGE,
+    history), which over Spark Connect needs Delta's server plugin (delta-connect-server), and Maven
+    Central serves no such artifact for Delta 4.4.0.
+    """
 
     master: str = Field(default="local[2]", description="local[N], spark://host:port, yarn, ...")
     app_name: str = "cdc-lakehouse"
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
 
-    def session(self) -> SparkSession:
-        return build_spark_session(master=self.master, app_name=self.app_name, extra_conf=self.conf)
+    @field_validator("master")
+    @classmethod
+    def _not_spark_connect(cls, master: str) -> str:
+        if master.startswith("sc://"):
+            raise ValueError(
+                f"Spark master {master!r}: Spark Connect is not supported (Delta's DeltaTable API needs the "
+                "delta-connect-server plugin, not published for Delta 4.4.0); use local[N] or spark://host:port"
+            )
+        return master
+
+    def session(self, lake: LakeResource | None = None) -> SparkSession:
+        """The session, able to reach `lake` (its connector jars and Hadoop settings).
+
+        A `spark://` master is checked first (check_spark_master): an unreachable master fails at once
+        with its address, instead of Spark retrying for a minute.
+        """
+        check_spark_master(self.master)
+        return build_spark_session(
+            master=self.master, app_name=self.app_name, extra_conf=self.conf,
+            lake_root=lake.root if lake else None, hadoop_conf=lake.hadoop_settings() if lake else None,
+        )
 
 
 _cassandra_sessions: dict[tuple, tuple[Cluster, Session]] = {}
@@ -152,9 +177,25 @@ class CassandraResource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Where the Delta tables live: a local folder, or an `hdfs://` or `s3a://` URI."""
+    """Where the Delta tables live: a local folder, or an `hdfs://` or `s3a://` URI.
+
+    HDFS: the root names the NameNode (`hdfs://namenode:8020/lake`); `hadoop_conf` takes any client
+    setting (e.g. `dfs.replication`). S3: `s3a://bucket/prefix` plus the s3_* fields, which become
+    per-bucket s3a settings (`fs.s3a.bucket.<bucket>.*`), so they apply to this bucket only. Without
+    keys, s3a looks for credentials itself (environment, instance profile, ...).
+
+    Before a run writes anything, `check_reachable(spark)` writes, reads and deletes a probe object
+    and fails with the URI and what to check.
+    """
 
     root: str = Field(default=DEFAULT_LAKE_ROOT, description="local path, file://, hdfs://host:port/path, s3a://bucket/path")
+    s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL (http://host:port for an S3-compatible server); default AWS")
+    s3_path_style_access: bool = Field(default=False, description="address buckets as endpoint/bucket (most S3-compatible servers)")
+    s3_region: str | None = Field(default=None, description="e.g. eu-west-1")
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = Field(default=None, description="(read at run time, never shown in the UI)")
+    s3_session_token: str | None = Field(default=None, description="for temporary credentials")
+    hadoop_conf: dict[str, str] = Field(default_factory=dict, description="extra Hadoop settings (win over the above)")
 
     @field_validator("root")
     @classmethod
@@ -177,6 +218,45 @@ class LakeResource(dg.ConfigurableResource):
 
     def is_local(self) -> bool:
         return "://" not in self.root or self.root.startswith("file://")
+
+    @property
+    def scheme(self) -> str:
+        return lake_scheme(self.root)
+
+    def hadoop_settings(self) -> dict[str, str]:
+        """The Hadoop settings this lake needs (s3a ones per bucket), then `hadoop_conf`."""
+        settings: dict[str, str] = {}
+        if self.scheme == "s3a":
+            bucket = self.root.split("://", 1)[1].split("/", 1)[0]
+            settings.update({f"fs.s3a.bucket.{bucket}.{key}": value for key, value in self._s3a_settings().items()})
+        settings.update(self.hadoop_conf)
+        return settings
+
+    def _s3a_settings(self) -> dict[str, str]:
+        settings = {"path.style.access": str(self.s3_path_style_access).lower()}
+        if self.s3_endpoint:
+            settings["endpoint"] = self.s3_endpoint
+            settings["connection.ssl.enabled"] = str(not self.s3_endpoint.startswith("http://")).lower()
+        if self.s3_region:
+            settings["endpoint.region"] = self.s3_region
+        if self.s3_access_key:
+            settings["access.key"] = self.s3_access_key
+            settings["secret.key"] = _resolved(self.s3_secret_key) or ""
+            token = _resolved(self.s3_session_token)
+            if token:
+                settings["session.token"] = token
+            provider = "TemporaryAWSCredentialsProvider" if token else "SimpleAWSCredentialsProvider"
+            settings["aws.credentials.provider"] = f"org.apache.hadoop.fs.s3a.{provider}"
+        return settings
+
+    def configure(self, spark: SparkSession) -> None:
+        """Make a running session reach this lake (connector jars if missing, Hadoop settings)."""
+        use_lake(spark, self.root, self.hadoop_settings())
+
+    def check_reachable(self, spark: SparkSession, timeout_seconds: float = 15.0) -> None:
+        """Write, read and delete a probe object under the root; raise LakeUnreachableError if any fails."""
+        self.configure(spark)
+        check_lake_reachable(spark, self.root, self.hadoop_settings(), timeout_seconds)
 
     def local_path(self, layer: str, name: str) -> Path:
         """The table's folder on this machine (local roots only)."""
@@ -218,13 +298,24 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
       CDC_CASSANDRA_PASSWORD       (read at run time, never shown in the UI)
       CDC_CASSANDRA_LOCAL_DC       default datacenter1
     Lake
-      CDC_LAKE_ROOT                local path, file://, hdfs:// or s3a:// URI (default <project>/.lake)
+      CDC_LAKE_ROOT                local path, file://, hdfs://namenode:port/path or s3a://bucket/path
+                                   (default <project>/.lake)
+      CDC_LAKE_HADOOP_CONF         extra Hadoop settings as a JSON object, e.g. {"dfs.replication": "2"}
+      CDC_S3_ENDPOINT              S3 endpoint URL, for S3-compatible servers (default: AWS)
+      CDC_S3_PATH_STYLE_ACCESS     true to address buckets as <endpoint>/<bucket>
+      AWS_ACCESS_KEY_ID            S3 credentials (without them s3a searches its default providers)
+      AWS_SECRET_ACCESS_KEY        (read at run time, never shown in the UI)
+      AWS_SESSION_TOKEN            (temporary credentials; read at run time)
+      AWS_REGION                   (or AWS_DEFAULT_REGION)
     """
     ports = Stack().ports  # the environment's ports, else those the local stack recorded, else defaults
     spark_conf = json.loads(_env("CDC_SPARK_CONF") or "{}")
     if not isinstance(spark_conf, dict):
         raise ValueError("CDC_SPARK_CONF must be a JSON object of Spark settings")
     hosts = [host.strip() for host in (_env("CDC_CASSANDRA_HOSTS") or HOST).split(",") if host.strip()]
+    lake_hadoop_conf = json.loads(_env("CDC_LAKE_HADOOP_CONF") or "{}")
+    if not isinstance(lake_hadoop_conf, dict):
+        raise ValueError("CDC_LAKE_HADOOP_CONF must be a JSON object of Hadoop settings")
     return {
         "kafka": KafkaResource(
             bootstrap_servers=_env("CDC_KAFKA_BOOTSTRAP") or f"{HOST}:{ports.kafka}",
@@ -246,5 +337,14 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             password=_secret("CDC_CASSANDRA_PASSWORD"),
             local_dc=_env("CDC_CASSANDRA_LOCAL_DC") or "datacenter1",
         ),
-        "lake": LakeResource(root=_env("CDC_LAKE_ROOT") or DEFAULT_LAKE_ROOT),
+        "lake": LakeResource(
+            root=_env("CDC_LAKE_ROOT") or DEFAULT_LAKE_ROOT,
+            s3_endpoint=_env("CDC_S3_ENDPOINT"),
+            s3_path_style_access=(_env("CDC_S3_PATH_STYLE_ACCESS") or "false").lower() in ("true", "1", "yes"),
+            s3_region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION"),
+            s3_access_key=_env("AWS_ACCESS_KEY_ID"),
+            s3_secret_key=_secret("AWS_SECRET_ACCESS_KEY"),
+            s3_session_token=_secret("AWS_SESSION_TOKEN"),
+            hadoop_conf={str(key): str(value) for key, value in lake_hadoop_conf.items()},
+        ),
     }

@@ -76,3 +76,69 @@ def tmp_lake(tmp_path: Path) -> Path:
     lake = tmp_path / "lake"
     lake.mkdir()
     return lake
+
+
+# -- lake targets ---------------------------------------------------------------------------------
+# A local S3 (s3proxy), a local HDFS (one NameNode, one DataNode) and a Spark standalone cluster, each
+# a private server on free ports in a temporary state directory, started on first use and stopped at
+# the end of the session. `s3_lake` / `hdfs_lake` are LakeResources on them, with the `spark` session
+# configured to reach them; each test puts its tables under its own folder of the root.
+
+
+def _private_server(name: str) -> Iterator[Stack]:
+    state_dir = Path(tempfile.mkdtemp(prefix=f"cdc-test-{name}-"))
+    private = Stack(state_dir, StackPorts.free(), servers=(name,), die_with_parent=True)
+    try:
+        private.up()
+        yield private
+    finally:
+        private.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_stack() -> Iterator[Stack]:
+    yield from _private_server("s3")
+
+
+@pytest.fixture(scope="session")
+def hdfs_stack() -> Iterator[Stack]:
+    yield from _private_server("hdfs")
+
+
+@pytest.fixture(scope="session")
+def standalone_spark() -> Iterator[Stack]:
+    """A Spark master and one worker; `standalone_spark.spark_master_url` is `spark://127.0.0.1:<port>`."""
+    yield from _private_server("spark")
+
+
+@pytest.fixture(scope="session")
+def s3_lake(s3_stack: Stack, spark):
+    import uuid
+
+    from orchestration.resources import LakeResource
+    from orchestration.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
+
+    server = s3_stack.server("s3")
+    lake = LakeResource(
+        root=f"s3a://{DEFAULT_BUCKET}/tests-{uuid.uuid4().hex[:8]}",
+        s3_endpoint=server.endpoint, s3_path_style_access=True, s3_region=LOCAL_REGION,
+        s3_access_key=server.access_key, s3_secret_key=server.secret_key,
+        # few retries, so a write against a stopped server gives up in seconds, not minutes
+        hadoop_conf={f"fs.s3a.bucket.{DEFAULT_BUCKET}.retry.limit": "2",
+                     f"fs.s3a.bucket.{DEFAULT_BUCKET}.attempts.maximum": "2"},
+    )
+    lake.configure(spark)
+    return lake
+
+
+@pytest.fixture(scope="session")
+def hdfs_lake(hdfs_stack: Stack, spark):
+    import uuid
+
+    from orchestration.resources import LakeResource
+
+    lake = LakeResource(root=f"{hdfs_stack.hdfs_uri}/tests-{uuid.uuid4().hex[:8]}",
+                        hadoop_conf={"dfs.replication": "1"})
+    lake.configure(spark)
+    return lake

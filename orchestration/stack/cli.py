@@ -2,6 +2,10 @@
 
 The state directory is `$CDC_STACK_DIR` or `<project>/.stack`; ports come from CDC_KAFKA_PORT,
 CDC_KAFKA_CONTROLLER_PORT, CDC_CASSANDRA_PORT, CDC_CASSANDRA_STORAGE_PORT (see orchestration.stack.stack).
+
+`up` starts Kafka and Cassandra; `up --with s3,hdfs,spark` adds the optional servers (a local S3, a
+local HDFS, a Spark standalone cluster). `down` stops every server of the state directory; `status`
+shows Kafka, Cassandra and the optional servers that run.
 """
 
 from __future__ import annotations
@@ -11,16 +15,28 @@ import sys
 import time
 
 from orchestration.stack.jars import JarFetchError, ensure_jars, pom_profiles
-from orchestration.stack.stack import DEFAULT_START_TIMEOUT, SERVER_NAMES, Stack, StackError
+from orchestration.stack.stack import (
+    ALL_SERVER_NAMES,
+    DEFAULT_START_TIMEOUT,
+    OPTIONAL_SERVER_NAMES,
+    SERVER_NAMES,
+    Stack,
+    StackError,
+)
+
+# Fetched by `fetch-jars` only when named, else on first use: s3a carries the ~686 MB AWS SDK bundle.
+ON_DEMAND_PROFILES = ("s3a",)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cdc-stack", description="The local Kafka + Cassandra stack.")
     parser.add_argument("--state-dir", help="state directory (default $CDC_STACK_DIR or <project>/.stack)")
-    parser.add_argument("--only", choices=SERVER_NAMES, action="append",
-                        help="act on this server only (repeatable; default: all)")
+    parser.add_argument("--only", choices=ALL_SERVER_NAMES, action="append",
+                        help="act on this server only (repeatable; default: kafka and cassandra)")
+    parser.add_argument("--with", dest="optional", type=_optional_servers, default=[],
+                        help=f"also these optional servers, comma-separated: {','.join(OPTIONAL_SERVER_NAMES)}")
     commands = parser.add_subparsers(dest="command", required=True)
-    fetch = commands.add_parser("fetch-jars", help="fetch the jars of every pom.xml profile (or those named)")
+    fetch = commands.add_parser("fetch-jars", help="fetch the jars of every pom.xml profile but s3a (or those named)")
     fetch.add_argument("profiles", nargs="*")
     up = commands.add_parser("up", help="start the servers (reusing running ones) and wait until they answer")
     up.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait per server")
@@ -30,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "fetch-jars":
-            return _fetch_jars(args.profiles or pom_profiles())
-        stack = Stack(args.state_dir, servers=args.only or SERVER_NAMES)
+            return _fetch_jars(args.profiles or [p for p in pom_profiles() if p not in ON_DEMAND_PROFILES])
+        stack = Stack(args.state_dir, servers=_chosen_servers(args))
         if args.command == "up":
             return _up(stack, args.timeout)
         if args.command == "down":
@@ -42,6 +58,24 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, JarFetchError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _optional_servers(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(OPTIONAL_SERVER_NAMES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown servers {unknown}; choose from {','.join(OPTIONAL_SERVER_NAMES)}")
+    return names
+
+
+def _chosen_servers(args: argparse.Namespace) -> list[str]:
+    """--only if given; else Kafka, Cassandra and --with; `down` and `status` add every running server."""
+    if args.only:
+        return list(args.only) + list(args.optional)
+    chosen = [*SERVER_NAMES, *args.optional]
+    if args.command in ("down", "status"):
+        chosen += list(Stack(args.state_dir, servers=ALL_SERVER_NAMES).pids())
+    return chosen
 
 
 def _fetch_jars(profiles: list[str]) -> int:
@@ -61,6 +95,8 @@ def _up(stack: Stack, timeout: float) -> int:
     print("connection settings:")
     for variable, value in stack.connection_settings().items():
         print(f"  export {variable}={value}")
+    for server, root in stack.lake_roots().items():
+        print(f"  # a lake on the local {server}: export CDC_LAKE_ROOT={root}")
     return 0
 
 

@@ -1,5 +1,9 @@
 """The local stack: Kafka and Cassandra as real servers on 127.0.0.1, started from Maven Central jars.
 
+Optional servers, started only when named (`servers=` or `cdc-stack up --with s3,hdfs,spark`): a local
+S3 (s3proxy), a local HDFS (one NameNode, one DataNode) and a Spark standalone cluster (one master,
+one worker), to run the lake and the compute beyond one local folder and one JVM.
+
 A stack lives in a state directory (default `<project>/.stack`, or `$CDC_STACK_DIR`):
 
     <state>/stack.json            ports and pids of the running servers
@@ -8,11 +12,14 @@ A stack lives in a state directory (default `<project>/.stack`, or `$CDC_STACK_D
     <state>/logs/cassandra.log
     <state>/kafka/ ...            each server's configuration and data
     <state>/cassandra/ ...
+    <state>/s3/data/<bucket>/...  (optional servers: s3, hdfs, spark)
 
 `up` is idempotent: a server that runs and answers is kept; one that is gone is started again.
 Ports come from, in order: the `ports` argument, the environment (CDC_KAFKA_PORT,
-CDC_KAFKA_CONTROLLER_PORT, CDC_CASSANDRA_PORT, CDC_CASSANDRA_STORAGE_PORT), the ports recorded in
-the state directory, the defaults below.
+CDC_KAFKA_CONTROLLER_PORT, CDC_CASSANDRA_PORT, CDC_CASSANDRA_STORAGE_PORT, and for the optional
+servers CDC_S3_PORT, CDC_HDFS_PORT, CDC_HDFS_HTTP_PORT, CDC_SPARK_MASTER_PORT, CDC_SPARK_MASTER_WEB_PORT,
+CDC_SPARK_WORKER_PORT, CDC_SPARK_WORKER_WEB_PORT), the ports recorded in the state directory, the
+defaults below.
 """
 
 from __future__ import annotations
@@ -31,12 +38,17 @@ from pathlib import Path
 
 from orchestration.stack import process
 from orchestration.stack.cassandra import CassandraServer
+from orchestration.stack.hdfs import HdfsServer
 from orchestration.stack.jars import PROJECT_ROOT
 from orchestration.stack.kafka import KafkaServer
 from orchestration.stack.ports import HOST, free_ports, port_is_free
+from orchestration.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION, S3Server, local_credentials
 from orchestration.stack.server import Server
+from orchestration.stack.spark_standalone import SparkStandaloneServer
 
-SERVER_NAMES = ("kafka", "cassandra")
+SERVER_NAMES = ("kafka", "cassandra")  # what a stack runs unless told otherwise
+OPTIONAL_SERVER_NAMES = ("s3", "hdfs", "spark")
+ALL_SERVER_NAMES = SERVER_NAMES + OPTIONAL_SERVER_NAMES
 DEFAULT_START_TIMEOUT = 180.0
 
 
@@ -58,12 +70,26 @@ class StackPorts:
     kafka_controller: int = 19093
     cassandra: int = 19042
     cassandra_storage: int = 17000
+    s3: int = 19900
+    hdfs: int = 19820
+    hdfs_http: int = 19870
+    spark_master: int = 17077
+    spark_master_web: int = 18080
+    spark_worker: int = 17078
+    spark_worker_web: int = 18081
 
     ENV = {
         "kafka": "CDC_KAFKA_PORT",
         "kafka_controller": "CDC_KAFKA_CONTROLLER_PORT",
         "cassandra": "CDC_CASSANDRA_PORT",
         "cassandra_storage": "CDC_CASSANDRA_STORAGE_PORT",
+        "s3": "CDC_S3_PORT",
+        "hdfs": "CDC_HDFS_PORT",
+        "hdfs_http": "CDC_HDFS_HTTP_PORT",
+        "spark_master": "CDC_SPARK_MASTER_PORT",
+        "spark_master_web": "CDC_SPARK_MASTER_WEB_PORT",
+        "spark_worker": "CDC_SPARK_WORKER_PORT",
+        "spark_worker_web": "CDC_SPARK_WORKER_WEB_PORT",
     }
 
     @classmethod
@@ -122,12 +148,12 @@ class Stack:
         servers: Sequence[str] = SERVER_NAMES,
         die_with_parent: bool = False,
     ):
-        unknown = set(servers) - set(SERVER_NAMES)
+        unknown = set(servers) - set(ALL_SERVER_NAMES)
         if unknown:
-            raise ValueError(f"unknown servers {sorted(unknown)}; known: {SERVER_NAMES}")
+            raise ValueError(f"unknown servers {sorted(unknown)}; known: {ALL_SERVER_NAMES}")
         self.state_dir = Path(state_dir or default_state_dir()).resolve()
         self.ports = ports or StackPorts.resolve(self._read_state().get("ports"))
-        self.server_names = tuple(name for name in SERVER_NAMES if name in servers)
+        self.server_names = tuple(name for name in ALL_SERVER_NAMES if name in servers)
         self.die_with_parent = die_with_parent
         self._children: dict[str, object] = {}
         self._state_guard = threading.Lock()
@@ -154,7 +180,37 @@ class Stack:
         if "cassandra" in self.server_names:
             settings["CDC_CASSANDRA_HOSTS"] = self.cassandra_host
             settings["CDC_CASSANDRA_PORT"] = str(self.cassandra_port)
+        if "s3" in self.server_names:
+            access_key, secret_key = local_credentials()
+            settings["CDC_S3_ENDPOINT"] = self.s3_endpoint
+            settings["CDC_S3_PATH_STYLE_ACCESS"] = "true"
+            settings["AWS_ACCESS_KEY_ID"] = access_key
+            settings["AWS_SECRET_ACCESS_KEY"] = secret_key
+            settings["AWS_REGION"] = LOCAL_REGION
+        if "spark" in self.server_names:
+            settings["CDC_SPARK_MASTER"] = self.spark_master_url
         return settings
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{HOST}:{self.ports.s3}"
+
+    @property
+    def hdfs_uri(self) -> str:
+        return f"hdfs://{HOST}:{self.ports.hdfs}"
+
+    @property
+    def spark_master_url(self) -> str:
+        return f"spark://{HOST}:{self.ports.spark_master}"
+
+    def lake_roots(self) -> dict[str, str]:
+        """A lake root (CDC_LAKE_ROOT) on each storage server of this stack."""
+        roots = {}
+        if "s3" in self.server_names:
+            roots["s3"] = f"s3a://{DEFAULT_BUCKET}/cdc"
+        if "hdfs" in self.server_names:
+            roots["hdfs"] = f"{self.hdfs_uri}/cdc"
+        return roots
 
     # -- servers -------------------------------------------------------------------------------
 
@@ -168,6 +224,14 @@ class Stack:
             return KafkaServer(home, log, self.ports.kafka, self.ports.kafka_controller)
         if name == "cassandra":
             return CassandraServer(home, log, self.ports.cassandra, self.ports.cassandra_storage)
+        if name == "s3":
+            access_key, secret_key = local_credentials()
+            return S3Server(home, log, self.ports.s3, access_key, secret_key)
+        if name == "hdfs":
+            return HdfsServer(home, log, self.ports.hdfs, self.ports.hdfs_http)
+        if name == "spark":
+            return SparkStandaloneServer(home, log, self.ports.spark_master, self.ports.spark_master_web,
+                                         self.ports.spark_worker, self.ports.spark_worker_web)
         raise ValueError(name)
 
     def servers(self) -> list[Server]:
@@ -364,5 +428,8 @@ def _result(future, server: Server) -> None:
 
 def _port_variable(server: str, role: str) -> str:
     field = {("kafka", "broker"): "kafka", ("kafka", "controller"): "kafka_controller",
-             ("cassandra", "native"): "cassandra", ("cassandra", "storage"): "cassandra_storage"}
+             ("cassandra", "native"): "cassandra", ("cassandra", "storage"): "cassandra_storage",
+             ("s3", "http"): "s3", ("hdfs", "namenode"): "hdfs", ("hdfs", "http"): "hdfs_http",
+             ("spark", "master"): "spark_master", ("spark", "master_web"): "spark_master_web",
+             ("spark", "worker"): "spark_worker", ("spark", "worker_web"): "spark_worker_web"}
     return StackPorts.ENV[field[(server, role)]]

@@ -1,0 +1,120 @@
+"""A local HDFS: one NameNode and one DataNode on 127.0.0.1 (Hadoop 3.5, as bundled by pyspark).
+
+Hadoop ships no single-node server main class in its client jars, so a small Java main
+(`java/LocalHdfs.java`) runs `MiniDFSCluster` from `hadoop-client-minicluster`: fixed NameNode RPC
+and HTTP ports, replication 1, the namespace and blocks kept in `<home>/data` across restarts. It is
+compiled with `javac` once into the jar cache (no build tool).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from orchestration.stack.jars import ensure_jars, jar_cache_root
+from orchestration.stack.ports import HOST, accepts_connections
+from orchestration.stack.server import Server, classpath, java_executable
+
+MAIN_CLASS = "LocalHdfs"
+MAIN_SOURCE = Path(__file__).parent / "java" / f"{MAIN_CLASS}.java"
+
+_LOG_SETTINGS = [
+    # Hadoop logs through slf4j-simple (in the hdfs jar profile); its INFO level logs every block.
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+    "-Dorg.slf4j.simpleLogger.log.org.apache.hadoop.hdfs.MiniDFSCluster=info",
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+]
+
+
+class HdfsServer(Server):
+    name = "hdfs"
+    stop_grace_seconds = 20.0
+
+    def __init__(self, home: Path, log_path: Path, namenode_port: int, http_port: int):
+        super().__init__(home, log_path)
+        self.namenode_port = namenode_port
+        self.http_port = http_port
+
+    @property
+    def uri(self) -> str:
+        """The file system URI clients use: `hdfs://127.0.0.1:<NameNode port>`."""
+        return f"hdfs://{HOST}:{self.namenode_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    def ports(self) -> dict[str, int]:
+        return {"namenode": self.namenode_port, "http": self.http_port}
+
+    def prepare(self) -> None:
+        (self.home / "data").mkdir(parents=True, exist_ok=True)
+        compiled_main()
+
+    def command(self) -> list[str]:
+        return [
+            java_executable(), "-Xms128m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.net.preferIPv4Stack=true", *_LOG_SETTINGS,
+            "-cp", classpath([compiled_main(), *ensure_jars("hdfs")]),
+            MAIN_CLASS, str(self.home / "data"), str(self.namenode_port), str(self.http_port),
+        ]
+
+    def check(self, timeout: float) -> str:
+        """The NameNode lists `/` over WebHDFS and counts at least one live DataNode."""
+        if not accepts_connections(self.namenode_port):
+            raise ConnectionError(f"nothing accepts connections on {self.uri}")
+        listing = _get_json(f"{self.web_url}/webhdfs/v1/?op=LISTSTATUS", timeout)
+        entries = len(listing["FileStatuses"]["FileStatus"])
+        state = _get_json(f"{self.web_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState", timeout)
+        live = state["beans"][0]["NumLiveDataNodes"]
+        if live < 1:
+            raise ConnectionError(f"the NameNode at {self.uri} has no live DataNode yet")
+        return f"{live} live DataNode, {entries} entries in /"
+
+
+def _get_json(url: str, timeout: float) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def compiled_main() -> Path:
+    """The folder holding LocalHdfs.class, compiled on first use for this source and these jars."""
+    jars = ensure_jars("hdfs")
+    key = hashlib.sha256(MAIN_SOURCE.read_bytes() + "\n".join(j.name for j in jars).encode()).hexdigest()[:16]
+    folder = jar_cache_root() / "hdfs-main" / key
+    if (folder / f"{MAIN_CLASS}.class").exists():
+        return folder
+    javac = _javac()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="compile-", dir=folder.parent))
+    result = subprocess.run([javac, "-d", str(staging), "-cp", classpath(jars), str(MAIN_SOURCE)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RuntimeError(f"javac could not compile {MAIN_SOURCE}:\n{result.stdout}{result.stderr}")
+    try:
+        staging.rename(folder)
+    except OSError:  # another process compiled it meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _javac() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidates = [Path(java_home) / "bin" / "javac"] if java_home else []
+    java = shutil.which(java_executable())
+    if java:
+        candidates.append(Path(java).resolve().parent / "javac")
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("javac")
+    if found is None:
+        raise RuntimeError("no `javac` found: the local HDFS needs a JDK 17 (Debian package openjdk-17-jdk-headless)")
+    return found

@@ -1,0 +1,67 @@
+"""Delta operations run the same way on every lake (S3, HDFS); the tests assert on what they return."""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from transforms.delta_commits import latest_progress, progress_metadata
+
+SCHEMA = "id INT, name STRING, city STRING"
+ORIGINAL = [(1, "ann", "paris"), (2, "bob", "rome")]
+CHANGES = [(2, "bob", "oslo"), (3, "cyd", "lima")]
+MERGED = [(1, "ann", "paris"), (2, "bob", "oslo"), (3, "cyd", "lima")]
+
+
+def rows(frame) -> list[tuple]:
+    return sorted(tuple(row) for row in frame.collect())
+
+
+def write_then_merge(spark: SparkSession, path: str) -> dict:
+    """Write ORIGINAL, MERGE CHANGES into it; return the current rows, version 0 and the history."""
+    spark.createDataFrame(ORIGINAL, SCHEMA).write.format("delta").save(path)
+    (
+        DeltaTable.forPath(spark, path).alias("t")
+        .merge(spark.createDataFrame(CHANGES, SCHEMA).alias("c"), "t.id = c.id")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    history = DeltaTable.forPath(spark, path).history().orderBy("version").collect()
+    return {
+        "current": rows(spark.read.format("delta").load(path)),
+        "version_0": rows(spark.read.format("delta").option("versionAsOf", 0).load(path)),
+        "operations": [(entry.version, entry.operation) for entry in history],
+        "merge_metrics": {key: history[-1].operationMetrics[key]
+                          for key in ("numTargetRowsUpdated", "numTargetRowsInserted")},
+    }
+
+
+def append_with_txn(spark: SparkSession, path: str, data: list[tuple], app_id: str, version: int) -> None:
+    (
+        spark.createDataFrame(data, SCHEMA).write.format("delta").mode("append")
+        .option("txnAppId", app_id).option("txnVersion", version)
+        .save(path)
+    )
+
+
+def append_same_txn_version_twice(spark: SparkSession, path: str) -> dict:
+    """Append one batch with txnAppId/txnVersion, then the same batch and version again."""
+    for _attempt in range(2):
+        append_with_txn(spark, path, ORIGINAL, app_id="bronze-test", version=7)
+    history = DeltaTable.forPath(spark, path).history().orderBy("version").collect()
+    return {
+        "rows": rows(spark.read.format("delta").load(path)),
+        "operations": [(entry.version, entry.operation) for entry in history],
+    }
+
+
+def progress_after_two_stages(spark: SparkSession, path: str) -> dict | None:
+    """Commit as stage `bronze` (with offsets), then as stage `other`; read bronze's progress back."""
+    for stage, offsets in (("bronze", {"crm.S_CONTACT": {"0": 42}}), ("other", {})):
+        (
+            spark.createDataFrame(ORIGINAL, SCHEMA).write.format("delta").mode("append")
+            .option("userMetadata", progress_metadata(stage, offsets=offsets))
+            .save(path)
+        )
+    return latest_progress(spark, path, "bronze")
