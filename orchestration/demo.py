@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="a small workload (what CI runs)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    initial_rows, changes = (40, 150) if args.small else (300, 3000)
+    initial_rows, changes = (40, 150) if args.small else (200, 1500)
     started = time.monotonic()
 
     step("Starting the local stack (Kafka, Cassandra) in .stack/")
