@@ -1,0 +1,141 @@
+"""SCD2 silver: the versions of a key are the states between its changes in source order."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reference_model import (
+    DELETE,
+    IMAGE,
+    TRUNCATE,
+    TRUNCATE_KEY,
+    UPDATE,
+    Change,
+    key_json,
+    sequence_at,
+    time_at,
+    versions_in_source_order,
+)
+from transforms.merge import read_live_rows
+
+pytestmark = pytest.mark.integration
+
+
+def key(n: int) -> str:
+    return key_json({"ID": str(n)})
+
+
+def change(position: int, kind: str, n: int, cols: dict | None = None, old: int | None = None) -> Change:
+    return Change(key(n), sequence_at(position), kind, cols, key(old) if old else None, time_at(position))
+
+
+def spans(versions) -> list[tuple]:
+    return [(v.key, v.valid_from_seq, v.valid_to_seq, v.values) for v in versions]
+
+
+def test_scd2_versions_are_the_states_between_changes(silver_scd2):
+    history = [
+        change(1, IMAGE, 1, {"A": "a", "B": "b"}),
+        change(2, UPDATE, 1, {"A": "a2"}),
+        change(3, UPDATE, 1, {"B": None}),
+    ]
+    stats = silver_scd2.apply(history)
+
+    versions = silver_scd2.versions()
+    assert spans(versions) == [
+        (key(1), sequence_at(1), sequence_at(2), {"A": "a", "B": "b"}),
+        (key(1), sequence_at(2), sequence_at(3), {"A": "a2", "B": "b"}),
+        (key(1), sequence_at(3), None, {"A": "a2", "B": None}),
+    ]
+    assert [v.valid_from_ts for v in versions] == [time_at(1), time_at(2), time_at(3)]
+    assert [v.valid_to_ts for v in versions] == [time_at(2), time_at(3), None]
+    assert versions == versions_in_source_order(history)
+    assert stats.rows_inserted == 3
+
+
+def test_scd2_late_change_is_slotted_in_and_later_versions_are_recomputed(silver_scd2):
+    history = [
+        change(1, IMAGE, 1, {"A": "a", "B": "b"}),
+        change(3, UPDATE, 1, {"B": "late"}),
+        change(5, UPDATE, 1, {"A": "a5"}),
+    ]
+    silver_scd2.apply([history[0], history[2]])
+    stats = silver_scd2.apply([history[1]])
+
+    assert spans(silver_scd2.versions()) == [
+        (key(1), sequence_at(1), sequence_at(3), {"A": "a", "B": "b"}),
+        (key(1), sequence_at(3), sequence_at(5), {"A": "a", "B": "late"}),
+        (key(1), sequence_at(5), None, {"A": "a5", "B": "late"}),  # the late B is carried forward
+    ]
+    assert (stats.rows_inserted, stats.rows_updated, stats.rows_removed) == (1, 2, 0)
+
+
+def test_scd2_delete_closes_the_last_version(silver_scd2):
+    history = [change(1, IMAGE, 1, {"A": "a"}), change(2, DELETE, 1), change(4, IMAGE, 1, {"A": "again"})]
+    silver_scd2.apply(history[:2])
+    assert [(v.valid_to_seq, v.is_current) for v in silver_scd2.versions()] == [(sequence_at(2), False)]
+
+    silver_scd2.apply(history[2:])
+    assert silver_scd2.versions() == versions_in_source_order(history)
+    assert [v.is_current for v in silver_scd2.versions()] == [False, True]
+
+
+def test_scd2_late_delete_removes_the_versions_it_ends(silver_scd2):
+    history = [
+        change(1, IMAGE, 1, {"A": "a", "B": "b"}),
+        change(2, DELETE, 1),
+        change(3, UPDATE, 1, {"A": "revived"}),
+    ]
+    silver_scd2.apply([history[0], history[2]])
+    stats = silver_scd2.apply([history[1]])
+
+    versions = silver_scd2.versions()
+    assert versions == versions_in_source_order(history)
+    assert [(v.valid_from_seq, v.values, v.incomplete) for v in versions] == [
+        (sequence_at(1), {"A": "a", "B": "b"}, ()),
+        (sequence_at(3), {"A": "revived", "B": None}, ("B",)),  # after the delete B is unknown
+    ]
+    assert stats.rows_updated == 2 and stats.incomplete_rows == 1
+
+
+def test_scd2_truncate_closes_every_current_version(silver_scd2):
+    history = [
+        change(1, IMAGE, 1, {"A": "a"}),
+        change(2, IMAGE, 2, {"A": "b"}),
+        Change(TRUNCATE_KEY, sequence_at(3), TRUNCATE, commit_ts=time_at(3)),
+    ]
+    silver_scd2.apply(history[:2])
+    silver_scd2.apply(history[2:])
+
+    assert [(v.key, v.valid_to_seq) for v in silver_scd2.versions()] == [
+        (key(1), sequence_at(3)),
+        (key(2), sequence_at(3)),
+    ]
+
+
+def test_scd2_primary_key_change_closes_the_old_key_and_continues_under_the_new(silver_scd2):
+    history = [
+        change(1, IMAGE, 1, {"A": "a", "B": "b"}),
+        change(2, UPDATE, 1, {"B": "late"}),
+        change(3, UPDATE, 2, {"A": "moved"}, old=1),
+    ]
+    silver_scd2.apply([history[0], history[2]])
+    silver_scd2.apply([history[1]])
+
+    versions = silver_scd2.versions()
+    assert versions == versions_in_source_order(history)
+    assert spans(versions)[-1] == (key(2), sequence_at(3), None, {"A": "moved", "B": "late"})
+
+
+def test_scd2_live_rows_are_the_current_versions(spark, silver_scd2):
+    silver_scd2.apply(
+        [
+            change(1, IMAGE, 1, {"A": "a"}),
+            change(2, UPDATE, 1, {"A": "b"}),
+            change(3, IMAGE, 2, {"A": "c"}),
+            change(4, DELETE, 2),
+        ]
+    )
+
+    rows = read_live_rows(spark, silver_scd2.path).collect()
+    assert [(r["ID"], r["A"], r["_sequence"]) for r in rows] == [("1", "b", sequence_at(2))]
