@@ -102,30 +102,25 @@ def ingest_batch(
     )
     app_id = f"cdc-lakehouse.bronze.{spec.asset_name}"
     if quarantine_rows:
-        (
-            spark.createDataFrame(quarantine_rows, QUARANTINE_SCHEMA)
-            .write.format("delta")
-            .mode("append")
-            .partitionBy("event_date")
-            .option("txnAppId", app_id)
-            .option("txnVersion", batch_no)
-            .option("userMetadata", metadata)
-            .save(quarantine_path)
-        )
+        _append_batch(spark.createDataFrame(quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, app_id, batch_no, metadata)
+    _append_batch(spark.createDataFrame(rows, BRONZE_SCHEMA), bronze_path, app_id, batch_no, metadata)
+    result.rows_written = len(rows)
+    result.quarantined = len(quarantine_rows)
+    _report_lag_offsets(consumer, ranges)
+    return result
+
+
+def _append_batch(frame, path: str, app_id: str, batch_no: int, metadata: str) -> None:
+    """One idempotent Delta append: a repeat of (app_id, batch_no) is skipped by Delta itself."""
     (
-        spark.createDataFrame(rows, BRONZE_SCHEMA)
-        .write.format("delta")
+        frame.write.format("delta")
         .mode("append")
         .partitionBy("event_date")
         .option("txnAppId", app_id)
         .option("txnVersion", batch_no)
         .option("userMetadata", metadata)
-        .save(bronze_path)
+        .save(path)
     )
-    result.rows_written = len(rows)
-    result.quarantined = len(quarantine_rows)
-    _report_lag_offsets(consumer, ranges)
-    return result
 
 
 def _decode_for(spec: TableSpec, message: KafkaMessage, other_tables: frozenset[str], result: BronzeBatch):
