@@ -5,7 +5,7 @@ UV := $(UV_HOME)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install jars test test-unit run dev stack-up stack-down stack-status lint clean
+.PHONY: install jars browser test test-unit run dev stack-up stack-down stack-status lint clean
 
 # uv (from PyPI) resolves this dependency set in seconds where pip backtracks for minutes.
 $(UV):
@@ -21,8 +21,19 @@ install: $(VENV)/.installed
 jars: install
 	$(PY) -m orchestration.stack.cli fetch-jars
 
+# Debian's Chromium and its chromedriver, for the Dagster UI browser test (tests/integration/test_dagster_ui.py).
+# Installed with apt-get (as root, else through sudo) only when missing; the package lists are
+# refreshed only if the first attempt fails.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  $(APT_INSTALL) || ($(SUDO) apt-get update && $(APT_INSTALL)); \
+	fi
+
 # The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
-test: install jars
+test: install jars browser
 	$(PY) -m pytest -q
 
 test-unit: install
@@ -40,7 +51,7 @@ stack-status: install
 run: install jars
 	$(PY) -m orchestration.demo
 
-dev: install jars
+dev: install jars browser
 	$(PY) -m orchestration.stack.cli up
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
 
