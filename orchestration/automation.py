@@ -5,11 +5,13 @@
   limits runs with that tag to one at a time, and every table asset sits in the pool `table:<name>`,
   so two runs never write one table at once, whether launched by the schedule, the sensor, a backfill
   or by hand.
-- The schedule runs it on `CDC_MICROBATCH_CRON` (default every 5 minutes).
+- The schedule runs it on `CDC_MICROBATCH_CRON` (default every 5 minutes), read when the code
+  location loads.
 - The sensor compares the CDC topics' high watermarks with the bronze consumer groups' offsets
   (bronze commits them after each batch) and requests a run when the records waiting reach
-  `CDC_LAG_THRESHOLD` (default 1: any new data). Its cursor holds the watermarks it last acted on; it
-  skips while a micro-batch is queued or running.
+  `CDC_LAG_THRESHOLD` (default 1: any new data; read at every evaluation). Its cursor holds the
+  watermarks it last requested a run for, so it requests one run per set of watermarks; it skips
+  while a micro-batch is queued, running or being cancelled.
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ import json
 import os
 
 import dagster as dg
+from confluent_kafka import KafkaException
 
 from assets.table_spec import TableSpec
 from orchestration.resources import KafkaResource
 from transforms.bronze.lag import bronze_group_id, topic_lag
 
 BATCH_TAG = "cdc-lakehouse/batch"
+TRIGGER_TAG = "cdc-lakehouse/trigger"
+RECORDS_WAITING_TAG = "cdc-lakehouse/records_waiting"
+CRON_VARIABLE = "CDC_MICROBATCH_CRON"
+DEFAULT_CRON = "*/5 * * * *"
+THRESHOLD_VARIABLE = "CDC_LAG_THRESHOLD"
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,  # still writing until it is CANCELED
 ]
 
 microbatch_job = dg.define_asset_job(
@@ -39,13 +48,36 @@ microbatch_job = dg.define_asset_job(
     tags={BATCH_TAG: "microbatch"},
 )
 
-microbatch_schedule = dg.ScheduleDefinition(
-    name="microbatch_schedule",
-    job=microbatch_job,
-    cron_schedule=os.environ.get("CDC_MICROBATCH_CRON", "*/5 * * * *"),
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Runs the micro-batch job on CDC_MICROBATCH_CRON (default every 5 minutes).",
-)
+
+def build_microbatch_schedule(cron: str | None = None) -> dg.ScheduleDefinition:
+    """The micro-batch schedule on `cron`, else $CDC_MICROBATCH_CRON, else every 5 minutes."""
+    cron = cron or os.environ.get(CRON_VARIABLE, "").strip() or DEFAULT_CRON
+    try:
+        return dg.ScheduleDefinition(
+            name="microbatch_schedule",
+            job=microbatch_job,
+            cron_schedule=cron,
+            tags={TRIGGER_TAG: "schedule"},
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            description=f"Runs the micro-batch job on {CRON_VARIABLE} (now {cron!r}; default {DEFAULT_CRON!r}).",
+        )
+    except dg.DagsterInvalidDefinitionError as error:
+        raise ValueError(f"{CRON_VARIABLE}={cron!r} is not a valid cron schedule: {error}") from error
+
+
+microbatch_schedule = build_microbatch_schedule()
+
+
+def lag_threshold() -> int:
+    """$CDC_LAG_THRESHOLD: the records waiting (over all tables) that trigger a run; default 1."""
+    text = os.environ.get(THRESHOLD_VARIABLE, "").strip() or "1"
+    try:
+        threshold = int(text)
+    except ValueError:
+        threshold = 0
+    if threshold < 1:
+        raise ValueError(f"{THRESHOLD_VARIABLE}={text!r}: use a whole number of records >= 1 (1 = any new data)")
+    return threshold
 
 
 def build_lag_sensor(specs: list[TableSpec]) -> dg.SensorDefinition:
@@ -57,10 +89,16 @@ def build_lag_sensor(specs: list[TableSpec]) -> dg.SensorDefinition:
         description="Requests a micro-batch when the CDC topics hold records bronze has not ingested yet.",
     )
     def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
-        threshold = int(os.environ.get("CDC_LAG_THRESHOLD", "1"))
+        threshold = lag_threshold()
         waiting, marks = 0, {}
         for spec in specs:
-            lag = topic_lag(kafka.client_config(), spec.topic, bronze_group_id(spec.asset_name))
+            try:
+                lag = topic_lag(kafka.client_config(), spec.topic, bronze_group_id(spec.asset_name))
+            except KafkaException as error:
+                if not error.args[0].retriable():
+                    raise
+                # e.g. a partition between leaders, or a topic created a moment ago: the next tick asks again
+                return dg.SkipReason(f"Kafka could not tell the lag of topic {spec.topic} yet: {error.args[0].str()}")
             waiting += sum(records for _, records in lag.values())
             marks[spec.asset_name] = {str(p): high for p, (high, _) in sorted(lag.items())}
         cursor = json.dumps(marks, sort_keys=True)
@@ -73,10 +111,14 @@ def build_lag_sensor(specs: list[TableSpec]) -> dg.SensorDefinition:
         )
         if in_flight:
             return dg.SkipReason(f"{waiting} records waiting; run {in_flight[0].run_id} is still in flight")
+        # The run key names the step from the last watermarks to these: a repeated tick (the daemon
+        # died before it stored the cursor) is deduplicated, while watermarks seen before (topics
+        # recreated) still get their run.
+        run_key = hashlib.sha256(f"{context.cursor}->{cursor}".encode()).hexdigest()[:20]
         context.update_cursor(cursor)
         return dg.RunRequest(
-            run_key=hashlib.sha256(cursor.encode()).hexdigest()[:20],
-            tags={"cdc-lakehouse/records_waiting": str(waiting)},
+            run_key=run_key,
+            tags={TRIGGER_TAG: "kafka_lag_sensor", RECORDS_WAITING_TAG: str(waiting)},
         )
 
     return kafka_lag_sensor
