@@ -31,6 +31,10 @@ def silver_key(spec: TableSpec) -> dg.AssetKey:
     return dg.AssetKey(["silver", spec.asset_name])
 
 
+def cut_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["cut", source])
+
+
 def gold_key(entity: GoldEntity) -> dg.AssetKey:
     return dg.AssetKey(["gold", entity.name])
 
@@ -99,10 +103,75 @@ def build_bronze_asset(spec: TableSpec, all_specs: list[TableSpec]) -> dg.Assets
     return bronze
 
 
+def build_cut_asset(source: str, specs: list[TableSpec]) -> dg.AssetsDefinition:
+    """`cut/<source>`: the transaction-consistent position every table of the source has reached."""
+
+    @dg.asset(
+        key=cut_key(source),
+        deps=[bronze_key(spec) for spec in specs],
+        group_name="bronze",
+        description=(
+            f"Transaction-consistent cut across the bronze tables of source `{source}`: silver applies only "
+            "the changes below it, so no run shows half a transaction or a child before its parent "
+            "(see transforms/cut.py; CDC_CUT_IDLE_SECONDS)."
+        ),
+        kinds={"kafka", "delta"},
+    )
+    def cut(context: dg.AssetExecutionContext, kafka: KafkaResource, spark: SparkResource, lake: LakeResource):
+        import time
+
+        from transforms.bronze.frontier import bronze_frontiers
+        from transforms.bronze.kafka_reader import make_consumer, watermarks
+        from transforms.cut import consistent_cut, idle_seconds_from_env
+        from transforms.sequence import decode_sequence
+
+        consumer = make_consumer(kafka.client_config(), group_id=f"cdc-lakehouse.cut.{source}")
+        try:
+            frontiers = [
+                frontier
+                for spec in specs
+                for frontier in bronze_frontiers(
+                    spark.session(), lake.table_path("bronze", spec.asset_name), spec.topic,
+                    watermarks(consumer, spec.topic),
+                )
+            ]
+        finally:
+            consumer.close()
+        cut = consistent_cut(frontiers, now_ms=int(time.time() * 1000), idle_seconds=idle_seconds_from_env())
+        shown = "none (every partition idle)" if cut.position is None else (
+            "nothing yet" if not cut.position else str(decode_sequence(cut.position)[0])
+        )
+        context.log.info(f"cut {source}: below commit position {shown}, held by {list(cut.held_by)}")
+        return dg.MaterializeResult(
+            metadata={
+                CUT_METADATA: dg.MetadataValue.json({"position": cut.position, "held_by": list(cut.held_by)}),
+                "below_commit_position": shown,
+                "held_by": ", ".join(cut.held_by) or "-",
+                "partitions": len(frontiers),
+            }
+        )
+
+    return cut
+
+
+CUT_METADATA = "cut"
+
+
+def latest_cut(context: dg.AssetExecutionContext, source: str):
+    """The cut last materialized for `source` (None: none yet, so no bound)."""
+    from transforms.cut import Cut
+
+    event = context.instance.get_latest_materialization_event(cut_key(source))
+    if event is None or event.asset_materialization is None:
+        return None
+    recorded = event.asset_materialization.metadata[CUT_METADATA].value
+    return Cut(recorded["position"], tuple(recorded["held_by"]))
+
+
 def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=silver_key(spec),
-        deps=[bronze_key(spec)],
+        deps=[bronze_key(spec), cut_key(spec.source)],
         group_name="silver",
         description=_description(spec, "silver"),
         kinds={"spark", "delta"},
@@ -112,8 +181,13 @@ def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
     def silver(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
         from transforms.silver import apply_new_bronze
 
+        cut = latest_cut(context, spec.source)
         batch = apply_new_bronze(
-            spark.session(), spec, lake.table_path("bronze", spec.asset_name), lake.table_path("silver", spec.asset_name)
+            spark.session(),
+            spec,
+            lake.table_path("bronze", spec.asset_name),
+            lake.table_path("silver", spec.asset_name),
+            cut,
         )
         stats = batch.stats
         context.log.info(f"silver {spec.asset_name}: bronze versions {batch.bronze_from}..{batch.bronze_to}, {stats}")
@@ -130,6 +204,7 @@ def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 "position_ties": stats.position_ties,
                 "new_columns": list(stats.new_columns),
                 "silver_version": stats.table_version if stats.table_version is not None else "unchanged",
+                "cut": "none" if cut is None or cut.position is None else ", ".join(cut.held_by),
             }
         )
 
@@ -183,6 +258,7 @@ def build_table_assets(specs: list[TableSpec], entities: list[GoldEntity], proje
     entities_by_name = {entity.name: entity for entity in entities}
     return (
         [build_bronze_asset(spec, specs) for spec in specs]
+        + [build_cut_asset(source, [s for s in specs if s.source == source]) for source in sorted({s.source for s in specs})]
         + [build_silver_asset(spec) for spec in specs]
         + [build_gold_asset(entity, by_name) for entity in entities]
         + [build_projection_asset(p, entities_by_name, by_name) for p in projections]

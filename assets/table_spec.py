@@ -71,6 +71,9 @@ class TableSpec(_Strict):
     description: str | None = None
     history: Literal["scd1", "scd2"] = "scd1"
     sequence_by: list[str] | None = None
+    source: str = Field(default="default", pattern=r"^[a-z][a-z0-9_]*$")
+    """The source database the table belongs to: its tables share one sequence order and one
+    transaction-consistent cut (transforms.cut)."""
     deletes: DeletesSpec = DeletesSpec()
     allowed_operations: list[Op] = Field(default_factory=lambda: list(Op))
     columns: dict[str, ColumnType] = Field(default_factory=dict)

@@ -11,6 +11,11 @@
 - `cassandra_session`: a cassandra-driver Session connected to the stack (no keyspace bound).
 - `spark`: one SparkSession with Delta per pytest process.
 - `tmp_lake`: a fresh, empty folder per test to hold Delta tables.
+
+Transaction-consistent cuts (transforms.cut) hold back each busy partition's newest transaction until
+the partition has been quiet for CDC_CUT_IDLE_SECONDS. Tests that compare silver with the source's
+final state right after producing set it to 0 here (a caught-up partition never holds the cut);
+the cut's own tests set their value.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from pathlib import Path
 import pytest
 
 from orchestration.stack.stack import Stack, StackPorts
+
+os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

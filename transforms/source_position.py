@@ -33,14 +33,31 @@ def reflected_position(spark: SparkSession, tables: dict[str, TablePaths]) -> So
     newest = None
     offsets: dict[str, dict[int, int]] = {}
     for paths in tables.values():
-        applied = silver.applied_bronze_version(spark, paths.silver)
+        applied, cut = silver.applied_progress(spark, paths.silver)
         if applied is None:
             continue
         progress = latest_progress(spark, paths.bronze, BRONZE_STAGE, at_or_before=applied)
         if progress is not None:
             offsets[paths.topic] = {int(p): end for p, (_, end) in progress["ranges"].items()}
+            if cut is not None:
+                offsets[paths.topic].update(_first_held_offsets(spark, paths.bronze, applied, cut))
         micros = spark.read.format("delta").load(paths.silver).agg(F.max(F.unix_micros("_commit_ts"))).collect()[0][0]
         if micros is not None:
             newest = micros if newest is None else max(newest, micros)
     return SourcePositionReflected(newest, offsets)
 
+
+
+def _first_held_offsets(spark: SparkSession, bronze_path: str, version: int, cut: str) -> dict[int, int]:
+    """Per partition, the offset of the first record silver holds back at the cut: silver reflects the
+    partition up to there (every record before it is applied; it and the ones after wait)."""
+    held = (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(bronze_path)
+        .where(F.col("sequence") >= cut)
+        .groupBy("partition")
+        .agg(F.min("offset").alias("offset"))
+        .collect()
+    )
+    return {row["partition"]: row["offset"] for row in held}

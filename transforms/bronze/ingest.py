@@ -59,6 +59,15 @@ def stored_offsets(spark: SparkSession, bronze_path: str) -> tuple[int, dict[int
     return progress["batch"], {int(p): end for p, (_, end) in progress["ranges"].items()}
 
 
+def stored_frontier(spark: SparkSession, bronze_path: str) -> dict[str, list]:
+    """Per partition (as text): [sequence of the newest bronze row, Kafka ms of the newest record read].
+
+    Recorded with every bronze commit, carried forward, so transaction-consistent cuts (transforms.cut)
+    need no scan of bronze."""
+    progress = latest_progress(spark, bronze_path, STAGE)
+    return dict((progress or {}).get("frontier", {}))
+
+
 def ingest_batch(
     spark: SparkSession,
     spec: TableSpec,
@@ -87,18 +96,31 @@ def ingest_batch(
 
     result = BronzeBatch(batch=batch_no, ranges=ranges, resumed=resumed, lag_remaining=lag)
     rows, quarantine_rows = [], []
+    frontier = stored_frontier(spark, bronze_path)  # partition -> [newest row's sequence, newest Kafka ms]
+    newest_offset: dict[int, int] = {}
     for message in read_ranges(consumer, ranges):
         result.records_read += 1
+        part = str(message.partition)
+        is_newest = message.offset > newest_offset.get(message.partition, -1)
+        if is_newest:
+            newest_offset[message.partition] = message.offset
+            frontier[part] = [frontier.get(part, [None])[0], message.timestamp_ms]
         try:
-            for change in _decode_for(spec, message, other_tables_on_topic, result):
-                rows.append(to_bronze_row(change, now))
+            changes = _decode_for(spec, message, other_tables_on_topic, result)
+            rows.extend(to_bronze_row(change, now) for change in changes)
+            if is_newest and changes:
+                frontier[part][0] = changes[-1].sequence
         except DecodeError as exc:
             reason = str(exc)
             quarantine_rows.append(to_quarantine_row(spec.table, message, reason, now))
             result.quarantine_reasons[reason.split(":")[0]] += 1
 
     metadata = progress_metadata(
-        STAGE, batch=batch_no, topic=spec.topic, ranges={str(r.partition): [r.start, r.end] for r in ranges}
+        STAGE,
+        batch=batch_no,
+        topic=spec.topic,
+        ranges={str(r.partition): [r.start, r.end] for r in ranges},
+        frontier=frontier,
     )
     app_id = f"cdc-lakehouse.bronze.{spec.asset_name}"
     if quarantine_rows:
