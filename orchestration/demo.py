@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.definitions import defs
     from orchestration.workload.producer import produce_messages
 
+    quiet_seconds = float(os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "5"))
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("microbatch")
     half = len(workload.messages) // 2
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     for number, part in enumerate((workload.messages[:half], workload.messages[half:]), start=1):
         step(f"Micro-batch {number}/2: producing {len(part)} messages, then materializing every asset")
         produce_messages(stack.kafka_bootstrap, part, partitions=3)
+        # The transaction-consistent cut (transforms/cut.py) holds back each partition's newest
+        # transaction until the partition has been quiet for CDC_CUT_IDLE_SECONDS: let it go quiet.
+        time.sleep(quiet_seconds)
         run_started = time.monotonic()
         result = job.execute_in_process(
             instance=instance,
