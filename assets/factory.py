@@ -221,7 +221,12 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
         description=entity.description or f"Gold entity `{entity.name}` ({entity.sql}).",
         kinds={"spark", "delta"},
         pool=f"gold:{entity.name}",
-        metadata={"keys": entity.keys, "sql_file": entity.sql, "reads": list(entity.sources)},
+        metadata={
+            "keys": entity.keys,
+            "sql_file": entity.sql,
+            "reads": list(entity.sources),
+            "incremental": entity.affected_keys is not None,
+        },
     )
     def gold(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
         from transforms.gold.engine import refresh_entity, register_silver_views, silver_version_map
@@ -229,6 +234,9 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
 
         session = spark.session()
         paths = {spec.asset_name: lake.table_path("silver", spec.asset_name) for spec in sources}
+        # Versions first, rows second: the views hold at least the versions recorded, and whatever
+        # silver commits in between is read again (from its change data feed) by the next run.
+        versions = silver_version_map(session, paths)
         register_silver_views(session, {name: read_live_rows(session, path) for name, path in paths.items()})
         stats = refresh_entity(
             session,
@@ -236,13 +244,16 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
             keys=entity.keys,
             sql_text=entity.sql_text,
             gold_path=lake.table_path("gold", entity.name),
-            silver_versions=silver_version_map(session, paths),
+            silver_versions=versions,
+            silver_paths=paths,
+            affected_keys=entity.affected_keys,
         )
         context.log.info(f"gold {entity.name}: {stats}")
         return dg.MaterializeResult(
             metadata={
-                "skipped_unchanged_silver": stats.skipped,
-                "rows": stats.rows,
+                "mode": stats.mode,
+                "full_recompute_reason": stats.reason or "-",
+                "keys_recomputed": stats.keys_recomputed,
                 "rows_inserted": stats.inserted,
                 "rows_updated": stats.updated,
                 "rows_deleted": stats.deleted,

@@ -7,11 +7,28 @@ tables, which the SQL references by their spec names (`s_contact`, `s_lst_of_val
       keys: [customer_id]     # output column(s) identifying a row; each key appears once
       sql: customer.sql       # in the same folder as entities.yaml
       description: one line for the asset
+      affected_keys:          # optional: makes runs incremental (transforms/gold/engine.py)
+        s_contact: SELECT TRIM(ROW_ID) AS customer_id FROM changed
+        s_addr_per: |
+          SELECT TRIM(c.ROW_ID) AS customer_id
+          FROM s_contact AS c JOIN changed AS a ON a.ROW_ID = c.PR_PER_ADDR_ID
+        s_lst_of_val: all
+
+`affected_keys` says, for each silver table the SQL reads, which gold keys a changed row of that
+table affects: a Spark SQL query returning the key columns, over the view `changed` (the table's
+changed rows: inserted, deleted, and both images of each update, with the silver table's columns)
+and the silver tables the entity's SQL reads (their live rows now), or `all` (any change to the
+table recomputes the whole entity). The rule: every table the SQL reads has a mapping, no other
+table does. A missing mapping is an error, not a silent `all`, so adding a join to the SQL makes the
+author say what it means for incremental runs. Without `affected_keys` the entity is recomputed
+whole on every run that finds silver moved.
 
 The SQL is parsed when the definitions load, so a mistake fails at once with the file and line: a
 syntax error, more than one statement, a statement that is not a query, a key the query does not
 select, and (given `known_tables`) a table no spec defines. The silver tables an entity reads are
-found in the SQL itself.
+found in the SQL itself. The `affected_keys` queries are checked the same way (their lines are
+entities.yaml lines): syntax, one query, the keys selected, `changed` read, and no table beyond
+`changed` and the entity's own.
 """
 
 from __future__ import annotations
@@ -28,6 +45,8 @@ from assets.table_spec import SpecError, _line_of
 
 GOLD_DIR = Path(__file__).resolve().parents[1] / "transforms" / "gold"
 ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ALL = "all"  # an affected_keys value: recompute the whole entity when that table changes
+CHANGED_VIEW = "changed"
 
 
 class GoldEntityEntry(BaseModel):
@@ -38,6 +57,7 @@ class GoldEntityEntry(BaseModel):
     keys: list[str] = Field(min_length=1)
     sql: str = Field(min_length=1)
     description: str | None = None
+    affected_keys: dict[str, str] | None = None
 
 
 class GoldEntity(BaseModel):
@@ -49,6 +69,7 @@ class GoldEntity(BaseModel):
     keys: list[str]
     sql: str
     description: str | None = None
+    affected_keys: dict[str, str] | None = None  # silver table -> query over `changed`, or ALL
     sources: tuple[str, ...] = ()
     sql_text: str = ""
 
@@ -86,6 +107,8 @@ def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = 
         query = _parse_query(sql_path, sql_text)
         _check_keys_selected(sql_path, query, entry.keys)
         sources = _tables_read_by(sql_path, query, known_tables)
+        if entry.affected_keys is not None:
+            _check_affected_keys(index, root, name, entry, sources)
         entities.append(GoldEntity(name=name, **entry.model_dump(), sources=sources, sql_text=sql_text))
     return entities
 
@@ -137,6 +160,72 @@ def _check_keys_selected(path: Path, query: exp.Query, keys: list[str]) -> None:
     missing = [k for k in keys if k not in selected]
     if missing:
         raise SpecError(f"{path}: the query does not select the key column(s) {missing} (it selects {selected})")
+
+
+def _check_affected_keys(index: Path, root: yaml.Node, name: str, entry: GoldEntityEntry, sources: tuple[str, ...]) -> None:
+    mappings = entry.affected_keys or {}
+    missing = [s for s in sources if s not in mappings]
+    if missing:
+        raise SpecError(
+            f"{index}:{_line_of(root, (name, 'affected_keys'))}: {name}.affected_keys: no mapping for "
+            f"{', '.join(missing)}, which {entry.sql} reads; give each a query over `changed` returning "
+            f"{', '.join(entry.keys)}, or `all` (a change to it recomputes every row)"
+        )
+    for source, mapping in mappings.items():
+        line = _line_of(root, (name, "affected_keys", source))
+        where = f"{index}:{line}: {name}.affected_keys.{source}"
+        if source not in sources:
+            raise SpecError(f"{where}: {entry.sql} does not read {source} (it reads {', '.join(sources)})")
+        if mapping.strip() == ALL:
+            continue
+        query = _parse_mapping(index, root, (name, "affected_keys", source), where, mapping)
+        selected = query.named_selects
+        absent = [k for k in entry.keys if k not in selected]
+        if absent:
+            raise SpecError(f"{where}: the query does not select the key column(s) {absent} (it selects {selected})")
+        read = _table_names(query)
+        if CHANGED_VIEW not in read:
+            raise SpecError(f"{where}: the query does not read `{CHANGED_VIEW}` (the changed rows of {source})")
+        others = sorted(read - {CHANGED_VIEW} - set(sources))
+        if others:
+            raise SpecError(
+                f"{where}: the query reads {', '.join(others)}; it may read `{CHANGED_VIEW}` and the tables "
+                f"{entry.sql} reads ({', '.join(sources)})"
+            )
+
+
+def _parse_mapping(index: Path, root: yaml.Node, loc: tuple, where: str, sql_text: str) -> exp.Query:
+    """One query; a syntax error names the entities.yaml line it is on."""
+    try:
+        statements = [s for s in sqlglot.parse(sql_text, read="spark") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        node = _node_at(root, loc)
+        line = "?"
+        if node is not None and isinstance(first.get("line"), int):
+            first_line = node.start_mark.line + (2 if getattr(node, "style", None) in ("|", ">") else 1)
+            line = first_line + first["line"] - 1
+        raise SpecError(
+            f"{index}:{line}: {'.'.join(loc)}: SQL syntax error: "
+            f"{first.get('description', exc)} near {first.get('highlight', '')!r}"
+        ) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise SpecError(f"{where}: give one query (SELECT ...) or `{ALL}`")
+    return statements[0]
+
+
+def _node_at(root: yaml.Node, loc: tuple) -> yaml.Node | None:
+    node = root
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in node.value if k.value == part), None)
+    return node
+
+
+def _table_names(query: exp.Query) -> set[str]:
+    cte_names = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+    return {t.name.lower() for t in query.find_all(exp.Table)} - cte_names
 
 
 def _tables_read_by(path: Path, query: exp.Query, known_tables: set[str] | None) -> tuple[str, ...]:

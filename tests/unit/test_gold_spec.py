@@ -76,7 +76,7 @@ def test_an_unknown_field_in_entities_yaml_names_the_file_line_and_the_allowed_f
     entities = "person:\n  keys: [id]\n  sql: person.sql\n  primary_key: [id]\n"
     folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
     assert load_error(folder) == (
-        f"{folder / 'entities.yaml'}:4: person.primary_key: unknown field (allowed: keys, sql, description)"
+        f"{folder / 'entities.yaml'}:4: person.primary_key: unknown field (allowed: keys, sql, description, affected_keys)"
     )
 
 

@@ -1,27 +1,62 @@
 """Gold: run an entity's cleanup SQL over the silver tables and store the result as a Delta table.
 
 The SQL sees every silver table as a temporary view of its LIVE rows (tombstones excluded) with the
-user columns plus `_commit_ts` and `_sequence`. The entity is recomputed from silver and MERGEd into
-gold by key: only rows whose content changed are rewritten (a content hash), keys that vanished are
-deleted. A recomputation is what makes a translation-table change (a renamed list-of-values display
-value) reach every affected gold row on the next run. The silver Delta versions a gold commit reflects,
-and a hash of the SQL text, are recorded in that commit; when neither has moved, the run does nothing.
-A first run, or a SQL whose result columns differ from the gold table's, writes the table whole.
+user columns plus `_commit_ts` and `_sequence`. Its result is MERGEd into gold by key, with a content
+hash (`_row_hash`) so only rows whose content changed are rewritten. The silver Delta versions a gold
+commit reflects, and a hash of the SQL text, are recorded in that commit; when neither has moved, the
+run does nothing.
+
+Incremental runs. An entity that declares `affected_keys` (assets/gold_spec.py) says, per silver table
+it reads, which gold keys a changed row of that table affects: a query over the view `changed` (the
+table's change data feed since the version the last gold commit recorded: every inserted, deleted,
+before- and after-update image) and the silver views, or `all`. A run then
+  1. reads each moved table's change data feed and maps it to gold keys (the affected keys),
+  2. recomputes the entity SQL for those keys only (a left-semi join on the result, which Spark pushes
+     down towards the scans), and
+  3. MERGEs only them: a changed row is updated, a new one inserted, and an affected key the SQL no
+     longer returns is deleted. Every other gold row is left as it is (the gold table keeps deletion
+     vectors, so its files are not rewritten either).
+A full recompute (the whole result merged, vanished keys deleted) happens instead on a first run, when
+the SQL text changed, when the entity declares no `affected_keys`, when a moved table's mapping is
+`all`, and when a change data feed range cannot be read (a vacuumed or missing range); the reason is
+recorded with the commit. A SQL whose result columns differ from the gold table's rewrites the table.
+
+A run that recomputes nothing still writes a (data-less) commit, so the versions it consumed are
+recorded and the next run starts from there.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import reduce
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transforms.delta_commits import current_version, latest_progress, progress_metadata, table_exists
+from transforms.merge.layout import KEY, METADATA_COLUMNS, TABLE_KEY
 
 STAGE = "gold"
 HASH_COLUMN = "_row_hash"
+ALL = "all"  # an affected_keys mapping: any change to that table recomputes the whole entity
+CHANGED_VIEW = "changed"
+CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+_PRESENT = "__present"  # marks, in an incremental merge's source, the keys the SQL still returns
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+_SKIP_EMPTY_COMMITS = "spark.databricks.delta.skipRecordingEmptyCommits"
+GOLD_TABLE_OPTIONS = {
+    # MERGE marks replaced rows in deletion vectors instead of rewriting whole files: an incremental
+    # run touches the files of the rows it changes, not the files they share with other rows.
+    "delta.enableDeletionVectors": "true",
+    # Projections and checks read the rows gold changed from its change data feed.
+    "delta.enableChangeDataFeed": "true",
+}
+
+FULL, INCREMENTAL, SKIPPED = "full", "incremental", "skipped"
 
 
 class GoldError(RuntimeError):
@@ -30,13 +65,26 @@ class GoldError(RuntimeError):
 
 @dataclass(frozen=True)
 class GoldStats:
-    skipped: bool  # neither silver nor the SQL changed since the last gold commit
+    mode: str  # SKIPPED (neither silver nor the SQL changed), INCREMENTAL or FULL
+    reason: str | None = None  # why a run recomputed everything (FULL only)
     replaced: bool = False  # the table was written whole (first run, or the SQL's columns changed)
-    rows: int = 0
+    keys_recomputed: int = 0  # keys whose rows the SQL recomputed (FULL: the rows it returned)
+    rows: int = 0  # rows the SQL returned for them
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
-    silver_versions: dict[str, int] | None = None
+    silver_versions: dict[str, int] | None = field(default=None)
+
+    @property
+    def skipped(self) -> bool:
+        return self.mode == SKIPPED
+
+
+@dataclass(frozen=True)
+class _Plan:
+    full_reason: str | None = None  # set: recompute the whole entity, for this reason
+    affected: DataFrame | None = None  # else the gold keys to recompute (persisted); None: no key
+    count: int = 0
 
 
 def register_silver_views(spark: SparkSession, live_rows: dict[str, DataFrame]) -> None:
@@ -52,8 +100,15 @@ def refresh_entity(
     sql_text: str,
     gold_path: str,
     silver_versions: dict[str, int],
+    silver_paths: Mapping[str, str] | None = None,
+    affected_keys: Mapping[str, str] | None = None,
 ) -> GoldStats:
-    """Recompute one entity (silver views must be registered) and merge it into gold."""
+    """Bring gold/<name> up to date with silver (its views must be registered).
+
+    silver_versions: the version of each silver table the views hold (at most what they hold: a table
+    that moved since is read again next run). silver_paths and affected_keys (source -> query over
+    `changed`, or ALL) allow incremental runs; without them every run recomputes the whole entity.
+    """
     sql_sha256 = hashlib.sha256(sql_text.encode("utf-8")).hexdigest()
     previous = latest_progress(spark, gold_path, STAGE)
     if (
@@ -61,47 +116,226 @@ def refresh_entity(
         and previous.get("silver_versions") == silver_versions
         and previous.get("sql_sha256") == sql_sha256
     ):
-        return GoldStats(skipped=True, silver_versions=silver_versions)
+        return GoldStats(SKIPPED, silver_versions=silver_versions)
 
     result = spark.sql(sql_text)
     missing = [k for k in keys if k not in result.columns]
     if missing:
         raise GoldError(f"gold entity {name}: its SQL does not produce key column(s) {missing}")
-    user_columns = [c for c in result.columns if not c.startswith("_")]
-    result = result.withColumn(HASH_COLUMN, F.sha2(F.to_json(F.struct(*user_columns)), 256))
-    result = result.persist()
+
+    def commit(mode: str, reason: str | None = None, keys_recomputed: int | None = None):
+        metadata = progress_metadata(
+            STAGE, entity=name, silver_versions=silver_versions, sql_sha256=sql_sha256, mode=mode,
+            **({"reason": reason} if reason else {}),
+            **({"keys_recomputed": keys_recomputed} if keys_recomputed is not None else {}),
+        )
+        return _gold_commit(spark, metadata)
+
+    if not table_exists(spark, gold_path) or _columns_changed(spark, gold_path, _with_hash(result)):
+        reason = "first run" if not table_exists(spark, gold_path) else "the SQL's result columns changed"
+        return _replace(spark, name, keys, result, gold_path, commit(FULL, reason), reason, silver_versions)
+
+    plan = _plan(spark, previous, sql_sha256, keys, silver_versions, silver_paths, affected_keys)
+    if plan.full_reason is not None:
+        return _merge_full(spark, name, keys, result, gold_path, commit(FULL, plan.full_reason),
+                           plan.full_reason, silver_versions)
+    if plan.affected is None:
+        with commit(INCREMENTAL, keys_recomputed=0):
+            _record_progress_only(spark, gold_path)
+        return GoldStats(INCREMENTAL, silver_versions=silver_versions)
     try:
-        _refuse_duplicate_keys(name, result, keys)
-        metadata = progress_metadata(STAGE, entity=name, silver_versions=silver_versions, sql_sha256=sql_sha256)
-        spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", metadata)
-        try:
-            if not table_exists(spark, gold_path) or _columns_changed(spark, gold_path, result):
-                result.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(gold_path)
-                rows = result.count()
-                return GoldStats(False, replaced=True, rows=rows, inserted=rows, silver_versions=silver_versions)
-            target = DeltaTable.forPath(spark, gold_path)
-            condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        with commit(INCREMENTAL, keys_recomputed=plan.count):
+            return _merge_keys(spark, name, keys, result, plan, gold_path, silver_versions)
+    finally:
+        plan.affected.unpersist()
+
+
+# ---- which keys to recompute -------------------------------------------------------------------------
+
+
+def _plan(
+    spark: SparkSession,
+    previous: dict | None,
+    sql_sha256: str,
+    keys: list[str],
+    silver_versions: dict[str, int],
+    silver_paths: Mapping[str, str] | None,
+    affected_keys: Mapping[str, str] | None,
+) -> _Plan:
+    if not affected_keys or silver_paths is None:
+        return _Plan("the entity declares no affected_keys")
+    if previous is None:
+        return _Plan("no earlier gold run recorded")
+    if previous.get("sql_sha256") != sql_sha256:
+        return _Plan("the SQL changed")
+    recorded = previous.get("silver_versions") or {}
+    held: list[DataFrame] = []
+    try:
+        found = []
+        for source in sorted(affected_keys):
+            before, now = recorded.get(source), silver_versions.get(source)
+            if before == now:
+                continue
+            if before is None or now is None or before > now:
+                return _Plan(f"{source}: no change data from version {before} to {now}")
+            try:
+                changed = changed_silver_rows(spark, silver_paths[source], before + 1, now).persist()
+                held.append(changed)
+                has_changes = changed.count() > 0
+            except Exception as error:  # a vacuumed, missing or unreadable range: recompute everything
+                return _Plan(f"{source}: change data feed of versions {before + 1}..{now} unreadable "
+                                   f"({_first_line(error)})")
+            if not has_changes:
+                continue
+            if affected_keys[source] == ALL:
+                return _Plan(f"{source} changed and its affected_keys is `all`")
+            found.append(_keys_of(spark, source, affected_keys[source], changed, keys))
+        if not found:
+            return _Plan()
+        affected = reduce(DataFrame.unionByName, found)
+        affected = affected.where(" AND ".join(f"`{k}` IS NOT NULL" for k in keys)).distinct().persist()
+        count = affected.count()
+        if count == 0:
+            affected.unpersist()
+            return _Plan()
+        return _Plan(affected=affected, count=count)
+    finally:
+        for frame in held:
+            frame.unpersist()
+
+
+def changed_silver_rows(spark: SparkSession, path: str, first_version: int, last_version: int) -> DataFrame:
+    """The user columns (and `_change_type`) of every row image silver's change data feed holds for
+    versions first..last: inserts, deletes, tombstones and both images of each update; not the table row."""
+    feed = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", first_version)
+        .option("endingVersion", last_version)
+        .load(path)
+    )
+    users = [c for c in feed.columns if c not in METADATA_COLUMNS and c not in CDF_COLUMNS]
+    return feed.where(F.col(KEY) != TABLE_KEY).select(*[f"`{c}`" for c in users], "_change_type")
+
+
+def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFrame, keys: list[str]) -> DataFrame:
+    # spark.sql analyses the query at once, so the view can go right after (the frame keeps its rows)
+    changed.createOrReplaceTempView(CHANGED_VIEW)
+    try:
+        found = spark.sql(mapping_sql)
+    finally:
+        spark.catalog.dropTempView(CHANGED_VIEW)
+    missing = [k for k in keys if k not in found.columns]
+    if missing:
+        raise GoldError(f"affected_keys.{source}: the query does not return key column(s) {missing}")
+    return found.select(*[f"`{k}`" for k in keys])
+
+
+# ---- writing gold --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _gold_commit(spark: SparkSession, metadata: str) -> Iterator[None]:
+    """Every Delta commit made inside carries `metadata`, and a write that changes nothing still commits
+    (so the versions it consumed are recorded)."""
+    saved = {conf: spark.conf.get(conf, None) for conf in (_USER_METADATA, _SKIP_EMPTY_COMMITS)}
+    spark.conf.set(_USER_METADATA, metadata)
+    spark.conf.set(_SKIP_EMPTY_COMMITS, "false")
+    try:
+        yield
+    finally:
+        for conf, value in saved.items():
+            if value is None:
+                spark.conf.unset(conf)
+            else:
+                spark.conf.set(conf, value)
+
+
+def _with_hash(frame: DataFrame) -> DataFrame:
+    user_columns = [f"`{c}`" for c in frame.columns if not c.startswith("_")]
+    return frame.withColumn(HASH_COLUMN, F.sha2(F.to_json(F.struct(*user_columns)), 256))
+
+
+def _replace(spark, name, keys, result, gold_path, commit, reason, silver_versions) -> GoldStats:
+    rows = _with_hash(result).persist()
+    try:
+        _refuse_duplicate_keys(name, rows, keys)
+        with commit:
+            writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            for option, value in GOLD_TABLE_OPTIONS.items():
+                writer = writer.option(option, value)
+            writer.save(gold_path)
+        count = rows.count()
+        return GoldStats(FULL, reason=reason, replaced=True, keys_recomputed=count, rows=count, inserted=count,
+                         silver_versions=silver_versions)
+    finally:
+        rows.unpersist()
+
+
+def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_versions) -> GoldStats:
+    rows = _with_hash(result).persist()
+    try:
+        _refuse_duplicate_keys(name, rows, keys)
+        target = DeltaTable.forPath(spark, gold_path)
+        with commit:
             (
                 target.alias("t")
-                .merge(result.alias("s"), condition)
+                .merge(rows.alias("s"), _key_condition(keys))
                 .whenMatchedUpdateAll(condition=f"t.{HASH_COLUMN} <> s.{HASH_COLUMN}")
                 .whenNotMatchedInsertAll()
                 .whenNotMatchedBySourceDelete()
                 .execute()
             )
-        finally:
-            spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
-        metrics = target.history(1).select("operationMetrics").collect()[0][0]
-        return GoldStats(
-            False,
-            rows=result.count(),
-            inserted=int(metrics.get("numTargetRowsInserted", 0)),
-            updated=int(metrics.get("numTargetRowsUpdated", 0)),
-            deleted=int(metrics.get("numTargetRowsDeleted", 0)),
-            silver_versions=silver_versions,
-        )
+        count = rows.count()
+        return _stats_from_merge(target, FULL, reason, count, count, silver_versions)
     finally:
-        result.unpersist()
+        rows.unpersist()
+
+
+def _merge_keys(spark, name, keys, result, plan: _Plan, gold_path, silver_versions) -> GoldStats:
+    """MERGE the recomputed rows of the affected keys; an affected key without a row is deleted."""
+    # the semi join keeps the result's columns, but a join on column names lists the keys first
+    restricted = result.join(plan.affected, on=keys, how="left_semi").select(*[f"`{c}`" for c in result.columns])
+    recomputed = _with_hash(restricted).persist()
+    try:
+        _refuse_duplicate_keys(name, recomputed, keys)
+        source = plan.affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
+        columns = {f"`{c}`": f"s.`{c}`" for c in recomputed.columns}
+        target = DeltaTable.forPath(spark, gold_path)
+        (
+            target.alias("t")
+            .merge(source.alias("s"), _key_condition(keys))
+            .whenMatchedDelete(condition=f"s.{_PRESENT} IS NULL")
+            .whenMatchedUpdate(condition=f"t.{HASH_COLUMN} <> s.{HASH_COLUMN}", set=columns)
+            .whenNotMatchedInsert(condition=f"s.{_PRESENT}", values=columns)
+            .execute()
+        )
+        return _stats_from_merge(target, INCREMENTAL, None, plan.count, recomputed.count(), silver_versions)
+    finally:
+        recomputed.unpersist()
+
+
+def _record_progress_only(spark: SparkSession, gold_path: str) -> None:
+    schema = spark.read.format("delta").load(gold_path).schema
+    spark.createDataFrame([], schema).write.format("delta").mode("append").save(gold_path)
+
+
+def _stats_from_merge(target: DeltaTable, mode, reason, keys_recomputed, rows, silver_versions) -> GoldStats:
+    metrics = target.history(1).select("operationMetrics").collect()[0][0]
+    return GoldStats(
+        mode,
+        reason=reason,
+        keys_recomputed=keys_recomputed,
+        rows=rows,
+        inserted=int(metrics.get("numTargetRowsInserted", 0)),
+        updated=int(metrics.get("numTargetRowsUpdated", 0)),
+        deleted=int(metrics.get("numTargetRowsDeleted", 0)),
+        silver_versions=silver_versions,
+    )
+
+
+def _key_condition(keys: list[str]) -> str:
+    return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
 
 
 def _columns_changed(spark: SparkSession, gold_path: str, result: DataFrame) -> bool:
@@ -119,6 +353,11 @@ def _refuse_duplicate_keys(name: str, frame: DataFrame, keys: list[str]) -> None
             f"gold entity {name}: its SQL returns several rows for one key ({shown}); "
             "fix the joins in the SQL so each key appears once"
         )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def silver_version_map(spark: SparkSession, paths: dict[str, str]) -> dict[str, int]:
