@@ -39,6 +39,7 @@ def test_every_gold_entity_loads_and_reads_only_tables_that_specs_define():
     for entity in entities.values():
         assert entity.sql_text == (GOLD_DIR / entity.sql).read_text()
         assert entity.description
+        assert sorted(entity.affected_keys) == list(entity.sources)  # every entity updates incrementally
 
 
 def test_the_tables_an_entity_reads_are_found_in_its_sql_without_its_cte_names(tmp_path):
@@ -121,3 +122,97 @@ def test_without_known_tables_any_table_name_is_accepted(tmp_path):
     folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person="SELECT 1 AS id FROM s_other\n")
     (entity,) = load_gold_entities(folder, known_tables=None)
     assert entity.sources == ("s_other",)
+
+
+# ---- affected_keys: which gold keys a changed silver row affects ------------------------------------------
+
+PERSON_SQL = (
+    "SELECT TRIM(c.ROW_ID) AS id, lov.VAL AS status\n"
+    "FROM s_contact AS c LEFT JOIN s_lst_of_val AS lov ON lov.NAME = c.CUST_STAT_CD\n"
+)
+BY_ROW_ID = "SELECT TRIM(ROW_ID) AS id FROM changed"
+
+
+def person(affected_keys: str) -> str:
+    return "person:\n  keys: [id]\n  sql: person.sql\n  affected_keys:\n" + affected_keys
+
+
+def test_affected_keys_take_a_query_over_changed_or_all_for_each_table_the_sql_reads(tmp_path):
+    by_code = "|\n      SELECT TRIM(c.ROW_ID) AS id\n      FROM s_contact AS c JOIN changed AS l ON l.NAME = c.CUST_STAT_CD\n"
+    folder = gold_folder(tmp_path, person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: {by_code}"), person=PERSON_SQL)
+    (entity,) = load_gold_entities(folder, known_tables=KNOWN)
+    assert entity.affected_keys["s_contact"] == BY_ROW_ID
+    assert entity.affected_keys["s_lst_of_val"].startswith("SELECT TRIM(c.ROW_ID) AS id\nFROM s_contact AS c JOIN changed")
+    (tmp_path / "entities.yaml").write_text(person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: all\n"))
+    (entity,) = load_gold_entities(folder, known_tables=KNOWN)
+    assert entity.affected_keys["s_lst_of_val"] == "all"
+
+
+def test_an_entity_without_affected_keys_loads_and_is_always_recomputed_whole(tmp_path):
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL)
+    (entity,) = load_gold_entities(folder, known_tables=KNOWN)
+    assert entity.affected_keys is None
+
+
+def test_a_table_the_sql_reads_without_an_affected_keys_mapping_is_an_error_not_a_silent_all(tmp_path):
+    folder = gold_folder(tmp_path, person(f"    s_contact: {BY_ROW_ID}\n"), person=PERSON_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:4: person.affected_keys: no mapping for s_lst_of_val, which person.sql reads; "
+        "give each a query over `changed` returning id, or `all` (a change to it recomputes every row)"
+    )
+
+
+def test_an_affected_keys_mapping_for_a_table_the_sql_does_not_read_is_an_error(tmp_path):
+    entities = person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: all\n    s_addr_per: all\n")
+    folder = gold_folder(tmp_path, entities, person=PERSON_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:7: person.affected_keys.s_addr_per: person.sql does not read s_addr_per "
+        "(it reads s_contact, s_lst_of_val)"
+    )
+
+
+def test_an_affected_keys_query_must_select_the_entity_keys(tmp_path):
+    entities = person("    s_contact: SELECT ROW_ID AS contact_id FROM changed\n    s_lst_of_val: all\n")
+    folder = gold_folder(tmp_path, entities, person=PERSON_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:5: person.affected_keys.s_contact: the query does not select the key "
+        "column(s) ['id'] (it selects ['contact_id'])"
+    )
+
+
+def test_an_affected_keys_query_must_read_the_changed_rows(tmp_path):
+    entities = person("    s_contact: SELECT TRIM(ROW_ID) AS id FROM s_contact\n    s_lst_of_val: all\n")
+    folder = gold_folder(tmp_path, entities, person=PERSON_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:5: person.affected_keys.s_contact: the query does not read `changed` "
+        "(the changed rows of s_contact)"
+    )
+
+
+def test_an_affected_keys_query_reads_only_changed_and_the_tables_of_the_entity_sql(tmp_path):
+    query = "SELECT TRIM(x.PAR_ROW_ID) AS id FROM s_contact_x AS x JOIN changed AS c ON c.ROW_ID = x.PAR_ROW_ID"
+    folder = gold_folder(tmp_path, person(f"    s_contact: {query}\n    s_lst_of_val: all\n"), person=PERSON_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:5: person.affected_keys.s_contact: the query reads s_contact_x; it may read "
+        "`changed` and the tables person.sql reads (s_contact, s_lst_of_val)"
+    )
+
+
+def test_a_syntax_error_in_an_affected_keys_query_names_its_line_in_entities_yaml(tmp_path):
+    block = "|\n      SELECT TRIM(c.ROW_ID) AS id\n      FROM s_contact AS c\n      JOIN changed AS l ON (l.NAME = c.CUST_STAT_CD\n"
+    folder = gold_folder(tmp_path, person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: {block}"), person=PERSON_SQL)
+    message = load_error(folder)
+    assert message.startswith(f"{folder / 'entities.yaml'}:9: person.affected_keys.s_lst_of_val: SQL syntax error: ")
+
+
+def test_an_affected_keys_value_holds_one_query(tmp_path):
+    entities = person(f"    s_contact: {BY_ROW_ID}; SELECT 1 AS id\n    s_lst_of_val: all\n")
+    folder = gold_folder(tmp_path, entities, person=PERSON_SQL)
+    assert load_error(folder) == (
+        f"{folder / 'entities.yaml'}:5: person.affected_keys.s_contact: give one query (SELECT ...) or `all`"
+    )
+
+
+def test_affected_keys_is_a_mapping_of_table_to_query(tmp_path):
+    folder = gold_folder(tmp_path, person("    - s_contact\n"), person=PERSON_SQL)
+    assert load_error(folder).startswith(f"{folder / 'entities.yaml'}:4: person.affected_keys: ")
