@@ -1,0 +1,298 @@
+"""The Dagster UI, as a user opens it: `dagster dev -w workspace.yaml`, in a real headless Chromium.
+
+`dagster dev` (webserver + daemon, the project's dagster.yaml with its run queue) runs as a
+subprocess on a free port, with a temporary DAGSTER_HOME and lake, against the test stack. The
+browser is Debian's chromium driven by Selenium through Debian's chromedriver (`make browser`
+installs both); nothing is downloaded.
+
+Needs /usr/bin/chromium and /usr/bin/chromedriver: run `make browser` (or `make test`) first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from orchestration.stack import process
+from orchestration.stack.ports import HOST, free_ports
+from orchestration.stack.stack import Stack, StackPorts
+
+pytestmark = pytest.mark.integration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+LOCATION = "orchestration.definitions"  # the code location workspace.yaml names
+LAYERS = ("bronze", "silver", "gold", "projections")
+SERVE_TIMEOUT_S = 420  # dagster dev loads the definitions in a code server; slow on a busy 2-core machine
+RUN_TIMEOUT_S = 900
+
+
+# -- servers --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ui_stack(request) -> Iterator[Stack]:
+    """The session's private stack. When the session uses a shared one (CDC_TEST_STACK_DIR), a
+    private stack of this module instead: this test writes to the project's real topic names."""
+    if not os.environ.get("CDC_TEST_STACK_DIR"):
+        yield request.getfixturevalue("stack")
+        return
+    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-ui-stack-"))
+    private = Stack(state_dir, StackPorts.free(), die_with_parent=True)
+    try:
+        private.up()
+        yield private
+    finally:
+        private.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _terminate_with_this_process() -> None:
+    """In the child: the kernel sends it SIGTERM when the test process dies (PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class DagsterDev:
+    """`dagster dev` in its own process group; stop() ends it with its webserver, daemon, code
+    server and run processes."""
+
+    def __init__(self, stack: Stack, home: Path, lake: Path):
+        self.port = free_ports(1)[0]
+        self.url = f"http://{HOST}:{self.port}"
+        self.log = home / "dagster-dev.log"
+        shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+        environment = {**os.environ, **stack.connection_settings(),
+                       "DAGSTER_HOME": str(home), "CDC_LAKE_ROOT": str(lake)}
+        dagster = str(Path(sys.executable).parent / "dagster")
+        command = [dagster, "dev", "-w", "workspace.yaml", "-h", HOST, "-p", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_terminate_with_this_process,
+            )
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def wait_until_loaded(self) -> None:
+        """Until the webserver answers and the code location has loaded without error."""
+        query = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+            name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"dagster dev exited ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                entries = self.graphql(query)["workspaceOrError"]["locationEntries"]
+                entry = next(e for e in entries if e["name"] == LOCATION)
+                loaded = entry["locationOrLoadError"] or {}
+                if loaded.get("__typename") == "PythonError":
+                    raise AssertionError(f"code location {LOCATION} failed to load: {loaded['message']}")
+                if entry["loadStatus"] == "LOADED" and loaded.get("__typename") == "RepositoryLocation":
+                    return
+                last = f"location {entry['loadStatus']}"
+            except (requests.RequestException, KeyError, StopIteration) as error:
+                last = repr(error)
+            time.sleep(2)
+        raise AssertionError(f"dagster dev did not serve {LOCATION} in {SERVE_TIMEOUT_S}s ({last}):\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return process.log_tail(self.log, 40)
+
+    def stop(self) -> None:
+        process.stop_group(self.process.pid, grace_seconds=30)
+        self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(ui_stack, tmp_path_factory) -> Iterator[DagsterDev]:
+    home, lake = tmp_path_factory.mktemp("dagster_home"), tmp_path_factory.mktemp("lake")
+    server = DagsterDev(ui_stack, home, lake)
+    try:
+        server.wait_until_loaded()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for path in (CHROMIUM, CHROMEDRIVER):
+        assert os.access(path, os.X_OK), f"{path} is missing: run `make browser` (installs Debian's chromium and chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+                 # the asset graph draws only the nodes in view: a tall window shows a whole layer
+                 "--window-size=2400,3000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def assets_by_layer() -> dict[str, set[str]]:
+    """Group name -> the names the graph shows for its assets (last key part), from the Definitions."""
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    layers: dict[str, set[str]] = {}
+    for key in graph.get_all_asset_keys():
+        layers.setdefault(graph.get(key).group_name, set()).add(key.path[-1])
+    return layers
+
+
+def graph_node_labels(driver) -> set[str]:
+    """The asset names on the nodes of the asset graph (HTML inside the graph's SVG)."""
+    from selenium.webdriver.common.by import By
+
+    nodes = driver.find_elements(By.XPATH, "//*[local-name()='foreignObject']//div[@data-tooltip]")
+    return {node.get_attribute("data-tooltip") for node in nodes}
+
+
+def wait_for(driver, condition, what: str, timeout_s: float = 180):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=1).until(condition)
+    except TimeoutException:
+        screenshot = Path(tempfile.mkdtemp(prefix="dagster-ui-")) / "page.png"
+        driver.save_screenshot(str(screenshot))
+        raise AssertionError(f"{what}: not seen within {timeout_s}s at {driver.current_url} (screenshot {screenshot})") from None
+
+
+LAUNCH = """
+mutation Launch($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+RUN_STATUS = """query Status($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }"""
+
+LAST_MATERIALIZATION = """
+query Latest($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(limit: 1) {
+      runId
+      metadataEntries { label ... on IntMetadataEntry { intValue } }
+    } }
+  }
+}"""
+
+
+def launch_materialization(server: DagsterDev, path: list[str]) -> str:
+    """Materialize one asset through the webserver's GraphQL API, as the UI's Materialize button does."""
+    params = {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": path}],
+            "assetCheckSelection": [],
+        },
+        # one process for the run (no subprocess per step): one Spark start instead of two
+        "runConfigData": {"execution": {"config": {"in_process": {}}}},
+    }
+    result = server.graphql(LAUNCH, {"executionParams": params})["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]
+
+
+def wait_until_finished(server: DagsterDev, run_id: str) -> str:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return status
+        time.sleep(3)
+    raise AssertionError(f"run {run_id} did not finish within {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
+
+
+def produce_a_few_changes(bootstrap: str) -> tuple[str, int]:
+    """A small CRM workload on the project's topics; returns the busiest table's bronze asset name and
+    how many messages its topic got."""
+    from collections import Counter
+
+    from assets.factory import load_specs
+    from orchestration.workload import WorkloadConfig, generate_workload
+    from orchestration.workload.producer import produce_messages
+
+    workload = generate_workload(WorkloadConfig(seed=3, initial_rows=6, changes=12))
+    per_topic = Counter(message.topic for message in workload.messages)
+    spec = max(load_specs(), key=lambda s: per_topic[s.topic])
+    produce_messages(bootstrap, [m for m in workload.messages if m.topic == spec.topic], partitions=3)
+    return spec.asset_name, per_topic[spec.topic]
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_asset_graph_shows_every_asset_of_each_layer(dagster_dev, browser):
+    layers = assets_by_layer()
+    assert set(LAYERS) <= set(layers), f"layers in the Definitions: {sorted(layers)}"
+
+    browser.get(f"{dagster_dev.url}/asset-groups")  # the global lineage: one box per layer
+    wait_for(browser, lambda d: all(layer in d.find_element("tag name", "body").text for layer in LAYERS),
+             f"the layers {LAYERS} on the global asset lineage")
+
+    for layer in LAYERS:
+        browser.get(f"{dagster_dev.url}/locations/{LOCATION}/asset-groups/{layer}/lineage")
+        expected = layers[layer]
+        labels = wait_for(browser, lambda d, expected=expected: (found := graph_node_labels(d)) >= expected and found,
+                          f"the {layer} assets {sorted(expected)} on the {layer} asset graph")
+        assert expected <= labels
+
+
+def test_materialization_launched_through_the_webserver_succeeds_and_the_run_page_shows_it(
+    dagster_dev, browser, ui_stack
+):
+    asset_name, produced = produce_a_few_changes(ui_stack.kafka_bootstrap)
+    path = ["bronze", asset_name]
+
+    run_id = launch_materialization(dagster_dev, path)
+    status = wait_until_finished(dagster_dev, run_id)
+    assert status == "SUCCESS", f"run {run_id} ended {status}; see {dagster_dev.url}/runs/{run_id}"
+
+    [materialization] = dagster_dev.graphql(LAST_MATERIALIZATION, {"path": path})["assetOrError"]["assetMaterializations"]
+    assert materialization["runId"] == run_id
+    metadata = {entry["label"]: entry.get("intValue") for entry in materialization["metadataEntries"]}
+    assert metadata["records_read"] == produced
+
+    browser.get(f"{dagster_dev.url}/runs/{run_id}")
+    wait_for(browser, lambda d: d.title.endswith("[SUCCESS]"), f"run {run_id} shown as a success (page title)")
+    body = browser.find_element("tag name", "body").text
+    assert "Success" in body
+    assert f"bronze / {asset_name}" in body
