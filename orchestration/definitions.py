@@ -7,6 +7,7 @@ import dagster as dg
 from assets.factory import build_table_assets, load_entities, load_projections, load_specs
 from expectations.checks import build_asset_checks
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
+from orchestration.backfills import build_backfill_jobs
 from orchestration.resources import resources_from_env
 
 specs = load_specs()
@@ -17,7 +18,7 @@ assets = build_table_assets(specs, entities, projections)
 defs = dg.Definitions(
     assets=assets,
     asset_checks=build_asset_checks(asset_keys=[key for a in assets for key in a.keys]),
-    jobs=[microbatch_job],
+    jobs=[microbatch_job, *build_backfill_jobs(specs, entities)],
     schedules=[microbatch_schedule],
     sensors=[build_lag_sensor(specs)],
     resources=resources_from_env(),

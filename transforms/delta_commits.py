@@ -57,3 +57,59 @@ def current_version(spark: SparkSession, path: str) -> int | None:
     if not table_exists(spark, path):
         return None
     return DeltaTable.forPath(spark, path).history(1).select("version").collect()[0]["version"]
+
+
+def replace_table(spark: SparkSession, source_path: str, target_path: str, user_metadata: str) -> int:
+    """Make the target table hold exactly the source table's rows and columns, in ONE commit on the
+    target that carries `user_metadata`; returns that commit's version.
+
+    Readers of the target see its old content or the new one, never a mix or an empty table. The
+    source's table properties are set on the target first (a commit without data, only when they
+    differ); a missing target is created empty with them first.
+    """
+    source = spark.read.format("delta").load(source_path)
+    detail = DeltaTable.forPath(spark, source_path).detail().collect()[0]
+    properties, partition_columns = dict(detail["properties"] or {}), list(detail["partitionColumns"] or [])
+    if not _has_own_log(spark, target_path):
+        builder = DeltaTable.createIfNotExists(spark).location(target_path).addColumns(source.schema)
+        builder = builder.partitionedBy(*partition_columns) if partition_columns else builder
+        for name, value in properties.items():
+            builder = builder.property(name, value)
+        builder.execute()
+    else:
+        stored = dict(DeltaTable.forPath(spark, target_path).detail().collect()[0]["properties"] or {})
+        changed = {name: value for name, value in properties.items() if stored.get(name) != value}
+        if changed:
+            assignments = ", ".join(f"{_sql_text(k)} = {_sql_text(v)}" for k, v in sorted(changed.items()))
+            spark.sql(f"ALTER TABLE delta.{_sql_path(target_path)} SET TBLPROPERTIES ({assignments})")
+    writer = source.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    writer = writer.partitionBy(*partition_columns) if partition_columns else writer
+    writer.option("userMetadata", user_metadata).save(target_path)
+    return current_version(spark, target_path)
+
+
+def remove_folder(spark: SparkSession, path: str) -> None:
+    """Delete a folder and everything under it, on any file system the session reaches (local, HDFS, S3)."""
+    file_system, hadoop_path = _file_system(spark, path)
+    if file_system.exists(hadoop_path):
+        file_system.delete(hadoop_path, True)
+
+
+def _has_own_log(spark: SparkSession, path: str) -> bool:
+    """A Delta table rooted exactly at `path` (DeltaTable.isDeltaTable also says yes for a folder INSIDE
+    a table, such as silver's `_changes` before its first commit)."""
+    file_system, log = _file_system(spark, path.rstrip("/") + "/_delta_log")
+    return bool(file_system.exists(log))
+
+
+def _file_system(spark: SparkSession, path: str):
+    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sql_path(path: str) -> str:
+    return "`" + path.replace("`", "``") + "`"
