@@ -4,12 +4,14 @@
     .venv/bin/python bench/bench_silver_merge.py --rows 100000 --big-rows 500000 --changes 20000 --batch 2000
 
 Figures:
-1. changes/s: one batch of --changes changes applied to a table of --rows rows.
+1. changes/s: one batch of --changes changes applied to a table of --rows rows (and the naive MERGE,
+   see below).
 2. the SAME batch of --batch changes applied to a table of --rows rows and to one of --big-rows rows:
    if the cost follows the batch, the two times are close.
-3. side by side, a naive "dedup then MERGE" into a plain table of the same rows (the latest change per
+   Side by side, a naive "dedup then MERGE" into a plain table of the same rows (the latest change per
    key by sequence, whenMatchedUpdateAll / whenNotMatchedInsertAll: no per-column sequences, so it is
    NOT correct for partial updates, late changes or deletes; it is the cost floor of a MERGE).
+3. a batch that also runs the tombstone purge (a whole-table pass, once per retention/4 of commit time).
 4. storage: the silver table's bytes with and without its per-column sequence map, and the plain table's.
 
 The starting tables are written directly in silver's layout (every row a full image at an old
@@ -98,9 +100,16 @@ def sequence_sql_value(n: int) -> str:
 
 
 def make_changes(
-    spark: SparkSession, count: int, existing_rows: int, columns: list[str], first_position: int, seed: int
+    spark: SparkSession,
+    count: int,
+    existing_rows: int,
+    columns: list[str],
+    first_position: int,
+    seed: int,
+    hours_later: float = 0,
 ) -> DataFrame:
-    """`count` bronze rows (BRONZE_SCHEMA) of random changes, positions first_position.. in random order."""
+    """`count` bronze rows (BRONZE_SCHEMA) of random changes, positions first_position.. in random order,
+    committed one millisecond apart, starting `hours_later` after the newest row of the table."""
     pick = F.rand(seed)
     columns_array = F.array(*[F.lit(c) for c in columns])
     value = F.sha2(F.concat(F.col("position").cast("string"), F.lit("v")), 256).substr(1, 16)
@@ -139,7 +148,9 @@ def make_changes(
         "after",
         F.col("kind").isin("full", "insert").alias("full_image"),
         F.expr(sequence_sql("position")).alias("sequence"),
-        F.expr(f"timestamp'{EPOCH}' + make_interval(0, 0, 0, 0, 0, 0, position / 1000)").alias("commit_ts"),
+        F.expr(
+            f"timestamp'{EPOCH}' + make_interval(0, 0, 0, 0, 0, 0, {existing_rows / 1000 + hours_later * 3600} + (position - {first_position}) / 1000)"
+        ).alias("commit_ts"),
         F.lit(None).cast("string").alias("txid"),
         F.lit("bench").alias("topic"),
         F.lit(0).alias("partition"),
@@ -242,17 +253,16 @@ def main() -> None:
         )
 
     big = make_changes(
-        spark, args.changes, args.rows, columns, first_position=args.rows * 100, seed=1
+        spark, args.changes, args.rows, columns, first_position=args.rows * 100, seed=1, hours_later=0.1
     ).persist()
+    small_rows = min(args.rows, args.big_rows or args.rows)
     small = make_changes(
-        spark,
-        args.batch,
-        min(args.rows, args.big_rows or args.rows),
-        columns,
-        first_position=args.rows * 200,
-        seed=2,
+        spark, args.batch, small_rows, columns, first_position=args.rows * 200, seed=2, hours_later=0.2
     ).persist()
-    print(f"batches: {big.count():,} and {small.count():,} changes")
+    purging = make_changes(
+        spark, args.batch, small_rows, columns, first_position=args.rows * 300, seed=3, hours_later=200
+    ).persist()
+    print(f"batches: {big.count():,}, {small.count():,} and {purging.count():,} changes")
 
     print(f"\n1. throughput: {args.changes:,} changes into {args.rows:,} rows")
     silver = silver_table("silver", args.rows)
@@ -270,6 +280,12 @@ def main() -> None:
         timed(f"silver, {args.big_rows:,} rows", lambda: apply(silver_big, small))
         plain_big = plain_table("plain_big", args.big_rows)
         timed(f"naive, {args.big_rows:,} rows", lambda: naive_merge(spark, plain_big, small, columns))
+
+    print(f"\n3. a {args.batch:,}-change batch that also runs the tombstone purge, into {args.rows:,} rows")
+    print(
+        "  (the purge runs when the newest commit time crosses a multiple of retention/4: it reads the whole table)"
+    )
+    timed(f"silver with purge, {args.rows:,} rows", lambda: apply(silver, purging))
 
     print("\n4. storage after the batches (current snapshot, bytes)")
     without_sequences = str(workdir / "silver_without_col_seq")

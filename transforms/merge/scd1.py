@@ -99,22 +99,19 @@ class Scd1Outcome:
 
 
 def read_stored_rows(spark: SparkSession, path: str, batch_keys: DataFrame) -> tuple[TableRow, list[str]]:
-    """The table row, and the batch's keys that an earlier primary-key change linked (one small query).
+    """The table row, and the batch's keys that an earlier primary-key change linked.
 
-    Files without linked rows are skipped by their `_pk_changed` null counts."""
-    wanted = batch_keys.unionByName(batch_keys.sparkSession.createDataFrame([(TABLE_KEY,)], "_key string"))
+    Both reads skip the files without such rows (min/max of `_key`, null counts of `_pk_changed`)."""
+    candidates = read_table(spark, path).where((F.col("_key") == TABLE_KEY) | F.col(PK_CHANGED).isNotNull())
     rows = (
-        read_table(spark, path)
-        .where((F.col("_key") == TABLE_KEY) | F.col(PK_CHANGED).isNotNull())
-        .select("_key", "_image_seq", "_sequence", "_commit_ts")
-        .join(F.broadcast(wanted), "_key", "left_semi")
-        .collect()
+        candidates.where(F.col("_key") == TABLE_KEY).select("_image_seq", "_sequence", "_commit_ts").collect()
     )
-    table_row = next((r for r in rows if r["_key"] == TABLE_KEY), None)
-    linked = sorted(r["_key"] for r in rows if r["_key"] != TABLE_KEY)
-    if table_row is None:
-        return TableRow(None, None, None), linked
-    return TableRow(table_row["_image_seq"], table_row["_sequence"], table_row["_commit_ts"]), linked
+    table_row = TableRow(*rows[0]) if rows else TableRow(None, None, None)
+    linked_rows = candidates.where(F.col("_key") != TABLE_KEY).select("_key")
+    if not linked_rows.limit(1).collect():
+        return table_row, []
+    linked = linked_rows.join(batch_keys, "_key", "left_semi").collect()
+    return table_row, sorted(r["_key"] for r in linked)
 
 
 def purge_cutoff(before: datetime | None, after: datetime | None, retention_hours: float) -> datetime | None:
