@@ -30,9 +30,11 @@ def produce_messages(
     messages: list[WorkloadMessage],
     partitions: int = 3,
     producer_config: dict | None = None,
+    timestamp_ms: int | None = None,
 ) -> Counter[str]:
     """Create the topics, send every message (idempotent, acks=all, key-hash partitioning as Java
-    clients do), wait for every acknowledgement. Returns messages per topic; raises if any failed."""
+    clients do), wait for every acknowledgement. Returns messages per topic; raises if any failed.
+    `timestamp_ms`: the Kafka timestamp of every message (default: the time of sending)."""
     create_topics(bootstrap, (m.topic for m in messages), partitions)
     producer = Producer({
         "bootstrap.servers": bootstrap,
@@ -51,7 +53,10 @@ def produce_messages(
     for message in messages:
         while True:
             try:
-                producer.produce(message.topic, value=message.value, key=message.key, on_delivery=delivered)
+                producer.produce(
+                    message.topic, value=message.value, key=message.key, on_delivery=delivered,
+                    timestamp=timestamp_ms or 0,
+                )
                 break
             except BufferError:
                 producer.poll(0.1)

@@ -9,6 +9,7 @@ catches up.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import dagster as dg
@@ -22,6 +23,7 @@ from tests.pipeline import materialize_all, resources, specs_on_topics, unique_p
 
 pytestmark = pytest.mark.integration
 
+HOUR_MS = 3_600_000
 SILVER_ONLY = dg.AssetSelection.groups("bronze", "silver")  # the cut asset is in the bronze group
 
 
@@ -48,6 +50,8 @@ def boundary_shown(workload, silver, specs) -> int | None:
 def test_a_lagging_topic_holds_every_table_at_one_source_transaction_boundary(
     spark, kafka_bootstrap, tmp_lake, monkeypatch
 ):
+    """The other topics went quiet an hour ago (their records carry that Kafka time); the lagging
+    topic is still being written (fresh records) and has reached only the middle of the stream."""
     prefix = unique_prefix()
     workload = generate_workload(
         WorkloadConfig(seed=23, initial_rows=30, changes=160, initial_load=True, topic_template=prefix + ".{table}")
@@ -55,20 +59,22 @@ def test_a_lagging_topic_holds_every_table_at_one_source_transaction_boundary(
     specs = specs_on_topics(prefix)
     lagging = Counter(m.topic for m in workload.messages[len(workload.messages) // 3 :]).most_common(1)[0][0]
     middle = workload.transaction_ends[len(workload.transaction_ends) // 2]
-    early = [m for i, m in enumerate(workload.messages) if m.topic != lagging or i < middle]
-    late = [m for i, m in enumerate(workload.messages) if m.topic == lagging and i >= middle]
-    assert late, "the lagging topic must have changes after the middle of the stream"
+    others = [m for m in workload.messages if m.topic != lagging]
+    lagging_early = [m for m in workload.messages[:middle] if m.topic == lagging]
+    lagging_late = [m for m in workload.messages[middle:] if m.topic == lagging]
+    assert lagging_late, "the lagging topic must have changes after the middle of the stream"
     res = resources(kafka_bootstrap, tmp_lake)
+    monkeypatch.setenv("CDC_CUT_IDLE_SECONDS", "600")
 
-    monkeypatch.setenv("CDC_CUT_IDLE_SECONDS", "3600")  # the lagging topic is never taken for idle
-    produce_messages(kafka_bootstrap, early, partitions=3)
+    produce_messages(kafka_bootstrap, others, partitions=3, timestamp_ms=int(time.time() * 1000) - HOUR_MS)
+    produce_messages(kafka_bootstrap, lagging_early, partitions=3)
     assert materialize_all(specs, res, selection=SILVER_ONLY).success
 
     shown = boundary_shown(workload, silver_state(spark, tmp_lake, specs), specs)
     assert shown is not None, "silver shows a state the source never had"
     assert 0 < shown <= middle, f"silver went past the lagging topic: boundary {shown}, topic stopped at {middle}"
 
-    produce_messages(kafka_bootstrap, late, partitions=3)
+    produce_messages(kafka_bootstrap, lagging_late, partitions=3)
     assert materialize_all(specs, res, selection=SILVER_ONLY).success
     caught_up = boundary_shown(workload, silver_state(spark, tmp_lake, specs), specs)
     assert caught_up is not None and caught_up > shown
