@@ -9,7 +9,8 @@
    a sample `orders_by_customer` query and the Kafka offsets the projections reflect.
 
 Every `make run` starts from empty tables: it deletes its topics, .lake/ and the `cdc` keyspace first.
-`--small` is the size CI uses.
+`--small` is the size CI uses. `--stack-dir`, `--lake` and `--dagster-home` put the stack, the tables
+and the Dagster instance elsewhere (the test of `make run` uses its own).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 LAKE = PROJECT_ROOT / ".lake"
+STACK_DIR = PROJECT_ROOT / ".stack"
 
 
 def step(text: str) -> None:
@@ -35,14 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a small workload (what CI runs)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stack-dir", type=Path, default=None,
+                        help="state directory of the stack to use or start (default $CDC_STACK_DIR, else .stack/)")
+    parser.add_argument("--lake", type=Path, default=LAKE, help="folder of the Delta tables, emptied first (default .lake/)")
+    parser.add_argument("--dagster-home", type=Path, default=DAGSTER_HOME,
+                        help="the Dagster instance's folder (default .dagster_home/, the one `make dev` opens)")
     args = parser.parse_args(argv)
+    lake, dagster_home = args.lake.resolve(), args.dagster_home.resolve()
     initial_rows, changes = (40, 150) if args.small else (200, 1500)
     started = time.monotonic()
 
-    step("Starting the local stack (Kafka, Cassandra) in .stack/")
     from orchestration.stack.stack import Stack
 
-    stack = Stack()
+    stack = Stack(args.stack_dir)
+    step(f"Starting the local stack (Kafka, Cassandra) in {_shown(stack.state_dir)}")
     stack.up()
     for name, value in stack.connection_settings().items():
         os.environ[name] = str(value)
@@ -55,15 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         WorkloadConfig(seed=args.seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5)
     )
     print(f"    {len(workload.messages)} GoldenGate messages over {len(workload.topics())} topics")
-    _reset(stack, workload.topics())
+    _reset(stack, workload.topics(), lake)
 
-    step("Preparing the Dagster instance in .dagster_home/")
+    step(f"Preparing the Dagster instance in {_shown(dagster_home)}")
     import dagster as dg
 
-    DAGSTER_HOME.mkdir(exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", DAGSTER_HOME / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
-    os.environ["CDC_LAKE_ROOT"] = str(LAKE)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", dagster_home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    os.environ["CDC_LAKE_ROOT"] = str(lake)
     from orchestration.definitions import defs
     from orchestration.workload.producer import produce_messages
 
@@ -94,12 +102,23 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = print_summary(workload, results[-1], stack)
     step(f"Done in {time.monotonic() - started:.0f}s")
-    print("    The stack keeps running. Open the Dagster UI with `make dev` (http://127.0.0.1:3000):")
-    print("    the asset graph, both runs, their metadata and checks are there. Stop the servers: `make stack-down`.")
+    if dagster_home == DAGSTER_HOME and lake == LAKE and stack.state_dir == STACK_DIR:
+        print("    The stack keeps running. Open the Dagster UI with `make dev` (http://127.0.0.1:3000):")
+        print("    the asset graph, both runs, their metadata and checks are there. Stop the servers: `make stack-down`.")
+    else:
+        settings = " ".join(f"{name}={value}" for name, value in stack.connection_settings().items())
+        print("    The stack keeps running. Open the Dagster UI (http://127.0.0.1:3000) with:")
+        print(f"    DAGSTER_HOME={dagster_home} CDC_LAKE_ROOT={lake} {settings} dagster dev -w workspace.yaml")
+        print(f"    Stop the servers: `CDC_STACK_DIR={stack.state_dir} make stack-down`.")
     return 0 if ok and all(r.success for r in results) else 1
 
 
-def _reset(stack, topics: list[str]) -> None:
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the project when inside it."""
+    return f"{path.relative_to(PROJECT_ROOT)}/" if path.is_relative_to(PROJECT_ROOT) else f"{path}/"
+
+
+def _reset(stack, topics: list[str], lake: Path) -> None:
     """Empty topics, lake and keyspace, so every `make run` shows one clean story."""
     from confluent_kafka.admin import AdminClient
 
@@ -110,7 +129,7 @@ def _reset(stack, topics: list[str]) -> None:
         for future in admin.delete_topics(doomed).values():
             future.result(timeout=30)
         _wait_until_gone(admin, doomed)
-    shutil.rmtree(LAKE, ignore_errors=True)
+    shutil.rmtree(lake, ignore_errors=True)
     from cassandra.cluster import Cluster
 
     cluster = Cluster([stack.cassandra_host], port=stack.cassandra_port)

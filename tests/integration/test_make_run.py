@@ -1,0 +1,139 @@
+"""`make run` in its CI size: `python -m orchestration.demo --small`, against the test stack, with its
+lake and Dagster instance in temporary folders, judged by the summary it prints.
+
+`make run` empties its topics and drops the `cdc` keyspace first, so it never runs on a shared stack
+(CDC_TEST_STACK_DIR): then this module starts a private one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.stack.stack import Stack, StackPorts
+
+pytestmark = pytest.mark.integration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_TIMEOUT_S = 1700  # under the per-test timeout (pyproject), so a hang fails here with the output
+
+
+@pytest.fixture(scope="module")
+def demo_stack(request) -> Iterator[Stack]:
+    if not os.environ.get("CDC_TEST_STACK_DIR"):
+        yield request.getfixturevalue("stack")
+        return
+    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-make-run-stack-"))
+    private = Stack(state_dir, StackPorts.free(), die_with_parent=True)
+    try:
+        private.up()
+        yield private
+    finally:
+        private.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def make_run_small(demo_stack, tmp_path_factory) -> tuple[str, Path, Path]:
+    """Runs `make run --small` once for the module: (what it printed, its lake, its DAGSTER_HOME).
+    Fails with the end of its output if it exits non-zero or runs past DEMO_TIMEOUT_S."""
+    folder = tmp_path_factory.mktemp("make_run")
+    lake, home, output = folder / "lake", folder / "dagster_home", folder / "make-run.log"
+    command = [sys.executable, "-u", "-m", "orchestration.demo", "--small", "--stack-dir", str(demo_stack.state_dir),
+               "--lake", str(lake), "--dagster-home", str(home)]
+    # the user's settings (another stack, lake or keyspace) must not leak in
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
+    started = time.monotonic()
+    with open(output, "w") as stdout, open(folder / "make-run.stderr", "w") as stderr:
+        demo = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL,
+                                stdout=stdout, stderr=stderr)
+        try:
+            returncode = demo.wait(timeout=DEMO_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+            returncode = None
+    printed = output.read_text()
+    print(f"\n`make run --small` took {time.monotonic() - started:.0f}s\n{printed}")
+    tail = "\n".join(printed.splitlines()[-40:])
+    assert returncode is not None, f"make run --small still ran after {DEMO_TIMEOUT_S}s; it printed:\n{tail}"
+    assert returncode == 0, f"make run --small exited {returncode}; stderr in {folder}; it printed:\n{tail}"
+    return printed, lake, home
+
+
+@pytest.fixture(scope="module")
+def summary(make_run_small) -> str:
+    return make_run_small[0]
+
+
+def _section(summary: str, title: str) -> str:
+    """The lines after `==> <title>` up to the next `==>`."""
+    match = re.search(rf"^==> {re.escape(title)}.*?$(.*?)(?=^==> |\Z)", summary, re.M | re.S)
+    assert match, f"no '==> {title}' section in:\n{summary}"
+    return match.group(1)
+
+
+def test_make_run_runs_both_micro_batches_in_its_own_instance_and_lake(make_run_small, summary):
+    _, lake, home = make_run_small
+    assert len(re.findall(r"^    run \w{8}: succeeded, \d+ materializations", summary, re.M)) == 2, summary
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "make-run"}))
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
+    assert {path.name for path in lake.iterdir()} >= {"bronze", "silver", "gold"}
+
+
+def test_make_run_summary_shows_rows_in_every_layer_and_silver_equal_to_the_source(summary):
+    from assets.factory import load_entities, load_specs
+
+    specs = load_specs()
+    rows = _section(summary, "Rows per table")
+    for spec in specs:
+        match = re.search(rf"^    {re.escape(spec.asset_name)}\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$", rows, re.M)
+        assert match, f"no row for {spec.asset_name} in:\n{rows}"
+        bronze, _quarantined, silver, verdict = match.groups()
+        assert int(bronze) > 0 and int(silver) > 0, match.group(0)
+        assert verdict == "yes", f"silver differs from the source: {match.group(0)}"
+    for entity in load_entities(specs):
+        match = re.search(rf"^    {re.escape(entity.name)}\s+(\d+)$", rows, re.M)
+        assert match and int(match.group(1)) > 0, f"gold {entity.name}: {match.group(0) if match else 'missing'}"
+
+
+def test_make_run_summary_counts_the_checks(summary):
+    checks = _section(summary, "Checks")
+    match = re.search(r"^    (\d+) evaluated, (\d+) passed, (\d+) failed$", checks, re.M)
+    assert match, checks
+    evaluated, passed, failed = map(int, match.groups())
+    assert evaluated > 0 and evaluated == passed + failed
+    assert "failed (ERROR)" not in checks  # an ERROR check failing would also make `make run` exit 1
+
+
+def test_make_run_summary_shows_each_projection_and_a_sample_orders_by_customer_query(summary):
+    from assets.factory import load_entities, load_projections, load_specs
+
+    projections = _section(summary, "Cassandra projections")
+    for projection in load_projections(load_entities(load_specs())):
+        match = re.search(rf"^    {re.escape(projection.projection)}: (\d+) rows, as of source commit time", projections, re.M)
+        assert match and int(match.group(1)) > 0, f"{projection.projection} in:\n{projections}"
+    assert len(re.findall(r"^      reflects Kafka offsets \(next to read\): \S", projections, re.M)) == len(
+        load_projections(load_entities(load_specs()))
+    )
+    query = re.search(r"^    cqlsh> SELECT .* FROM cdc\.orders_by_customer WHERE customer_id = '(.+)' LIMIT 5;\n((?:      .+\n)+)",
+                      projections, re.M)
+    assert query, f"no sample orders_by_customer query with results in:\n{projections}"
+
+
+def test_make_run_tells_where_the_ui_is(make_run_small, summary):
+    _, lake, home = make_run_small
+    assert "Open the Dagster UI (http://127.0.0.1:3000)" in summary
+    assert f"DAGSTER_HOME={home} CDC_LAKE_ROOT={lake} " in summary
+    assert "dagster dev -w workspace.yaml" in summary
