@@ -23,6 +23,7 @@ with the schedule running or paused.
 """
 
 # No `from __future__ import annotations`: Dagster reads the ops' config annotations at definition time.
+import hashlib
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -96,9 +97,11 @@ def rebuild_gold(spark: SparkSession, entity: GoldEntity, gold_path: str, silver
 
     side = side_path(gold_path)
     remove_folder(spark, side)
+    # versions first, rows second (as the gold asset does): a silver commit in between is read again later
+    versions = silver_version_map(spark, silver_paths)
     register_silver_views(spark, {name: read_live_rows(spark, path) for name, path in silver_paths.items()})
     refresh_entity(spark, name=entity.name, keys=entity.keys, sql_text=entity.sql_text, gold_path=side,
-                   silver_versions=silver_version_map(spark, silver_paths))
+                   silver_versions=versions)
     reflects = _rebuilt_progress(spark, side, STAGE)
     version = replace_table(spark, side, gold_path, progress_metadata(STAGE, **reflects, rebuilt=True))
     remove_folder(spark, side)
@@ -188,18 +191,18 @@ def build_bronze_backfill_job(specs: list[TableSpec]) -> dg.JobDefinition:
 
 
 def _choice(field: str, op_names: dict[str, str]) -> dg.ConfigMapping:
-    """Run config `{field: [names]}` (empty: all) -> each op's `chosen` flag; unknown names are refused."""
+    """Run config `{field: [names]}` (empty: all; Dagster refuses unknown names) -> each op's `chosen` flag."""
+    # Dagster keeps config types by name: the name carries the choices, so two sets of specs never clash
+    digest = hashlib.sha256(",".join(sorted(op_names)).encode()).hexdigest()[:8]
+    names = dg.Enum(f"{field}_{digest}", [dg.EnumValue(name) for name in sorted(op_names)])
 
     def to_op_config(config: dict) -> dict:
-        unknown = sorted(set(config[field]) - set(op_names))
-        if unknown:
-            raise ValueError(f"{field}: unknown {unknown}; choose among {sorted(op_names)} (empty: all)")
         chosen = set(config[field]) or set(op_names)
         return {"ops": {op: {"config": {"chosen": name in chosen}} for name, op in op_names.items()}}
 
     return dg.ConfigMapping(
         config_fn=to_op_config,
-        config_schema={field: dg.Field([str], default_value=[], description=f"the {field} to rebuild; empty: all")},
+        config_schema={field: dg.Field([names], default_value=[], description=f"the {field} to rebuild; empty: all")},
     )
 
 

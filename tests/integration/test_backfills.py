@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -321,3 +322,15 @@ def test_backfill_and_rebuild_ops_hold_the_pool_of_the_table_they_write():
         "rebuild_silver": {asset_pools["silver"]},
         "rebuild_gold": {asset_pools["gold"]},
     }
+
+
+def test_rebuild_run_config_chooses_the_tables_and_refuses_unknown_names():
+    specs = [TableSpec(table=f"SIEBEL.{name}", topic=f"crm.{name}", format="goldengate_json", keys=["ROW_ID"])
+             for name in ("S_ONE", "S_TWO")]
+    job = build_silver_rebuild_job(specs)
+    chosen = {op: entry["config"]["chosen"] for op, entry in dg.validate_run_config(job, {"tables": ["s_two"]})["ops"].items()}
+    assert chosen == {"rebuild_silver_s_one": False, "rebuild_silver_s_two": True}
+    every = dg.validate_run_config(job, {})["ops"]
+    assert all(entry["config"]["chosen"] for entry in every.values())
+    with pytest.raises(dg.DagsterInvalidConfigError, match="s_three"):
+        dg.validate_run_config(job, {"tables": ["s_three"]})
