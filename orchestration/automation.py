@@ -46,6 +46,9 @@ microbatch_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="One micro-batch of every table: bronze -> silver -> gold -> checks -> Cassandra projections.",
     tags={BATCH_TAG: "microbatch"},
+    # One process for the whole run, so one Spark session serves every step. The default multiprocess
+    # executor starts a process (and a Spark JVM) per step: dozens per micro-batch.
+    executor_def=dg.in_process_executor,
 )
 
 

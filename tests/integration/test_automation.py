@@ -236,6 +236,12 @@ def test_schedule_requests_a_microbatch_run_whose_config_is_valid_and_tags_mark_
     assert dg.validate_run_config(job, request.run_config) is not None
 
 
+def test_a_microbatch_runs_in_one_process_so_one_spark_session_serves_every_step():
+    from orchestration.definitions import defs
+
+    assert defs.resolve_job_def("microbatch").executor_def is dg.in_process_executor
+
+
 def test_schedule_cron_comes_from_CDC_MICROBATCH_CRON(monkeypatch):
     monkeypatch.setenv(CRON_VARIABLE, "*/2 * * * *")
     assert build_microbatch_schedule().cron_schedule == "*/2 * * * *"

@@ -221,10 +221,8 @@ def launch_materialization(server: DagsterDev, path: list[str]) -> str:
             "repositoryName": "__repository__",
             "jobName": "__ASSET_JOB",
             "assetSelection": [{"path": path}],
-            "assetCheckSelection": [],
+            "assetCheckSelection": [],  # the asset alone: its checks would be a second step (and Spark start)
         },
-        # one process for the run (no subprocess per step): one Spark start instead of two
-        "runConfigData": {"execution": {"config": {"in_process": {}}}},
     }
     result = server.graphql(LAUNCH, {"executionParams": params})["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result
