@@ -22,4 +22,7 @@ defs = dg.Definitions(
     schedules=[microbatch_schedule],
     sensors=[build_lag_sensor(specs)],
     resources=resources_from_env(),
+    # one process and one Spark session per run (the UI's launches, backfills and rebuilds too): a JVM
+    # per step would cost more than the steps themselves
+    executor=dg.in_process_executor,
 )
