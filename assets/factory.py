@@ -72,7 +72,7 @@ def build_bronze_asset(spec: TableSpec, all_specs: list[TableSpec]) -> dg.Assets
         consumer = make_consumer(kafka.client_config(), group_id=bronze_group_id(spec.asset_name))
         try:
             batch = ingest_batch(
-                spark.session(),
+                spark.session(lake),
                 spec,
                 consumer,
                 lake.table_path("bronze", spec.asset_name),
@@ -131,7 +131,7 @@ def build_cut_asset(source: str, specs: list[TableSpec]) -> dg.AssetsDefinition:
                 frontier
                 for spec in specs
                 for frontier in bronze_frontiers(
-                    spark.session(), lake.table_path("bronze", spec.asset_name), spec.topic,
+                    spark.session(lake), lake.table_path("bronze", spec.asset_name), spec.topic,
                     watermarks(consumer, spec.topic),
                 )
             ]
@@ -183,7 +183,7 @@ def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
 
         cut = latest_cut(context, spec.source)
         batch = apply_new_bronze(
-            spark.session(),
+            spark.session(lake),
             spec,
             lake.table_path("bronze", spec.asset_name),
             lake.table_path("silver", spec.asset_name),
@@ -232,7 +232,7 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
         from transforms.gold.engine import refresh_entity, register_silver_views, silver_version_map
         from transforms.merge import read_live_rows
 
-        session = spark.session()
+        session = spark.session(lake)
         paths = {spec.asset_name: lake.table_path("silver", spec.asset_name) for spec in sources}
         # Versions first, rows second: the views hold at least the versions recorded, and whatever
         # silver commits in between is read again (from its change data feed) by the next run.
@@ -314,7 +314,7 @@ def build_projection_asset(projection, entities_by_name: dict[str, GoldEntity], 
         from transforms.projections import project
         from transforms.source_position import TablePaths, reflected_position
 
-        session = spark.session()
+        session = spark.session(lake)
         position = reflected_position(
             session,
             {

@@ -83,7 +83,7 @@ def build_layer_checks(layer: str, suites: list[Suite], known: set[dg.AssetKey] 
             selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
             if not selected:
                 continue
-            for outcome in run_suite(spark.session(), suite, lake.table_path, only=selected):
+            for outcome in run_suite(spark.session(lake), suite, lake.table_path, only=selected):
                 context.log.info(outcome.summary())
                 yield check_result(asset_key, outcome)
 

@@ -157,7 +157,7 @@ def _bronze_backfill_op(spec: TableSpec, specs: list[TableSpec]) -> dg.OpDefinit
         consumer = make_consumer(kafka.client_config(), group_id=f"cdc-lakehouse.backfill.{spec.asset_name}")
         try:
             result = backfill_date(
-                spark.session(), spec, consumer,
+                spark.session(lake), spec, consumer,
                 lake.table_path("bronze", spec.asset_name), lake.table_path("quarantine", spec.asset_name), day,
                 other_tables_on_topic=other_tables,
                 read_before=timedelta(hours=config.read_before_hours),
@@ -214,7 +214,7 @@ def _silver_rebuild_op(spec: TableSpec) -> dg.OpDefinition:
 
         if not config.chosen:
             return
-        result = rebuild_silver(spark.session(), spec, lake.table_path("bronze", spec.asset_name),
+        result = rebuild_silver(spark.session(lake), spec, lake.table_path("bronze", spec.asset_name),
                                 lake.table_path("silver", spec.asset_name), latest_cut(context, spec.source))
         context.log.info(f"silver {spec.asset_name} rebuilt: {result}")
         if result.version is not None:
@@ -251,7 +251,7 @@ def _gold_rebuild_op(entity: GoldEntity) -> dg.OpDefinition:
 
         if not config.chosen:
             return
-        result = rebuild_gold(spark.session(), entity, lake.table_path("gold", entity.name),
+        result = rebuild_gold(spark.session(lake), entity, lake.table_path("gold", entity.name),
                               {name: lake.table_path("silver", name) for name in entity.sources})
         context.log.info(f"gold {entity.name} rebuilt: {result}")
         context.log_event(dg.AssetMaterialization(

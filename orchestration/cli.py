@@ -87,9 +87,10 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from delta.tables import DeltaTable
+
     from orchestration.spark_session import build_spark_session
     from transforms.merge import read_history, read_live_rows, read_table
-    from delta.tables import DeltaTable
 
     spark = build_spark_session(app_name="cdc-lakehouse-cli")
     spark.sparkContext.setLogLevel("ERROR")

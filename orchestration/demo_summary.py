@@ -13,7 +13,7 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     from transforms.delta_commits import table_exists
 
     resources = resources_from_env()
-    spark = resources["spark"].session()
+    spark = resources["spark"].session(resources["lake"])
     lake = resources["lake"]
     specs = load_specs()
     entities = load_entities(specs)

@@ -1,0 +1,81 @@
+"""The whole flow on every target: workload -> Kafka -> bronze -> silver -> gold -> checks -> Cassandra,
+with the lake on s3a:// (local S3 server), on hdfs:// (local HDFS), and with Spark on a local
+standalone cluster. Each run happens in its own process configured only from the environment, as a
+deployment is; silver must equal the workload's true final state each time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from orchestration.stack.jars import PROJECT_ROOT
+from orchestration.workload import WorkloadConfig, generate_workload
+from orchestration.workload.compare import differences, silver_rows, truth_rows
+from orchestration.workload.producer import produce_messages
+from tests.pipeline import specs_on_topics, unique_prefix
+
+pytestmark = pytest.mark.integration
+
+BLOCKING = "ERROR"
+
+
+def run_pipeline(prefix: str, environment: dict[str, str]) -> dict:
+    driver = subprocess.run(
+        [sys.executable, "-m", "tests.integration.full_pipeline_driver", prefix],
+        cwd=PROJECT_ROOT, env={**os.environ, **environment}, capture_output=True, text=True, timeout=1500,
+    )
+    assert driver.returncode == 0, driver.stderr[-4000:]
+    return json.loads(driver.stdout.strip().splitlines()[-1])
+
+
+def check_everything(spark, stack, cassandra_session, lake_root: str, environment: dict[str, str]) -> dict:
+    prefix = unique_prefix()
+    keyspace = f"e2e_{uuid.uuid4().hex[:8]}"
+    workload = generate_workload(
+        WorkloadConfig(seed=5, initial_rows=40, changes=150, initial_load=True, overlap=3,
+                       topic_template=prefix + ".{table}")
+    )
+    produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
+    environment = {
+        **stack.connection_settings(),
+        "CDC_LAKE_ROOT": lake_root,
+        "CDC_CASSANDRA_KEYSPACE": keyspace,
+        **environment,
+    }
+
+    run = run_pipeline(prefix, environment)
+
+    assert run["success"], "\n".join(run["failures"])
+    blocking_failures = [c["check"] for c in run["checks"] if c["severity"] == BLOCKING and not c["passed"]]
+    assert run["checks"] and not blocking_failures
+    assert {"cassandra/orders_by_customer", "cassandra/customer_by_id", "cassandra/order_by_id"} <= set(run["materialized"])
+    truth = workload.state(as_text_values=True)
+    for spec in specs_on_topics(prefix):
+        silver = silver_rows(spark, f"{lake_root}/silver/{spec.asset_name}", spec)
+        problems = differences(silver, truth_rows(truth[spec.table], spec))
+        assert not problems, f"{spec.table}: {len(problems)} differences, e.g. {problems[:3]}"
+    live_orders = len(truth["SIEBEL.S_ORDER"])
+    projected = cassandra_session.execute(f"SELECT count(*) FROM {keyspace}.order_by_id").one()[0]
+    assert projected == live_orders
+    return run
+
+
+def test_the_whole_flow_on_s3(spark, stack, cassandra_session, s3_stack, s3_lake):
+    root = f"{s3_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
+    check_everything(spark, stack, cassandra_session, root, s3_stack.connection_settings())
+
+
+def test_the_whole_flow_on_hdfs(spark, stack, cassandra_session, hdfs_stack, hdfs_lake):
+    root = f"{hdfs_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
+    check_everything(spark, stack, cassandra_session, root, {"CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}'})
+
+
+def test_the_whole_flow_with_spark_on_a_standalone_cluster(spark, stack, cassandra_session, standalone_spark, tmp_lake):
+    run = check_everything(spark, stack, cassandra_session, str(tmp_lake), standalone_spark.connection_settings())
+    assert run["spark_master"] == standalone_spark.spark_master_url
