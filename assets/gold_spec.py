@@ -16,7 +16,8 @@ tables, which the SQL references by their spec names (`s_contact`, `s_lst_of_val
 
 `affected_keys` says, for each silver table the SQL reads, which gold keys a changed row of that
 table affects: a Spark SQL query returning the key columns, over the view `changed` (the table's
-changed rows: inserted, deleted, and both images of each update, with the silver table's columns)
+changed live rows, with the silver table's columns: as inserted, before and after each update, as
+they were before a delete)
 and the silver tables the entity's SQL reads (their live rows now), or `all` (any change to the
 table recomputes the whole entity). The rule: every table the SQL reads has a mapping, no other
 table does. A missing mapping is an error, not a silent `all`, so adding a join to the SQL makes the

@@ -8,8 +8,8 @@ run does nothing.
 
 Incremental runs. An entity that declares `affected_keys` (assets/gold_spec.py) says, per silver table
 it reads, which gold keys a changed row of that table affects: a query over the view `changed` (the
-table's change data feed since the version the last gold commit recorded: every inserted, deleted,
-before- and after-update image) and the silver views, or `all`. A run then
+table's change data feed since the version the last gold commit recorded: each live row image, as
+inserted, before and after an update, before a delete) and the silver views, or `all`. A run then
   1. reads each moved table's change data feed and maps it to gold keys (the affected keys),
   2. recomputes the entity SQL for those keys only (a left-semi join on the result, which Spark pushes
      down towards the scans), and
@@ -38,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transforms.delta_commits import current_version, latest_progress, progress_metadata, table_exists
-from transforms.merge.layout import KEY, METADATA_COLUMNS, TABLE_KEY
+from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
 
 STAGE = "gold"
 HASH_COLUMN = "_row_hash"
@@ -169,44 +169,44 @@ def _plan(
     if previous.get("sql_sha256") != sql_sha256:
         return _Plan("the SQL changed")
     recorded = previous.get("silver_versions") or {}
-    held: list[DataFrame] = []
-    try:
-        found = []
-        for source in sorted(affected_keys):
-            before, now = recorded.get(source), silver_versions.get(source)
-            if before == now:
-                continue
-            if before is None or now is None or before > now:
-                return _Plan(f"{source}: no change data from version {before} to {now}")
-            try:
-                changed = changed_silver_rows(spark, silver_paths[source], before + 1, now).persist()
-                held.append(changed)
-                has_changes = changed.count() > 0
-            except Exception as error:  # a vacuumed, missing or unreadable range: recompute everything
-                return _Plan(f"{source}: change data feed of versions {before + 1}..{now} unreadable "
-                                   f"({_first_line(error)})")
-            if not has_changes:
-                continue
-            if affected_keys[source] == ALL:
+    found, feeds = [], []
+    for source in sorted(affected_keys):
+        before, now = recorded.get(source), silver_versions.get(source)
+        if before == now:
+            continue
+        if before is None or now is None or before > now:
+            return _Plan(f"{source}: no change data from version {before} to {now}")
+        feed = f"{source}: change data feed of versions {before + 1}..{now}"
+        try:  # a missing version range fails here, when the feed is resolved
+            changed = changed_silver_rows(spark, silver_paths[source], before + 1, now)
+            if affected_keys[source] == ALL and not changed.isEmpty():
                 return _Plan(f"{source} changed and its affected_keys is `all`")
+        except Exception as error:
+            return _Plan(f"{feed} unreadable ({_first_line(error)})")
+        if affected_keys[source] != ALL:
             found.append(_keys_of(spark, source, affected_keys[source], changed, keys))
-        if not found:
-            return _Plan()
-        affected = reduce(DataFrame.unionByName, found)
-        affected = affected.where(" AND ".join(f"`{k}` IS NOT NULL" for k in keys)).distinct().persist()
+            feeds.append(feed)
+    if not found:
+        return _Plan()
+    affected = reduce(DataFrame.unionByName, found)
+    affected = affected.where(" AND ".join(f"`{k}` IS NOT NULL" for k in keys)).distinct().persist()
+    try:  # vacuumed change files fail here, when the feeds are read
         count = affected.count()
-        if count == 0:
-            affected.unpersist()
-            return _Plan()
-        return _Plan(affected=affected, count=count)
-    finally:
-        for frame in held:
-            frame.unpersist()
+    except Exception as error:
+        affected.unpersist()
+        return _Plan(f"{' / '.join(feeds)}: unreadable ({_first_line(error)})")
+    if count == 0:
+        affected.unpersist()
+        return _Plan()
+    return _Plan(affected=affected, count=count)
 
 
 def changed_silver_rows(spark: SparkSession, path: str, first_version: int, last_version: int) -> DataFrame:
-    """The user columns (and `_change_type`) of every row image silver's change data feed holds for
-    versions first..last: inserts, deletes, tombstones and both images of each update; not the table row."""
+    """The user columns (and `_change_type`) of the LIVE row images silver's change data feed holds for
+    versions first..last: a row inserted, a row as it was before and after an update, a row as it was
+    before its delete. Images of tombstones (SCD1) or closed versions (SCD2) are left out: a live row
+    that became one is found by its image before, and a tombstone purged after its retention changes no
+    live row. Nor is the table row."""
     feed = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
@@ -214,8 +214,9 @@ def changed_silver_rows(spark: SparkSession, path: str, first_version: int, last
         .option("endingVersion", last_version)
         .load(path)
     )
+    live = ~F.col(DELETED) if DELETED in feed.columns else F.col(IS_CURRENT)
     users = [c for c in feed.columns if c not in METADATA_COLUMNS and c not in CDF_COLUMNS]
-    return feed.where(F.col(KEY) != TABLE_KEY).select(*[f"`{c}`" for c in users], "_change_type")
+    return feed.where((F.col(KEY) != TABLE_KEY) & live).select(*[f"`{c}`" for c in users], "_change_type")
 
 
 def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFrame, keys: list[str]) -> DataFrame:
