@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.producer import produce_messages
 from orchestration.workload.compare import differences, silver_rows, truth_rows
+from orchestration.workload.producer import produce_messages
 from tests.pipeline import materialize_all, resources, specs_on_topics, unique_prefix
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.cut import NOTHING, Cut, PartitionFrontier, commit_position, consistent_cut, idle_seconds_from_env
+from transforms.cut import (
+    NOTHING,
+    Cut,
+    PartitionFrontier,
+    commit_position,
+    consistent_cut,
+    idle_seconds_from_env,
+)
 from transforms.sequence import encode_sequence
 
 NOW_MS = 1_000_000_000
