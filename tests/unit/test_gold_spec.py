@@ -10,6 +10,7 @@ import pytest
 
 from assets.gold_spec import GOLD_DIR, load_gold_entities
 from assets.table_spec import SpecError, load_table_specs
+from transforms.gold.engine import restrict_to_keys
 
 SPECS = Path(__file__).resolve().parents[2] / "assets" / "specs"
 KNOWN = {"s_contact", "s_lst_of_val"}
@@ -216,3 +217,36 @@ def test_an_affected_keys_value_holds_one_query(tmp_path):
 def test_affected_keys_is_a_mapping_of_table_to_query(tmp_path):
     folder = gold_folder(tmp_path, person("    - s_contact\n"), person=PERSON_SQL)
     assert load_error(folder).startswith(f"{folder / 'entities.yaml'}:4: person.affected_keys: ")
+
+
+# ---- restrict_to_keys (transforms/gold/engine.py): how an incremental run limits the SQL to its keys ---------
+
+
+def test_every_gold_sql_can_be_limited_to_its_keys_before_its_joins():
+    known = {spec.asset_name for spec in load_table_specs(SPECS)}
+    for entity in load_gold_entities(GOLD_DIR, known_tables=known):
+        restricted = restrict_to_keys(entity.sql_text, entity.keys, "affected")
+        assert restricted is not None, entity.name
+        assert restricted.endswith(f"IN (SELECT `{entity.keys[0]}` FROM `affected`)"), entity.name
+
+
+def test_the_key_filter_is_and_ed_with_the_query_filter_on_the_key_expressions():
+    sql = "SELECT x.k1 AS k1, TRIM(y.k2) AS k2, y.v AS v FROM t AS x JOIN u AS y ON x.a = y.a WHERE x.b = 1 OR y.c = 2"
+    assert restrict_to_keys(sql, ["k1", "k2"], "keys") == (
+        "SELECT x.k1 AS k1, TRIM(y.k2) AS k2, y.v AS v FROM t AS x JOIN u AS y ON x.a = y.a "
+        "WHERE (x.b = 1 OR y.c = 2) AND (x.k1, TRIM(y.k2)) IN (SELECT `k1`, `k2` FROM `keys`)"
+    )
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT a AS k, COUNT(*) AS n FROM t GROUP BY a",
+    "SELECT DISTINCT a AS k FROM t",
+    "SELECT a AS k, ROW_NUMBER() OVER (PARTITION BY b ORDER BY c) AS n FROM t",
+    "SELECT a AS k, SUM(b) AS total FROM t",
+    "SELECT a AS k FROM t LIMIT 10",
+    "SELECT a AS k FROM t UNION ALL SELECT b FROM u",
+    "SELECT * FROM t",
+])
+def test_a_query_whose_rows_depend_on_other_rows_is_not_rewritten(sql):
+    """The engine then filters the finished result instead (correct, but nothing is pruned)."""
+    assert restrict_to_keys(sql, ["k"], "keys") is None

@@ -11,8 +11,10 @@ it reads, which gold keys a changed row of that table affects: a query over the 
 table's change data feed since the version the last gold commit recorded: each live row image, as
 inserted, before and after an update, before a delete) and the silver views, or `all`. A run then
   1. reads each moved table's change data feed and maps it to gold keys (the affected keys),
-  2. recomputes the entity SQL for those keys only (a left-semi join on the result, which Spark pushes
-     down towards the scans), and
+  2. recomputes the entity SQL for those keys only: `restrict_to_keys` adds `<key expression> IN
+     (<affected keys>)` to the query's WHERE, so Spark filters the driving table before the joins
+     (a semi join on the finished result is not pushed below its computed columns: measured, it
+     saves nothing); a query it cannot safely rewrite gets that semi join on its result instead, and
   3. MERGEs only them: a changed row is updated, a new one inserted, and an affected key the SQL no
      longer returns is deleted. Every other gold row is left as it is (the gold table keeps deletion
      vectors, so its files are not rewritten either).
@@ -33,9 +35,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 
+import sqlglot
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from sqlglot import exp
 
 from transforms.delta_commits import current_version, latest_progress, progress_metadata, table_exists
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
@@ -44,6 +48,7 @@ STAGE = "gold"
 HASH_COLUMN = "_row_hash"
 ALL = "all"  # an affected_keys mapping: any change to that table recomputes the whole entity
 CHANGED_VIEW = "changed"
+AFFECTED_VIEW = "_gold_affected_keys"  # the keys an incremental run recomputes, for restrict_to_keys
 CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 _PRESENT = "__present"  # marks, in an incremental merge's source, the keys the SQL still returns
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
@@ -145,7 +150,7 @@ def refresh_entity(
         return GoldStats(INCREMENTAL, silver_versions=silver_versions)
     try:
         with commit(INCREMENTAL, keys_recomputed=plan.count):
-            return _merge_keys(spark, name, keys, result, plan, gold_path, silver_versions)
+            return _merge_keys(spark, name, keys, sql_text, result, plan, gold_path, silver_versions)
     finally:
         plan.affected.unpersist()
 
@@ -232,6 +237,51 @@ def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFr
     return found.select(*[f"`{k}`" for k in keys])
 
 
+def _rows_of_keys(spark: SparkSession, sql_text: str, keys: list[str], result: DataFrame, affected: DataFrame) -> DataFrame:
+    """The SQL's rows for the affected keys, in the result's column order."""
+    restricted_sql = restrict_to_keys(sql_text, keys, AFFECTED_VIEW)
+    if restricted_sql is None:
+        # the semi join keeps the result's columns, but a join on column names lists the keys first
+        rows = result.join(affected, on=keys, how="left_semi")
+    else:
+        affected.createOrReplaceTempView(AFFECTED_VIEW)
+        try:
+            rows = spark.sql(restricted_sql)  # analysed now: the view can go
+        finally:
+            spark.catalog.dropTempView(AFFECTED_VIEW)
+    return rows.select(*[f"`{c}`" for c in result.columns])
+
+
+def restrict_to_keys(sql_text: str, keys: list[str], keys_view: str) -> str | None:
+    """The query with `(<key expressions>) IN (SELECT <keys> FROM keys_view)` added to its WHERE, or None
+    when that would not return exactly the original rows of those keys.
+
+    A plain SELECT (joins, WHERE, ORDER BY; CTEs of any kind) computes each output row from one joined
+    row, so filtering joined rows on the expressions that make the key columns keeps exactly the output
+    rows with those keys; Spark then pushes the filter down to the table the key comes from. Grouping,
+    DISTINCT, windows, aggregates, LIMIT or a set operation at the top level make rows depend on other
+    rows: None, and the caller filters the finished result instead.
+    """
+    try:
+        query = sqlglot.parse_one(sql_text, read="spark")
+    except sqlglot.errors.ParseError:
+        return None
+    if not isinstance(query, exp.Select):
+        return None
+    if any(query.args.get(part) for part in ("group", "having", "qualify", "distinct", "limit", "offset")):
+        return None
+    projections = {p.alias_or_name: p for p in query.expressions}
+    if any(p.find(exp.AggFunc, exp.Window) for p in query.expressions) or any(k not in projections for k in keys):
+        return None
+    expressions = [
+        (projections[k].this if isinstance(projections[k], exp.Alias) else projections[k]).sql(dialect="spark")
+        for k in keys
+    ]
+    selected = ", ".join(f"`{k}`" for k in keys)
+    condition = f"({', '.join(expressions)}) IN (SELECT {selected} FROM `{keys_view}`)"
+    return query.where(sqlglot.condition(condition, dialect="spark"), dialect="spark").sql(dialect="spark")
+
+
 # ---- writing gold --------------------------------------------------------------------------------------
 
 
@@ -293,11 +343,9 @@ def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_ver
         rows.unpersist()
 
 
-def _merge_keys(spark, name, keys, result, plan: _Plan, gold_path, silver_versions) -> GoldStats:
+def _merge_keys(spark, name, keys, sql_text, result, plan: _Plan, gold_path, silver_versions) -> GoldStats:
     """MERGE the recomputed rows of the affected keys; an affected key without a row is deleted."""
-    # the semi join keeps the result's columns, but a join on column names lists the keys first
-    restricted = result.join(plan.affected, on=keys, how="left_semi").select(*[f"`{c}`" for c in result.columns])
-    recomputed = _with_hash(restricted).persist()
+    recomputed = _with_hash(_rows_of_keys(spark, sql_text, keys, result, plan.affected)).persist()
     try:
         _refuse_duplicate_keys(name, recomputed, keys)
         source = plan.affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
