@@ -294,10 +294,48 @@ def projection_key(projection) -> dg.AssetKey:
     return dg.AssetKey(["cassandra", projection.projection])
 
 
+def projection_tables(projection, entities_by_name: dict[str, GoldEntity]) -> list[str]:
+    """The silver tables a projection reflects (through the gold entities it reads)."""
+    return sorted({source for name in projection.entities for source in entities_by_name[name].sources})
+
+
+def project_gold(projection, tables: list[str], specs_by_name: dict[str, TableSpec], spark: SparkResource,
+                 lake: LakeResource, cassandra: CassandraResource, full_refresh: bool = False):
+    """Write a projection's gold entities to Cassandra, as of the source position their silver tables
+    reflect (transforms.projections.project; `full_refresh`: rewrite it whole)."""
+    from transforms.projections import project
+    from transforms.source_position import TablePaths, reflected_position
+
+    session = spark.session(lake)
+    position = reflected_position(
+        session,
+        {
+            name: TablePaths(specs_by_name[name].topic, lake.table_path("bronze", name), lake.table_path("silver", name))
+            for name in tables
+        },
+    )
+    if position.as_of_us is None:
+        raise dg.Failure(f"projection {projection.projection}: its silver tables {tables} hold no change yet")
+    return project(
+        session,
+        cassandra.session(),
+        projection,
+        {entity: lake.table_path("gold", entity) for entity in projection.entities},
+        as_of_us=position.as_of_us,
+        kafka_offsets=position.kafka_offsets,
+        keyspace=projection.keyspace or cassandra.keyspace,
+        full_refresh=full_refresh,
+    )
+
+
+def projection_pool(projection) -> str:
+    return f"projection:{projection.projection}"
+
+
 def build_projection_asset(projection, entities_by_name: dict[str, GoldEntity], specs_by_name: dict[str, TableSpec]):
     """`cassandra/<projection>`: the gold entities it reads, written to Cassandra as of their versions."""
     entities = [entities_by_name[name] for name in projection.entities]
-    tables = sorted({source for entity in entities for source in entity.sources})
+    tables = projection_tables(projection, entities_by_name)
 
     @dg.asset(
         key=projection_key(projection),
@@ -305,36 +343,13 @@ def build_projection_asset(projection, entities_by_name: dict[str, GoldEntity], 
         group_name="projections",
         description=projection.description or f"Cassandra projection `{projection.projection}`.",
         kinds={"cassandra"},
-        pool=f"projection:{projection.projection}",
+        pool=projection_pool(projection),
         metadata={"partition_key": projection.partition_key, "latest_n": projection.latest_n or "all"},
     )
     def cassandra_projection(
         context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, cassandra: CassandraResource
     ) -> dg.MaterializeResult:
-        from transforms.projections import project
-        from transforms.source_position import TablePaths, reflected_position
-
-        session = spark.session(lake)
-        position = reflected_position(
-            session,
-            {
-                name: TablePaths(
-                    specs_by_name[name].topic, lake.table_path("bronze", name), lake.table_path("silver", name)
-                )
-                for name in tables
-            },
-        )
-        if position.as_of_us is None:
-            raise dg.Failure(f"projection {projection.projection}: its silver tables {tables} hold no change yet")
-        stats = project(
-            session,
-            cassandra.session(),
-            projection,
-            {entity.name: lake.table_path("gold", entity.name) for entity in entities},
-            as_of_us=position.as_of_us,
-            kafka_offsets=position.kafka_offsets,
-            keyspace=projection.keyspace or cassandra.keyspace,
-        )
+        stats = project_gold(projection, tables, specs_by_name, spark, lake, cassandra)
         context.log.info(f"projection {projection.projection}: {stats.status} ({stats.reason})")
         return dg.MaterializeResult(metadata=stats.metadata())
 

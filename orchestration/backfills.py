@@ -7,7 +7,9 @@
   deleted records the day needs). Op config: `read_before_hours` / `read_after_hours`, how far
   around the day Kafka timestamps may lie from the source commit times.
 - `rebuild_silver` rebuilds silver tables from all of bronze, `rebuild_gold` gold entities from
-  silver. Run config `tables: [s_contact, ...]` / `entities: [customer, ...]` chooses which; empty
+  silver, `rebuild_projections` Cassandra projections from gold (run config `projections`; a full
+  refresh: every row rewritten at a newer write timestamp, every other row removed; see
+  transforms.projections.project). Run config `tables: [s_contact, ...]` / `entities: [customer, ...]` chooses which; empty
   (the default): all. Each is built beside the live table, in `<layer>/_rebuild_<name>`, with the regular
   engine (silver: transforms.silver.apply_new_bronze up to the latest transaction-consistent cut;
   gold: transforms.gold.engine.refresh_entity), then the live table's content is replaced in ONE
@@ -31,9 +33,11 @@ from datetime import date, timedelta
 import dagster as dg
 from pyspark.sql import SparkSession
 
+from assets.factory import project_gold, projection_key, projection_pool, projection_tables
 from assets.gold_spec import GoldEntity
+from assets.projection_spec import ProjectionSpec
 from assets.table_spec import TableSpec
-from orchestration.resources import KafkaResource, LakeResource, SparkResource
+from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.delta_commits import (
     latest_progress,
     progress_metadata,
@@ -279,5 +283,48 @@ def build_gold_rebuild_job(entities: list[GoldEntity]) -> dg.JobDefinition:
     return rebuild_gold_job
 
 
-def build_backfill_jobs(specs: list[TableSpec], entities: list[GoldEntity]) -> list[dg.JobDefinition]:
-    return [build_bronze_backfill_job(specs), build_silver_rebuild_job(specs), build_gold_rebuild_job(entities)]
+def _projection_rebuild_op(projection: ProjectionSpec, tables: list[str], specs_by_name: dict[str, TableSpec]):
+    @dg.op(name=f"rebuild_projection_{projection.projection}", pool=projection_pool(projection),
+           description=f"Rewrite Cassandra projection `{projection.projection}` whole from gold.")
+    def rebuild(context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource,
+                cassandra: CassandraResource) -> None:
+        if not config.chosen:
+            return
+        stats = project_gold(projection, tables, specs_by_name, spark, lake, cassandra, full_refresh=True)
+        context.log.info(f"projection {projection.projection} rebuilt: {stats.status} ({stats.reason})")
+        if stats.status == "refused":
+            raise dg.Failure(f"projection {projection.projection} was not rebuilt: {stats.reason}")
+        context.log_event(dg.AssetMaterialization(
+            asset_key=projection_key(projection), description="rewritten whole from gold",
+            metadata={"rebuilt": True, **stats.metadata()},
+        ))
+
+    return rebuild
+
+
+def build_projection_rebuild_job(projections: list[ProjectionSpec], entities: list[GoldEntity],
+                                 specs: list[TableSpec]) -> dg.JobDefinition:
+    entities_by_name = {entity.name: entity for entity in entities}
+    specs_by_name = {spec.asset_name: spec for spec in specs}
+    ops = {
+        p.projection: _projection_rebuild_op(p, projection_tables(p, entities_by_name), specs_by_name)
+        for p in projections
+    }
+
+    @dg.job(
+        name="rebuild_projections",
+        config=_choice("projections", {name: op.name for name, op in ops.items()}),
+        description="Rewrite Cassandra projections whole from gold (run config `projections`, empty: all).",
+        tags={"cdc-lakehouse/job": "rebuild_projections"},
+    )
+    def rebuild_projections_job():
+        for op in ops.values():
+            op()
+
+    return rebuild_projections_job
+
+
+def build_backfill_jobs(specs: list[TableSpec], entities: list[GoldEntity],
+                        projections: list[ProjectionSpec]) -> list[dg.JobDefinition]:
+    return [build_bronze_backfill_job(specs), build_silver_rebuild_job(specs), build_gold_rebuild_job(entities),
+            build_projection_rebuild_job(projections, entities, specs)]

@@ -18,7 +18,7 @@ assets = build_table_assets(specs, entities, projections)
 defs = dg.Definitions(
     assets=assets,
     asset_checks=build_asset_checks(asset_keys=[key for a in assets for key in a.keys]),
-    jobs=[microbatch_job, *build_backfill_jobs(specs, entities)],
+    jobs=[microbatch_job, *build_backfill_jobs(specs, entities, projections)],
     schedules=[microbatch_schedule],
     sensors=[build_lag_sensor(specs)],
     resources=resources_from_env(),

@@ -2,9 +2,10 @@
 its own process, configured only from the environment as a deployment is (resources_from_env:
 CDC_KAFKA_BOOTSTRAP, CDC_LAKE_ROOT, CDC_S3_*, CDC_SPARK_MASTER, CDC_CASSANDRA_*).
 
-    python -m tests.integration.full_pipeline_driver <topic prefix>
+    python -m tests.integration.full_pipeline_driver <topic prefix> [--rebuild-projections]
 
-Prints one JSON line: whether the run succeeded, the check evaluations, the materialized assets.
+Prints one JSON line: whether the run succeeded, the check evaluations, the materialized assets; with
+--rebuild-projections, then runs the `rebuild_projections` job and adds what each of its ops did.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dagster as dg
 
 from assets.factory import build_table_assets, load_entities, load_projections
 from expectations.checks import build_asset_checks
+from orchestration.backfills import build_projection_rebuild_job
 from orchestration.resources import resources_from_env
 from tests.pipeline import specs_on_topics
 
@@ -26,16 +28,34 @@ def _root_cause(error) -> str:
     return error.message.strip()[:1500]
 
 
-def main(prefix: str) -> None:
+def _rebuild_projections(specs, entities, projections) -> dict:
+    job = build_projection_rebuild_job(projections, entities, specs)
+    result = job.execute_in_process(resources=resources_from_env(), raise_on_error=False)
+    return {
+        "success": result.success,
+        "rebuilt": {
+            event.asset_key.to_user_string(): {
+                key: value.value for key, value in event.event_specific_data.materialization.metadata.items()
+                if key in ("status", "full_refresh", "rows_written", "partitions_cleared")
+            }
+            for event in result.get_asset_materialization_events()
+        },
+    }
+
+
+def main(prefix: str, rebuild_projections: bool) -> None:
     specs = specs_on_topics(prefix)
     entities = load_entities(specs)
-    assets = build_table_assets(specs, entities, load_projections(entities))
+    projections = load_projections(entities)
+    assets = build_table_assets(specs, entities, projections)
     checks = build_asset_checks(asset_keys=[key for asset in assets for key in asset.keys])
     result = dg.materialize([*assets, *checks], resources=resources_from_env(), raise_on_error=False)
     spark_master = resources_from_env()["spark"].session().sparkContext.master
+    rebuild = _rebuild_projections(specs, entities, projections) if rebuild_projections and result.success else None
     print(
         json.dumps(
             {
+                "rebuild_projections": rebuild,
                 "success": result.success,
                 "spark_master": spark_master,
                 "failures": [
@@ -58,4 +78,4 @@ def main(prefix: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--rebuild-projections" in sys.argv[2:])

@@ -334,3 +334,15 @@ def test_rebuild_run_config_chooses_the_tables_and_refuses_unknown_names():
     assert all(entry["config"]["chosen"] for entry in every.values())
     with pytest.raises(dg.DagsterInvalidConfigError, match="s_three"):
         dg.validate_run_config(job, {"tables": ["s_three"]})
+
+
+def test_projection_rebuild_ops_hold_the_pool_of_their_projection_and_run_config_chooses_them():
+    from orchestration.definitions import defs
+
+    job = defs.get_job_def("rebuild_projections")
+    asset_pools = {key.path[-1]: defs.get_assets_def(key).op.pool
+                   for key in defs.resolve_asset_graph().get_all_asset_keys() if key.path[0] == "cassandra"}
+    op_pools = {node.name.removeprefix("rebuild_projection_"): node.definition.pool for node in job.graph.nodes}
+    assert op_pools == asset_pools and len(op_pools) == 3
+    chosen = dg.validate_run_config(job, {"projections": ["order_by_id"]})["ops"]
+    assert {op for op, entry in chosen.items() if entry["config"]["chosen"]} == {"rebuild_projection_order_by_id"}

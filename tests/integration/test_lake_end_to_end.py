@@ -1,7 +1,8 @@
 """The whole flow on every target: workload -> Kafka -> bronze -> silver -> gold -> checks -> Cassandra,
-with the lake on s3a:// (local S3 server), on hdfs:// (local HDFS), and with Spark on a local
-standalone cluster. Each run happens in its own process configured only from the environment, as a
-deployment is; silver must equal the workload's true final state each time.
+with the lake on s3a:// (local S3 server, Spark in local mode), then on hdfs:// (local HDFS) with Spark
+on a local standalone cluster. Each run happens in its own process configured only from the
+environment, as a deployment is; silver must equal the workload's true final state each time. The S3
+run then rebuilds every Cassandra projection with the `rebuild_projections` job.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ pytestmark = pytest.mark.integration
 BLOCKING = "ERROR"
 
 
-def run_pipeline(prefix: str, environment: dict[str, str]) -> dict:
+def run_pipeline(prefix: str, environment: dict[str, str], *options: str) -> dict:
     driver = subprocess.run(
-        [sys.executable, "-m", "tests.integration.full_pipeline_driver", prefix],
+        [sys.executable, "-m", "tests.integration.full_pipeline_driver", prefix, *options],
         cwd=PROJECT_ROOT, env={**os.environ, **environment}, capture_output=True, text=True, timeout=1500,
     )
     assert driver.returncode == 0, driver.stderr[-4000:]
     return json.loads(driver.stdout.strip().splitlines()[-1])
 
 
-def check_everything(spark, stack, cassandra_session, lake_root: str, environment: dict[str, str]) -> dict:
+def check_everything(spark, stack, cassandra_session, lake_root: str, environment: dict[str, str],
+                     *options: str) -> dict:
     prefix = unique_prefix()
     keyspace = f"e2e_{uuid.uuid4().hex[:8]}"
     workload = generate_workload(
@@ -49,7 +51,7 @@ def check_everything(spark, stack, cassandra_session, lake_root: str, environmen
         **environment,
     }
 
-    run = run_pipeline(prefix, environment)
+    run = run_pipeline(prefix, environment, *options)
 
     assert run["success"], "\n".join(run["failures"])
     blocking_failures = [c["check"] for c in run["checks"] if c["severity"] == BLOCKING and not c["passed"]]
@@ -63,19 +65,30 @@ def check_everything(spark, stack, cassandra_session, lake_root: str, environmen
     live_orders = len(truth["SIEBEL.S_ORDER"])
     projected = cassandra_session.execute(f"SELECT count(*) FROM {keyspace}.order_by_id").one()[0]
     assert projected == live_orders
-    return run
+    return run | {"keyspace": keyspace, "live_orders": live_orders}
 
 
-def test_the_whole_flow_on_s3(spark, stack, cassandra_session, s3_stack, s3_lake):
+def test_the_whole_flow_on_s3_then_a_rebuild_of_every_projection(spark, stack, cassandra_session, s3_stack, s3_lake):
     root = f"{s3_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
-    check_everything(spark, stack, cassandra_session, root, s3_stack.connection_settings())
+    run = check_everything(spark, stack, cassandra_session, root, s3_stack.connection_settings(),
+                           "--rebuild-projections")
+
+    rebuild = run["rebuild_projections"]
+    assert rebuild["success"]
+    assert set(rebuild["rebuilt"]) == {"cassandra/orders_by_customer", "cassandra/customer_by_id", "cassandra/order_by_id"}
+    for projection, stats in rebuild["rebuilt"].items():
+        assert (stats["status"], stats["full_refresh"]) == ("written", True), projection
+        assert stats["rows_written"] > 0 and stats["partitions_cleared"] > 0, projection
+    assert rebuild["rebuilt"]["cassandra/order_by_id"]["rows_written"] == run["live_orders"]
+    assert rebuild["rebuilt"]["cassandra/order_by_id"]["partitions_cleared"] == run["live_orders"]
+    projected = cassandra_session.execute(f"SELECT count(*) FROM {run['keyspace']}.order_by_id").one()[0]
+    assert projected == run["live_orders"]
 
 
-def test_the_whole_flow_on_hdfs(spark, stack, cassandra_session, hdfs_stack, hdfs_lake):
+def test_the_whole_flow_on_hdfs_with_spark_on_a_standalone_cluster(
+    spark, stack, cassandra_session, hdfs_stack, hdfs_lake, standalone_spark
+):
     root = f"{hdfs_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
-    check_everything(spark, stack, cassandra_session, root, {"CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}'})
-
-
-def test_the_whole_flow_with_spark_on_a_standalone_cluster(spark, stack, cassandra_session, standalone_spark, tmp_lake):
-    run = check_everything(spark, stack, cassandra_session, str(tmp_lake), standalone_spark.connection_settings())
+    environment = {"CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}', **standalone_spark.connection_settings()}
+    run = check_everything(spark, stack, cassandra_session, root, environment)
     assert run["spark_master"] == standalone_spark.spark_master_url

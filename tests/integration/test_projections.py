@@ -280,6 +280,40 @@ def test_customer_by_id_follows_gold_a_deleted_customer_disappears(spark, cassan
 # -- order_by_id: an order with its items as one JSON text column ----------------------------------------
 
 
+def test_a_full_refresh_repairs_lost_changed_and_foreign_rows_at_the_committed_position(
+    spark, cassandra_session, tmp_lake
+):
+    spec, keyspace = SPECS["customer_by_id"], new_keyspace()
+    gold = Gold(spark, tmp_lake, {"customer": CUSTOMER})
+    for n in range(4):
+        gold.upsert("customer", T0, **customer(f"C{n}", f"Name{n}"))
+    versions, as_of = gold.commit()
+    first = project(spark, cassandra_session, spec, gold.paths, as_of_us=as_of, keyspace=keyspace)
+    table = f"{keyspace}.{spec.table_name}"
+    stamp = first.write_timestamp
+    # what a lost write, a stray writer and an old leftover look like, all at the projection's own timestamp
+    cassandra_session.execute(f"DELETE FROM {table} USING TIMESTAMP {stamp} WHERE customer_id = 'C0'")
+    cassandra_session.execute(f"UPDATE {table} USING TIMESTAMP {stamp} SET last_name = 'Tampered' WHERE customer_id = 'C1'")
+    cassandra_session.execute(f"INSERT INTO {table} (customer_id, last_name) VALUES ('STRAY', 'x') USING TIMESTAMP {stamp}")
+    assert table_rows(cassandra_session, keyspace, spec) != expected_customer_by_id(gold.rows["customer"])
+
+    replay = project(spark, cassandra_session, spec, gold.paths, as_of_us=as_of, keyspace=keyspace)
+    assert replay.status == "replay"  # an incremental run cannot see the damage: nothing changed in gold
+
+    repaired = project(spark, cassandra_session, spec, gold.paths, as_of_us=as_of, keyspace=keyspace, full_refresh=True)
+
+    assert table_rows(cassandra_session, keyspace, spec) == expected_customer_by_id(gold.rows["customer"])
+    assert (repaired.status, repaired.full_refresh, repaired.write_timestamp) == ("written", True, stamp + 1)
+    assert (repaired.rows_written, repaired.partitions_cleared) == (4, 5)  # C0..C3 written, C0..C3 + STRAY cleared
+    assert project(spark, cassandra_session, spec, gold.paths, as_of_us=as_of, keyspace=keyspace).status == "replay"
+
+    gold.delete("customer", "C3", T0 + timedelta(minutes=1))
+    versions, as_of = gold.commit()
+    after = project(spark, cassandra_session, spec, gold.paths, as_of_us=as_of, keyspace=keyspace)
+    assert after.write_timestamp > repaired.write_timestamp  # the regular batches continue above it
+    assert set(table_rows(cassandra_session, keyspace, spec)) == {("C0",), ("C1",), ("C2",)}
+
+
 def item(item_id: str, order_id: str, line: int, price: str, quantity: str = "2") -> dict:
     return {"order_item_id": item_id, "order_id": order_id, "line_number": line, "product_id": f"P-{line}",
             "quantity": Decimal(quantity), "net_price": Decimal(price),

@@ -20,6 +20,13 @@ One call is one batch:
    by anything else).
 7. Commit: the position, T and the spec are recorded in the offsets table; the begun batch is forgotten.
 
+`full_refresh=True` (the `rebuild_projections` job) rewrites the projection from gold alone, whatever
+Cassandra holds and whatever gold history is left: every row is upserted at
+T = max(as_of_us, highest T recorded + 1), even at the committed position (no replay), and then every
+partition in the table gets a partition tombstone at T - 1, which removes each row this batch did not
+write and leaves the rows it wrote (at T) alone. Readers never see a partition emptied: the new rows
+are written first. It repairs a projection table that lost writes, or that someone else wrote to.
+
 A failure anywhere before 7 leaves the offsets table at the previous state and raises; the next run
 redoes the work (the writes are idempotent). Nothing is read from the projection table to decide what
 to write, except for the latest-N trim.
@@ -38,6 +45,7 @@ from assets.projection_spec import ProjectionSpec
 from transforms.delta_commits import current_version
 from transforms.projections.ddl import DEFAULT_REPLICATION, ensure_projection_table
 from transforms.projections.offsets import (
+    Decision,
     SourcePosition,
     WrittenState,
     commit,
@@ -67,6 +75,7 @@ class ProjectionStats:
     gold_versions: dict[str, int]
     full_refresh: bool = False
     partitions_affected: int | None = None  # None: every partition (first run or changed spec)
+    partitions_cleared: int | None = None  # full refresh: partitions given a tombstone at T - 1
     rows_written: int = 0
     rows_deleted: int = 0
     rows_unchanged: int = 0  # new rows identical to what the table holds: not rewritten
@@ -96,6 +105,7 @@ def project(
     concurrency: int = 32,
     chunk_rows: int = 5000,
     progress: Progress | None = None,
+    full_refresh: bool = False,
 ) -> ProjectionStats:
     """Project gold into Cassandra as of one source position.
 
@@ -109,6 +119,8 @@ def project(
                    is created, never to an existing one.
     concurrency:   requests in flight; chunk_rows: statements per execute_concurrent call (memory
                    bound and `progress(what, done)` granularity).
+    full_refresh:  rewrite every row and remove every other row (module docstring); a batch older
+                   than the committed position is still refused.
     """
     started = time.perf_counter()
     _check_as_of(as_of_us)
@@ -121,6 +133,9 @@ def project(
     )
     state = read_state(session, keyspace, spec.projection)
     decision = decide(state, position, spec.fingerprint(), _fingerprint_of)
+    if full_refresh and decision.action == "replay":
+        decision = Decision("write", max(as_of_us, state.highest_write_timestamp + 1),
+                            "full refresh at the committed position")
     summary = dict(projection=spec.projection, keyspace=keyspace, as_of_us=as_of_us, gold_versions=versions,
                    schema_changes=schema_changes)
     if decision.action != "write":
@@ -132,7 +147,11 @@ def project(
     attempt = WrittenState(position, stamp, spec.model_dump_json())
     attempts_text = record_attempt(session, keyspace, spec.projection, state, attempt)
     old_states = [s for s in (state.committed, *state.attempts) if s is not None]
-    full = state.committed is None or any(_fingerprint_of(s.spec_json) != spec.fingerprint() for s in old_states)
+    full = full_refresh or state.committed is None or any(
+        _fingerprint_of(s.spec_json) != spec.fingerprint() for s in old_states
+    )
+    if full_refresh:
+        old_states = []  # every row is rewritten and the rest is removed by partition: no old state needed
 
     partitions, counts = None, {}
     if not full:
@@ -144,6 +163,8 @@ def project(
                               progress=progress)
     if full or partitions is not None:
         counts.update(_write_changes(spark, spec, gold_paths, versions, partitions, old_states, full, writer, stamp))
+    if full_refresh:
+        counts["partitions_cleared"] = writer.clear_partitions_before(stamp)
     commit(session, keyspace, spec.projection, attempt, attempts_text)
     return ProjectionStats(
         status="written", reason=decision.reason, write_timestamp=stamp, full_refresh=full,

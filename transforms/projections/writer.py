@@ -16,11 +16,11 @@ from itertools import islice
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.query import PreparedStatement
+from cassandra.query import PreparedStatement, SimpleStatement
 
 from assets.projection_spec import ProjectionSpec, base_type
 
-Progress = Callable[[str, int], None]  # (what: "upserts"|"deletes"|"trims", how many of them are done)
+Progress = Callable[[str, int], None]  # (what: "upserts"|"deletes"|"trims"|"partitions cleared", how many are done)
 
 
 class ProjectionWriteError(RuntimeError):
@@ -86,11 +86,15 @@ class ProjectionWriter:
             f"USING TIMESTAMP ?{ttl}"
         )
         self.delete_statement = session.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {key_match}")
+        partition_columns = ", ".join(spec.partition_key)
+        self.list_partitions = SimpleStatement(f"SELECT DISTINCT {partition_columns} FROM {table}",
+                                               fetch_size=chunk_rows)
         clustering = [name for name, _ in spec.clustering_columns]
         partition_match = " AND ".join(f"{name} = ?" for name in spec.partition_key)
         self.read_clustering = session.prepare(
             f"SELECT {', '.join(clustering or spec.partition_key)} FROM {table} WHERE {partition_match}"
         )
+        self.delete_partition = session.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {partition_match}")
         self.latency = LatencyRecorder(session)
         self.latency.watch(self.insert, self.delete_statement)
         self.upserted = self.deleted = self.trimmed = 0
@@ -134,6 +138,19 @@ class ProjectionWriter:
             self.trimmed += len(chunk)
             self._report("trims", self.trimmed)
         return self.trimmed
+
+    def clear_partitions_before(self, write_timestamp: int) -> int:
+        """A partition tombstone at `write_timestamp - 1` for every partition in the table (read page by
+        page): every row written before `write_timestamp` goes, every row written at it stays. Returns
+        how many partitions were given one."""
+        cleared = 0
+        partitions = self.session.execute(self.list_partitions)  # pages are fetched as the loop goes
+        for chunk in _chunks(iter(partitions), self.chunk_rows):
+            self._execute(self.delete_partition, [(write_timestamp - 1, *partition) for partition in chunk],
+                          "clearing partitions")
+            cleared += len(chunk)
+            self._report("partitions cleared", cleared)
+        return cleared
 
     def _send_upserts(self) -> None:
         if self._queued_upserts:
