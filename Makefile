@@ -34,7 +34,7 @@ browser:
 
 # The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
 test: install jars browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"

@@ -11,6 +11,7 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver: run `make browser` (or `make 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -229,6 +231,46 @@ def launch_materialization(server: DagsterDev, path: list[str]) -> str:
     return result["run"]["runId"]
 
 
+LAUNCH_BACKFILL = """
+mutation Backfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { stepKey invalidOutputName }
+  }
+}"""
+
+BACKFILL = """query Backfill($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status runs(limit: 100) { runId } } ... on PythonError { message } } }"""
+
+OBSERVATIONS = """
+query Observations($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetObservations(limit: 20) {
+      runId
+      metadataEntries { label ... on JsonMetadataEntry { jsonString } }
+    } }
+  }
+}"""
+
+
+def backfill_runs(server: DagsterDev, backfill_id: str, expected: int) -> list[dict]:
+    """The runs the daemon launched for a backfill, once it has launched `expected` of them."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    backfill = {}
+    while time.monotonic() < deadline:
+        backfill = server.graphql(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        assert backfill["status"] not in ("FAILED", "CANCELED"), backfill
+        if len(backfill["runs"]) >= expected:
+            return backfill["runs"]
+        time.sleep(3)
+    raise AssertionError(f"backfill {backfill_id} launched {backfill.get('runs')} in {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
+
+
 def wait_until_finished(server: DagsterDev, run_id: str) -> str:
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -239,9 +281,19 @@ def wait_until_finished(server: DagsterDev, run_id: str) -> str:
     raise AssertionError(f"run {run_id} did not finish within {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
 
 
-def produce_a_few_changes(bootstrap: str) -> tuple[str, int]:
-    """A small CRM workload on the project's topics; returns the busiest table's bronze asset name and
-    how many messages its topic got."""
+@dataclass(frozen=True)
+class MaterializedBronze:
+    asset_name: str  # the busiest table's bronze asset
+    produced: int  # messages its topic got
+    event_dates: tuple[str, ...]  # the source commit days (UTC) of those messages
+    run_id: str
+    status: str
+
+
+@pytest.fixture(scope="module")
+def materialized_bronze(dagster_dev, ui_stack) -> MaterializedBronze:
+    """A small CRM workload on the busiest table's topic, then that table's bronze asset materialized
+    through the webserver's GraphQL API (as the UI's Materialize button does)."""
     from collections import Counter
 
     from assets.factory import load_specs
@@ -251,8 +303,12 @@ def produce_a_few_changes(bootstrap: str) -> tuple[str, int]:
     workload = generate_workload(WorkloadConfig(seed=3, initial_rows=6, changes=12))
     per_topic = Counter(message.topic for message in workload.messages)
     spec = max(load_specs(), key=lambda s: per_topic[s.topic])
-    produce_messages(bootstrap, [m for m in workload.messages if m.topic == spec.topic], partitions=3)
-    return spec.asset_name, per_topic[spec.topic]
+    messages = [m for m in workload.messages if m.topic == spec.topic]
+    produce_messages(ui_stack.kafka_bootstrap, messages, partitions=3)
+    days = sorted({json.loads(m.value)["op_ts"][:10] for m in messages})
+    run_id = launch_materialization(dagster_dev, ["bronze", spec.asset_name])
+    return MaterializedBronze(spec.asset_name, len(messages), tuple(days), run_id,
+                              wait_until_finished(dagster_dev, run_id))
 
 
 # -- tests ----------------------------------------------------------------------------------------
@@ -275,22 +331,49 @@ def test_asset_graph_shows_every_asset_of_each_layer(dagster_dev, browser):
 
 
 def test_materialization_launched_through_the_webserver_succeeds_and_the_run_page_shows_it(
-    dagster_dev, browser, ui_stack
+    dagster_dev, browser, materialized_bronze
 ):
-    asset_name, produced = produce_a_few_changes(ui_stack.kafka_bootstrap)
-    path = ["bronze", asset_name]
-
-    run_id = launch_materialization(dagster_dev, path)
-    status = wait_until_finished(dagster_dev, run_id)
+    asset_name, run_id, path = materialized_bronze.asset_name, materialized_bronze.run_id, ["bronze", materialized_bronze.asset_name]
+    status = materialized_bronze.status
     assert status == "SUCCESS", f"run {run_id} ended {status}; see {dagster_dev.url}/runs/{run_id}"
 
     [materialization] = dagster_dev.graphql(LAST_MATERIALIZATION, {"path": path})["assetOrError"]["assetMaterializations"]
     assert materialization["runId"] == run_id
     metadata = {entry["label"]: entry.get("intValue") for entry in materialization["metadataEntries"]}
-    assert metadata["records_read"] == produced
+    assert metadata["records_read"] == materialized_bronze.produced
 
     browser.get(f"{dagster_dev.url}/runs/{run_id}")
     wait_for(browser, lambda d: d.title.endswith("[SUCCESS]"), f"run {run_id} shown as a success (page title)")
     body = browser.find_element("tag name", "body").text
     assert "Success" in body
     assert f"bronze / {asset_name}" in body
+
+
+def test_a_date_backfill_launched_through_the_webserver_rewrites_those_days_of_bronze(dagster_dev, materialized_bronze):
+    assert materialized_bronze.status == "SUCCESS"
+    days = list(materialized_bronze.event_dates)
+    params = {
+        "selector": {"partitionSetName": "bronze_date_backfill_partition_set",
+                     "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}},
+        "partitionNames": days,
+    }
+    launched = dagster_dev.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    runs = backfill_runs(dagster_dev, launched["backfillId"], len(days))  # the daemon launches one run per day
+    statuses = {run["runId"]: wait_until_finished(dagster_dev, run["runId"]) for run in runs}
+    assert set(statuses.values()) == {"SUCCESS"}, f"backfill runs: {statuses}; see {dagster_dev.url}/runs"
+
+    path = ["bronze", materialized_bronze.asset_name]
+    observed = dagster_dev.graphql(OBSERVATIONS, {"path": path})["assetOrError"]["assetObservations"]
+    rewritten = {}
+    for observation in observed:
+        if observation["runId"] in statuses:
+            [entry] = [e for e in observation["metadataEntries"] if e["label"] == "backfill"]
+            result = json.loads(entry["jsonString"])
+            rewritten[result["event_date"]] = result
+    assert sorted(rewritten) == days
+    assert sum(result["rows_written"] for result in rewritten.values()) == materialized_bronze.produced
+    for day, result in rewritten.items():  # the same rows again: what the regular batch had written
+        assert result["rows_replaced"] == result["rows_written"] > 0, (day, result)
+        assert result["quarantined"] == 0 and result["left_to_regular_batches"] == 0, (day, result)
