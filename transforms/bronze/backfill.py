@@ -57,7 +57,13 @@ from assets.table_spec import TableSpec
 from transforms.bronze.ingest import _decode_for, stored_offsets
 from transforms.bronze.kafka_reader import KafkaReadError, read_ranges, watermarks
 from transforms.bronze.offsets import OffsetRange
-from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA, to_bronze_row, to_quarantine_row
+from transforms.bronze_rows import (
+    BRONZE_SCHEMA,
+    QUARANTINE_SCHEMA,
+    rows_frame,
+    to_bronze_row,
+    to_quarantine_row,
+)
 from transforms.changes import DecodeError
 from transforms.delta_commits import progress_metadata, table_exists
 
@@ -162,9 +168,9 @@ def backfill_date(
     metadata = progress_metadata(STAGE, event_date=event_date.isoformat(), topic=spec.topic,
                                  ranges={str(r.partition): [r.start, r.end] for r in result.ranges})
     if quarantine_rows or table_exists(spark, quarantine_path):
-        _replace(spark.createDataFrame(quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, predicate, metadata)
+        _replace(rows_frame(spark, quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, predicate, metadata)
     result.rows_replaced = spark.read.format("delta").load(bronze_path).where(predicate).count()
-    _replace(spark.createDataFrame(rows, BRONZE_SCHEMA), bronze_path, predicate, metadata)
+    _replace(rows_frame(spark, rows, BRONZE_SCHEMA), bronze_path, predicate, metadata)
     result.rows_written, result.quarantined = len(rows), len(quarantine_rows)
     return result
 

@@ -24,7 +24,13 @@ from pyspark.sql import SparkSession
 from assets.table_spec import TableSpec
 from transforms.bronze.kafka_reader import read_ranges, watermarks
 from transforms.bronze.offsets import OffsetRange, plan_ranges
-from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA, to_bronze_row, to_quarantine_row
+from transforms.bronze_rows import (
+    BRONZE_SCHEMA,
+    QUARANTINE_SCHEMA,
+    rows_frame,
+    to_bronze_row,
+    to_quarantine_row,
+)
 from transforms.changes import DecodeError, KafkaMessage
 from transforms.decoders import decode
 from transforms.delta_commits import latest_progress, progress_metadata
@@ -124,8 +130,8 @@ def ingest_batch(
     )
     app_id = f"cdc-lakehouse.bronze.{spec.asset_name}"
     if quarantine_rows:
-        _append_batch(spark.createDataFrame(quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, app_id, batch_no, metadata)
-    _append_batch(spark.createDataFrame(rows, BRONZE_SCHEMA), bronze_path, app_id, batch_no, metadata)
+        _append_batch(rows_frame(spark, quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, app_id, batch_no, metadata)
+    _append_batch(rows_frame(spark, rows, BRONZE_SCHEMA), bronze_path, app_id, batch_no, metadata)
     result.rows_written = len(rows)
     result.quarantined = len(quarantine_rows)
     _report_lag_offsets(consumer, ranges)
