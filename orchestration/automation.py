@@ -11,7 +11,10 @@
   (bronze commits them after each batch) and requests a run when the records waiting reach
   `CDC_LAG_THRESHOLD` (default 1: any new data; read at every evaluation). Its cursor holds the
   watermarks it last requested a run for, so it requests one run per set of watermarks; it skips
-  while a micro-batch is queued, running or being cancelled.
+  while a run that writes the tables (a micro-batch, a date backfill or a rebuild:
+  orchestration.backfills) is queued, running or being cancelled. (Those would only make a new
+  micro-batch wait on their pools; the sensor does not stack runs behind them. The schedule does not
+  wait: its runs queue.)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dagster as dg
 from confluent_kafka import KafkaException
 
 from assets.table_spec import TableSpec
+from orchestration.backfills import JOB_NAMES as BACKFILL_AND_REBUILD_JOBS
 from orchestration.resources import KafkaResource
 from transforms.bronze.lag import bronze_group_id, topic_lag
 
@@ -109,11 +113,12 @@ def build_lag_sensor(specs: list[TableSpec]) -> dg.SensorDefinition:
             return dg.SkipReason(f"{waiting} records waiting (threshold {threshold})")
         if cursor == context.cursor:
             return dg.SkipReason(f"{waiting} records waiting, already requested a run for these watermarks")
-        in_flight = context.instance.get_runs(
-            filters=dg.RunsFilter(job_name=microbatch_job.name, statuses=IN_FLIGHT), limit=1
-        )
+        writers = {microbatch_job.name, *BACKFILL_AND_REBUILD_JOBS}
+        in_flight = [run for run in context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
+                     if run.job_name in writers]
         if in_flight:
-            return dg.SkipReason(f"{waiting} records waiting; run {in_flight[0].run_id} is still in flight")
+            run = in_flight[0]
+            return dg.SkipReason(f"{waiting} records waiting; run {run.run_id} of {run.job_name} is still in flight")
         # The run key names the step from the last watermarks to these: a repeated tick (the daemon
         # died before it stored the cursor) is deduplicated, while watermarks seen before (topics
         # recreated) still get their run.

@@ -46,6 +46,12 @@ from transforms.delta_commits import (
     table_exists,
 )
 
+JOB_TAG = "cdc-lakehouse/job"
+BRONZE_BACKFILL_JOB = "bronze_date_backfill"
+SILVER_REBUILD_JOB = "rebuild_silver"
+GOLD_REBUILD_JOB = "rebuild_gold"
+PROJECTION_REBUILD_JOB = "rebuild_projections"
+JOB_NAMES = (BRONZE_BACKFILL_JOB, SILVER_REBUILD_JOB, GOLD_REBUILD_JOB, PROJECTION_REBUILD_JOB)
 BACKFILL_START_ENV = "CDC_BACKFILL_START"
 DEFAULT_BACKFILL_START = "2024-01-01"
 REBUILD_PREFIX = "_rebuild_"
@@ -182,10 +188,10 @@ def build_bronze_backfill_job(specs: list[TableSpec]) -> dg.JobDefinition:
     ops = [_bronze_backfill_op(spec, specs) for spec in specs]
 
     @dg.job(
-        name="bronze_date_backfill",
+        name=BRONZE_BACKFILL_JOB,
         partitions_def=backfill_partitions(),
         description="Rewrite the chosen days of every bronze table from Kafka (Launch backfill over a date range).",
-        tags={"cdc-lakehouse/job": "bronze_date_backfill"},
+        tags={JOB_TAG: BRONZE_BACKFILL_JOB},
     )
     def bronze_date_backfill():
         for op in ops:
@@ -235,10 +241,10 @@ def build_silver_rebuild_job(specs: list[TableSpec]) -> dg.JobDefinition:
     ops = {spec.asset_name: _silver_rebuild_op(spec) for spec in specs}
 
     @dg.job(
-        name="rebuild_silver",
+        name=SILVER_REBUILD_JOB,
         config=_choice("tables", {name: op.name for name, op in ops.items()}),
         description="Rebuild silver tables from bronze (run config `tables`, empty: all); one commit per table.",
-        tags={"cdc-lakehouse/job": "rebuild_silver"},
+        tags={JOB_TAG: SILVER_REBUILD_JOB},
     )
     def rebuild_silver_job():
         for op in ops.values():
@@ -271,10 +277,10 @@ def build_gold_rebuild_job(entities: list[GoldEntity]) -> dg.JobDefinition:
     ops = {entity.name: _gold_rebuild_op(entity) for entity in entities}
 
     @dg.job(
-        name="rebuild_gold",
+        name=GOLD_REBUILD_JOB,
         config=_choice("entities", {name: op.name for name, op in ops.items()}),
         description="Recompute gold entities from silver (run config `entities`, empty: all); one commit per entity.",
-        tags={"cdc-lakehouse/job": "rebuild_gold"},
+        tags={JOB_TAG: GOLD_REBUILD_JOB},
     )
     def rebuild_gold_job():
         for op in ops.values():
@@ -312,10 +318,10 @@ def build_projection_rebuild_job(projections: list[ProjectionSpec], entities: li
     }
 
     @dg.job(
-        name="rebuild_projections",
+        name=PROJECTION_REBUILD_JOB,
         config=_choice("projections", {name: op.name for name, op in ops.items()}),
         description="Rewrite Cassandra projections whole from gold (run config `projections`, empty: all).",
-        tags={"cdc-lakehouse/job": "rebuild_projections"},
+        tags={JOB_TAG: PROJECTION_REBUILD_JOB},
     )
     def rebuild_projections_job():
         for op in ops.values():

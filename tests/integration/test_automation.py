@@ -161,15 +161,23 @@ def test_lag_sensor_requests_one_run_per_new_watermarks_and_records_them_in_its_
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    "status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    ("job_name", "status"),
+    [
+        ("microbatch", dg.DagsterRunStatus.QUEUED),
+        ("microbatch", dg.DagsterRunStatus.STARTED),
+        ("microbatch", dg.DagsterRunStatus.CANCELING),
+        ("rebuild_silver", dg.DagsterRunStatus.STARTED),
+        ("bronze_date_backfill", dg.DagsterRunStatus.QUEUED),
+    ],
 )
-def test_lag_sensor_waits_while_a_microbatch_is_in_flight(scenario, instance, status):
+def test_lag_sensor_waits_while_a_run_that_writes_the_tables_is_in_flight(scenario, instance, job_name, status):
     scenario.produce(scenario.messages)
-    run_id = add_run(instance, microbatch_job.name, status, dict(microbatch_job.tags))
+    add_run(instance, "another_job", dg.DagsterRunStatus.STARTED, {})  # writes no table: no reason to wait
+    run_id = add_run(instance, job_name, status, {})
 
     waiting = scenario.tick()
     assert not waiting.run_requests
-    assert f"run {run_id} is still in flight" in waiting.skip_message
+    assert f"run {run_id} of {job_name} is still in flight" in waiting.skip_message
     assert scenario.cursor is None  # nothing requested, so the same watermarks still get their run
 
     instance.report_run_failed(instance.get_run_by_id(run_id))
