@@ -29,7 +29,7 @@ are written first. It repairs a projection table that lost writes, or that someo
 
 A failure anywhere before 7 leaves the offsets table at the previous state and raises; the next run
 redoes the work (the writes are idempotent). Nothing is read from the projection table to decide what
-to write, except for the latest-N trim.
+to write, except for the latest-N trim and a full refresh's list of partitions.
 """
 
 from __future__ import annotations
