@@ -299,3 +299,58 @@ def products(silver: Silver, lov: ListOfValues) -> dict[str, dict]:
             **system_columns(p),
         }
     return result
+
+
+# -- for the tests that compare gold with this oracle -------------------------------------------------
+
+
+def truth_as_silver(truth: dict[str, dict[str, dict]], specs) -> Silver:
+    """The generator's true source tables (workload.state(as_text_values=True)) as this module's input:
+    live rows with `_commit_ts`/`_sequence` (ordered by DB_LAST_UPD; they only break ties, and the
+    truth must have none that matter: see ambiguous_lookups)."""
+    silver = {spec.asset_name: [dict(row) for row in truth[spec.table].values()] for spec in specs}
+    for rows in silver.values():
+        for row in rows:
+            row["_commit_ts"], row["_sequence"] = row["DB_LAST_UPD"], ""
+    return silver
+
+
+def ambiguous_lookups(silver: Silver) -> list:
+    """LOV codes with two English candidates of equal rank, extension rows sharing a parent: the cases
+    where the cleanup picks the newest row, which a test built on the truth cannot order."""
+    seen: dict[tuple, int] = {}
+    for row in silver["s_lst_of_val"]:
+        if (row["LANG_ID"] or "").strip() == "ENU" and (row["ACTIVE_FLG"] or "").strip() == "Y":
+            for rank, code in (("name", row["NAME"]), ("val", row["VAL"])):
+                key = (rank, (row["TYPE"] or "").strip(), (code or "").strip())
+                seen[key] = seen.get(key, 0) + 1
+    parents: dict[str, int] = {}
+    for row in silver["s_contact_x"]:
+        parents[row["PAR_ROW_ID"]] = parents.get(row["PAR_ROW_ID"], 0) + 1
+    return [k for k, n in seen.items() if n > 1 and k[0] == "name"] + [p for p, n in parents.items() if n > 1]
+
+
+def read_gold(spark, path: str, key: str) -> dict[str, dict]:
+    """A gold Delta table as {key: row}, timestamps as naive UTC datetimes (the session time zone is UTC)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
+
+    table = spark.read.format("delta").load(path)
+    columns = [
+        F.col(f"`{f.name}`").cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, TimestampType)
+        else F.col(f"`{f.name}`")
+        for f in table.schema
+    ]
+    return {row[key]: row.asDict() for row in table.select(*columns).collect()}
+
+
+def differences(gold: dict[str, dict], expected: dict[str, dict]) -> list:
+    """What differs between two {key: row} tables: missing and unexpected keys, columns, values."""
+    found = [("missing key", k) for k in sorted(expected.keys() - gold.keys())]
+    found += [("unexpected key", k) for k in sorted(gold.keys() - expected.keys())]
+    for key in sorted(expected.keys() & gold.keys()):
+        if set(gold[key]) != set(expected[key]):
+            found.append(("columns", key, sorted(set(gold[key]) ^ set(expected[key]))))
+            continue
+        found += [(key, c, gold[key][c], v) for c, v in expected[key].items() if gold[key][c] != v]
+    return found

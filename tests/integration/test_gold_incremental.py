@@ -8,9 +8,8 @@ sized micro-batches, running gold after each. Then it makes one targeted source 
 after each and recording what the run did. At the end, and after the workload's batches, each gold
 table is compared with a fresh full recompute: incremental runs must give the same table.
 
-The last test runs the whole flow (Kafka -> bronze -> silver -> gold through Dagster) and compares
-gold with the cleanup rules applied in plain Python (tests/gold_expectation.py) to the workload's
-true final source state.
+The whole flow through Dagster, compared with the cleanup rules applied to the source's truth, is
+tests/integration/test_end_to_end.py.
 """
 
 from __future__ import annotations
@@ -22,21 +21,17 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
-from pyspark.sql.types import TimestampType
 
 from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import TableSpec, load_table_specs
 from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.producer import produce_messages
-from tests.gold_expectation import expected_gold
-from tests.pipeline import materialize_all, resources, specs_on_topics, unique_prefix
+from tests.gold_expectation import differences, read_gold
 from transforms.bronze_rows import BRONZE_SCHEMA, to_bronze_row
 from transforms.changes import ChangeRecord, KafkaCoordinates, KafkaMessage, Op
 from transforms.decoders import decode
 from transforms.delta_commits import current_version
 from transforms.gold.engine import (
     FULL,
-    HASH_COLUMN,
     INCREMENTAL,
     GoldStats,
     refresh_entity,
@@ -112,15 +107,8 @@ class Lake:
         return str(self.root / folder / entity)
 
     def gold(self, entity: str, folder: str = "gold") -> dict[str, dict]:
-        """{key: row}, timestamps as naive UTC datetimes (the session time zone is UTC)."""
         (key,) = ENTITY[entity].keys
-        table = self.spark.read.format("delta").load(self.gold_path(entity, folder))
-        columns = [
-            F.col(f"`{f.name}`").cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, TimestampType)
-            else F.col(f"`{f.name}`")
-            for f in table.schema
-        ]
-        return {row[key]: row.asDict() for row in table.select(*columns).collect()}
+        return read_gold(self.spark, self.gold_path(entity, folder), key)
 
     def live(self, name: str) -> list[dict]:
         frame = read_live_rows(self.spark, self.silver_path(name))
@@ -145,17 +133,6 @@ class Lake:
         feed = (self.spark.read.format("delta").option("readChangeFeed", "true")
                 .option("startingVersion", version).option("endingVersion", version).load(self.gold_path(entity)))
         return sorted((row["_change_type"], row[key]) for row in feed.collect())
-
-
-def differences(gold: dict[str, dict], expected: dict[str, dict]) -> list:
-    found = [("missing key", k) for k in sorted(expected.keys() - gold.keys())]
-    found += [("unexpected key", k) for k in sorted(gold.keys() - expected.keys())]
-    for key in sorted(expected.keys() & gold.keys()):
-        if set(gold[key]) != set(expected[key]):
-            found.append(("columns", key, sorted(set(gold[key]) ^ set(expected[key]))))
-            continue
-        found += [(key, c, gold[key][c], v) for c, v in expected[key].items() if gold[key][c] != v]
-    return found
 
 
 class SourceChanges:
@@ -390,66 +367,3 @@ def test_a_vacuumed_change_data_feed_falls_back_to_a_full_recompute_that_says_so
     assert stats.mode == FULL
     assert stats.reason.startswith("s_contact: change data feed of versions ")
     assert (stats.updated, lake.gold("customer")[key]["last_name"]) == (1, "Vacuumed")
-
-
-# ---- the whole flow against the source's truth ----------------------------------------------------------------
-
-
-def truth_as_silver(truth: dict[str, dict[str, dict]]) -> dict[str, list[dict]]:
-    """The true source tables as gold_expectation's input: live rows with `_commit_ts`/`_sequence`
-    (ordered by DB_LAST_UPD; they only break ties, and the truth must have none that matter)."""
-    silver = {spec.asset_name: [dict(row) for row in truth[spec.table].values()] for spec in SPECS}
-    for rows in silver.values():
-        for row in rows:
-            row["_commit_ts"], row["_sequence"] = row["DB_LAST_UPD"], ""
-    return silver
-
-
-def ambiguous_lookups(silver: dict[str, list[dict]]) -> list:
-    """LOV codes with two English candidates of equal rank, extension rows sharing a parent: the cases
-    where the cleanup picks the newest row, which this test cannot order."""
-    seen: dict[tuple, int] = {}
-    for row in silver["s_lst_of_val"]:
-        if (row["LANG_ID"] or "").strip() == "ENU" and (row["ACTIVE_FLG"] or "").strip() == "Y":
-            for rank, code in (("name", row["NAME"]), ("val", row["VAL"])):
-                key = (rank, (row["TYPE"] or "").strip(), (code or "").strip())
-                seen[key] = seen.get(key, 0) + 1
-    parents: dict[str, int] = {}
-    for row in silver["s_contact_x"]:
-        parents[row["PAR_ROW_ID"]] = parents.get(row["PAR_ROW_ID"], 0) + 1
-    return [k for k, n in seen.items() if n > 1 and k[0] == "name"] + [p for p, n in parents.items() if n > 1]
-
-
-def materializations(result, entity: str) -> dict:
-    (event,) = result.asset_materializations_for_node(f"gold__{entity}")
-    return {name: value.value for name, value in event.metadata.items()}
-
-
-def test_gold_equals_the_cleanup_rules_applied_to_the_source_truth_after_the_pipeline(spark, kafka_bootstrap, tmp_lake):
-    prefix = unique_prefix()
-    workload = generate_workload(
-        WorkloadConfig(seed=31, initial_rows=60, changes=300, initial_load=True, overlap=5,
-                       topic_template=prefix + ".{table}")
-    )
-    specs = specs_on_topics(prefix)
-    res = resources(kafka_bootstrap, tmp_lake)
-    half = len(workload.messages) // 2
-    produce_messages(kafka_bootstrap, workload.messages[:half], partitions=3)
-    assert materialize_all(specs, res).success
-    produce_messages(kafka_bootstrap, workload.messages[half:], partitions=3)
-    second = materialize_all(specs, res)
-    assert second.success
-
-    silver = truth_as_silver(workload.state(as_text_values=True))
-    assert ambiguous_lookups(silver) == []
-    expected = expected_gold(silver)
-    lake = Lake(spark, tmp_lake)
-    for entity in ("customer", "order", "order_item", "account", "product"):
-        gold = {k: {c: v for c, v in row.items() if c != HASH_COLUMN} for k, row in lake.gold(entity).items()}
-        problems = differences(gold, expected[entity])
-        assert not problems, f"gold {entity}: {len(problems)} differences, e.g. {problems[:3]}"
-        assert gold, f"gold {entity} is empty"
-    for entity in ("customer", "order"):  # the second micro-batch updated gold incrementally
-        metadata = materializations(second, entity)
-        assert (metadata["mode"], metadata["full_recompute_reason"]) == (INCREMENTAL, "-"), metadata
-        assert metadata["keys_recomputed"] > 0
