@@ -7,9 +7,7 @@
   deleted records the day needs). Op config: `read_before_hours` / `read_after_hours`, how far
   around the day Kafka timestamps may lie from the source commit times.
 - `rebuild_silver` rebuilds silver tables from all of bronze, `rebuild_gold` gold entities from
-  silver, `rebuild_projections` Cassandra projections from gold (run config `projections`; a full
-  refresh: every row rewritten at a newer write timestamp, every other row removed; see
-  transforms.projections.project). Run config `tables: [s_contact, ...]` / `entities: [customer, ...]` chooses which; empty
+  silver. Run config `tables: [s_contact, ...]` / `entities: [customer, ...]` chooses which; empty
   (the default): all. Each is built beside the live table, in `<layer>/_rebuild_<name>`, with the regular
   engine (silver: transforms.silver.apply_new_bronze up to the latest transaction-consistent cut;
   gold: transforms.gold.engine.refresh_entity), then the live table's content is replaced in ONE
@@ -17,9 +15,13 @@
   versions and SQL hash), so the next micro-batch continues from there. A crash at any point leaves
   the live table whole (old or new), and a rerun starts over. Silver's change log (`_changes`) is
   replaced by the rebuilt one first; the merge engine accepts a log that is ahead of the table.
+- `rebuild_projections` (run config `projections: [...]`, empty: all) rewrites Cassandra projections
+  whole from the current gold: a full refresh, every row written at a newer write timestamp and every
+  other row removed (transforms.projections.project). A crash leaves the projection readable; a rerun
+  completes it.
 
 Every op holds the pool of the table it writes, the same pool as the table's regular assets
-(`table:<name>` for bronze and silver, `gold:<entity>`; assets/factory.py), so a backfill or rebuild
+(`table:<name>` for bronze and silver, `gold:<entity>`, `projection:<name>`; assets/factory.py), so a backfill or rebuild
 and a micro-batch never write one table at once: whoever comes second waits. They are safe to run
 with the schedule running or paused.
 """
