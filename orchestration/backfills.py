@@ -239,20 +239,23 @@ def _silver_rebuild_op(spec: TableSpec) -> dg.OpDefinition:
     return rebuild
 
 
-def build_silver_rebuild_job(specs: list[TableSpec]) -> dg.JobDefinition:
-    ops = {spec.asset_name: _silver_rebuild_op(spec) for spec in specs}
+def _rebuild_job(name: str, field: str, ops: dict[str, dg.OpDefinition], description: str) -> dg.JobDefinition:
+    """A job running every op of `ops` ({choice name: op}); run config `{field: [names]}` picks which."""
 
-    @dg.job(
-        name=SILVER_REBUILD_JOB,
-        config=_choice("tables", {name: op.name for name, op in ops.items()}),
-        description="Rebuild silver tables from bronze (run config `tables`, empty: all); one commit per table.",
-        tags={JOB_TAG: SILVER_REBUILD_JOB},
-    )
-    def rebuild_silver_job():
+    @dg.job(name=name, config=_choice(field, {choice: op.name for choice, op in ops.items()}),
+            description=description, tags={JOB_TAG: name})
+    def rebuild_job():
         for op in ops.values():
             op()
 
-    return rebuild_silver_job
+    return rebuild_job
+
+
+def build_silver_rebuild_job(specs: list[TableSpec]) -> dg.JobDefinition:
+    return _rebuild_job(
+        SILVER_REBUILD_JOB, "tables", {spec.asset_name: _silver_rebuild_op(spec) for spec in specs},
+        "Rebuild silver tables from bronze (run config `tables`, empty: all); one commit per table.",
+    )
 
 
 def _gold_rebuild_op(entity: GoldEntity) -> dg.OpDefinition:
@@ -276,19 +279,10 @@ def _gold_rebuild_op(entity: GoldEntity) -> dg.OpDefinition:
 
 
 def build_gold_rebuild_job(entities: list[GoldEntity]) -> dg.JobDefinition:
-    ops = {entity.name: _gold_rebuild_op(entity) for entity in entities}
-
-    @dg.job(
-        name=GOLD_REBUILD_JOB,
-        config=_choice("entities", {name: op.name for name, op in ops.items()}),
-        description="Recompute gold entities from silver (run config `entities`, empty: all); one commit per entity.",
-        tags={JOB_TAG: GOLD_REBUILD_JOB},
+    return _rebuild_job(
+        GOLD_REBUILD_JOB, "entities", {entity.name: _gold_rebuild_op(entity) for entity in entities},
+        "Recompute gold entities from silver (run config `entities`, empty: all); one commit per entity.",
     )
-    def rebuild_gold_job():
-        for op in ops.values():
-            op()
-
-    return rebuild_gold_job
 
 
 def _projection_rebuild_op(projection: ProjectionSpec, tables: list[str], specs_by_name: dict[str, TableSpec]):
@@ -318,18 +312,8 @@ def build_projection_rebuild_job(projections: list[ProjectionSpec], entities: li
         p.projection: _projection_rebuild_op(p, projection_tables(p, entities_by_name), specs_by_name)
         for p in projections
     }
-
-    @dg.job(
-        name=PROJECTION_REBUILD_JOB,
-        config=_choice("projections", {name: op.name for name, op in ops.items()}),
-        description="Rewrite Cassandra projections whole from gold (run config `projections`, empty: all).",
-        tags={JOB_TAG: PROJECTION_REBUILD_JOB},
-    )
-    def rebuild_projections_job():
-        for op in ops.values():
-            op()
-
-    return rebuild_projections_job
+    return _rebuild_job(PROJECTION_REBUILD_JOB, "projections", ops,
+                        "Rewrite Cassandra projections whole from gold (run config `projections`, empty: all).")
 
 
 def build_backfill_jobs(specs: list[TableSpec], entities: list[GoldEntity],

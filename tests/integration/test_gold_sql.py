@@ -33,7 +33,7 @@ from pyspark.sql.types import (
 from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import load_table_specs
 from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
-from tests.gold_expectation import Silver, expected_gold
+from tests.gold_expectation import Silver, differences, expected_gold
 from transforms.delta_commits import current_version
 from transforms.gold.engine import HASH_COLUMN, GoldError, GoldStats, refresh_entity, register_silver_views
 from transforms.sequence import encode_sequence
@@ -175,17 +175,6 @@ def read_gold(spark, path: str, key: str) -> tuple[dict[str, dict], StructType]:
     ]
     rows = [row.asDict() for row in table.select(*columns).collect()]
     return {row[key]: row for row in rows}, table.schema
-
-
-def differences(gold: dict[str, dict], expected: dict[str, dict]) -> list:
-    found = [("missing key", k) for k in expected.keys() - gold.keys()]
-    found += [("unexpected key", k) for k in gold.keys() - expected.keys()]
-    for key in sorted(expected.keys() & gold.keys()):
-        if set(gold[key]) != set(expected[key]):
-            found.append(("columns", key, sorted(set(gold[key]) ^ set(expected[key]))))
-            continue
-        found += [(key, c, gold[key][c], v) for c, v in expected[key].items() if gold[key][c] != v]
-    return found
 
 
 def type_mismatches(schema: StructType, expected: dict[str, dict]) -> list:
