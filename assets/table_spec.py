@@ -24,11 +24,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from transforms.changes import Op
+from transforms.decoders.column_types import site_pattern
 
 COLUMN_TYPE = re.compile(r"^(string|long|int|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
 SEQUENCE_FIELDS = {
@@ -77,6 +79,20 @@ class TableSpec(_Strict):
     deletes: DeletesSpec = DeletesSpec()
     allowed_operations: list[Op] = Field(default_factory=lambda: list(Op))
     columns: dict[str, ColumnType] = Field(default_factory=dict)
+    """Type hints (default string). Every shape the CDC tool writes for a type is converted on the way
+    into bronze; a value its type cannot hold quarantines the record (transforms/decoders/column_types.py)."""
+    timestamp_format: str | None = None
+    """GoldenGate only: the site's `gg.format.timestamp` pattern (e.g. `yyyy-MM-dd HH:mm:ss.SSSSSS`).
+    Set, it is the one shape date and timestamp columns accept; unset, GoldenGate's default shapes."""
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _timestamp_format_compiles(cls, pattern: str | None, info: ValidationInfo) -> str | None:
+        if pattern is not None:
+            if info.data.get("format") != "goldengate_json":
+                raise ValueError("is GoldenGate's gg.format.timestamp: only for format goldengate_json")
+            site_pattern(pattern)
+        return pattern
 
     @field_validator("keys")
     @classmethod

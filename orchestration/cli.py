@@ -47,7 +47,7 @@ def _apply(args: argparse.Namespace) -> int:
     from orchestration.spark_session import build_spark_session
     from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA, to_bronze_row, to_quarantine_row
     from transforms.changes import DecodeError, KafkaMessage
-    from transforms.decoders import decode
+    from transforms.decoders import decode_for_spec
     from transforms.merge import apply_changes
 
     spec = load_table_spec(args.spec)
@@ -60,7 +60,7 @@ def _apply(args: argparse.Namespace) -> int:
             continue
         message = KafkaMessage(topic=source, partition=0, offset=number, key=None, value=line)
         try:
-            for change in decode(message, format=spec.format, keys=spec.keys, sequence_by=spec.sequence_by):
+            for change in decode_for_spec(message, spec):
                 if change.table != spec.table:
                     raise DecodeError(f"unknown table: {change.table!r} (the spec is for {spec.table!r})")
                 rows.append(to_bronze_row(change, now))

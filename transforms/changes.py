@@ -2,7 +2,8 @@
 
 Column values are text or None. Decoders turn each source value into one canonical string (exact
 decimals as written, timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]`, booleans `true`/`false`), so no
-precision is lost on the way to the lake; silver casts them to the spec's column types.
+precision is lost on the way to the lake; for the columns a spec types, decode_for_spec writes the one
+canonical text of the type (transforms/decoders/column_types.py), which silver casts exactly.
 
 ABSENT versus NULL: an image holds only the columns the change carries. A column missing from the
 dict is unknown/unchanged; a column present with value None is a real NULL.

@@ -1,8 +1,12 @@
-"""`cdc-lakehouse apply/show`: the README's worked example of a late partial update, through the CLI."""
+"""`cdc-lakehouse apply/show` through the CLI: the README's worked example of a late partial update, and
+typed columns in every shape GoldenGate writes (Oracle's own sample, a table keyed by a date)."""
 
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +57,97 @@ def test_a_bad_spec_is_reported_with_file_and_line(tmp_path, capsys):
     spec.write_text(SPEC + "histroy: scd2\n")
     assert main(["apply", "--spec", str(spec), "--input", str(spec), "--table", str(tmp_path / "t")]) == 2
     assert f"{spec}:5: histroy: unknown field" in capsys.readouterr().err
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ORACLE_SAMPLE = FIXTURES / "messages" / "goldengate" / "oracle_doc_qasource_tcustord.jsonl"
+ORACLE_SPEC = FIXTURES / "specs" / "qasource_tcustord.yaml"
+
+
+def _apply(capsys, spec: Path, lines: list[str], input_path: Path, table: Path) -> tuple[int, dict, str]:
+    input_path.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    code = main(["apply", "--spec", str(spec), "--input", str(input_path), "--table", str(table)])
+    out, err = capsys.readouterr()
+    return code, json.loads(out.splitlines()[-1]), err
+
+
+def _live(spark, table: Path) -> tuple[dict[str, str], list[dict]]:
+    from transforms.merge import read_live_rows
+
+    frame = read_live_rows(spark, str(table))
+    return dict(frame.dtypes), [row.asDict() for row in frame.collect()]
+
+
+def test_oracles_goldengate_sample_with_typed_columns_comes_out_typed_and_equal_to_the_source(spark, tmp_path, capsys):
+    """QASOURCE.TCUSTORD as Oracle documents it: ORDER_DATE (a key column) arrives as
+    "1994-09-30:15:33:00", GoldenGate's default form; every value must land typed, none NULL."""
+    insert, update, delete, truncate = ORACLE_SAMPLE.read_text().splitlines()
+    table = tmp_path / "silver"
+    code, stats, err = _apply(capsys, ORACLE_SPEC, [insert, update, delete], tmp_path / "sample.jsonl", table)
+    assert (code, err) == (0, "")
+    assert (stats["changes"], stats["quarantined"], stats["values_not_castable"]) == (3, 0, 0)
+
+    types, rows = _live(spark, table)
+    assert {c: types[c] for c in ("CUST_CODE", "ORDER_DATE", "ORDER_ID", "PRODUCT_PRICE", "PRODUCT_AMOUNT",
+                                  "TRANSACTION_ID")} == {
+        "CUST_CODE": "string", "ORDER_DATE": "timestamp", "ORDER_ID": "bigint", "PRODUCT_PRICE": "decimal(8,2)",
+        "PRODUCT_AMOUNT": "int", "TRANSACTION_ID": "bigint",
+    }
+    by_customer = {row["CUST_CODE"]: row for row in rows}
+    assert set(by_customer) == {"WILL", "BILL"}  # DAVE's row was deleted (a delete of an unseen key: a tombstone)
+    will = by_customer["WILL"]
+    assert {c: will[c] for c in ("ORDER_DATE", "PRODUCT_CODE", "ORDER_ID", "PRODUCT_PRICE", "PRODUCT_AMOUNT",
+                                 "TRANSACTION_ID", "_incomplete")} == {
+        "ORDER_DATE": datetime(1994, 9, 30, 15, 33), "PRODUCT_CODE": "CAR", "ORDER_ID": 144,
+        "PRODUCT_PRICE": Decimal("17520.00"), "PRODUCT_AMOUNT": 3, "TRANSACTION_ID": 100, "_incomplete": [],
+    }
+    bill = by_customer["BILL"]  # a compressed update of a row this table never saw inserted
+    assert {c: bill[c] for c in ("ORDER_DATE", "PRODUCT_CODE", "ORDER_ID", "PRODUCT_PRICE", "_incomplete")} == {
+        "ORDER_DATE": datetime(1995, 12, 31, 15, 0), "PRODUCT_CODE": "CAR", "ORDER_ID": 765,
+        "PRODUCT_PRICE": Decimal("14000.00"), "_incomplete": ["PRODUCT_AMOUNT", "TRANSACTION_ID"],
+    }
+
+    code, stats, _ = _apply(capsys, ORACLE_SPEC, [truncate], tmp_path / "truncate.jsonl", table)
+    assert code == 0 and _live(spark, table)[1] == []
+
+
+DAILY_SPEC = """table: SHOP.DAILY_SALES
+topic: shop.DAILY_SALES
+format: goldengate_json
+keys: [SALES_DAY, SHOP_ID]
+columns: {SALES_DAY: date, SHOP_ID: int, SOLD: long, LAST_SALE_AT: timestamp}
+"""
+
+
+def _daily(op: str, pos: int, image: dict) -> str:
+    side = "before" if op == "D" else "after"
+    return json.dumps({"table": "SHOP.DAILY_SALES", "op_type": op, "op_ts": "2024-01-02 23:00:00.000000",
+                       "pos": str(pos), side: image})
+
+
+def test_a_table_keyed_by_a_date_keeps_one_row_per_day_whatever_shape_the_date_arrives_in(spark, tmp_path, capsys):
+    spec = tmp_path / "daily.yaml"
+    spec.write_text(DAILY_SPEC)
+    table = tmp_path / "silver"
+    lines = [
+        _daily("I", 1, {"SALES_DAY": "2024-01-02:00:00:00", "SHOP_ID": 7, "SOLD": 1,
+                        "LAST_SALE_AT": "2024-01-02:09:00:00"}),
+        _daily("U", 2, {"SALES_DAY": "2024-01-02 00:00:00", "SHOP_ID": "7", "SOLD": "2E+1",
+                        "LAST_SALE_AT": "2024-01-02:18:45:36.123456789"}),  # TIMESTAMP(9): digits 7-9 truncated
+        _daily("I", 3, {"SALES_DAY": "2024-01-03T00:00:00.000000", "SHOP_ID": 7, "SOLD": 5, "LAST_SALE_AT": None}),
+        _daily("U", 4, {"SALES_DAY": "2024-01-03:08:00:00", "SHOP_ID": 7, "SOLD": 6}),  # not a date: refused
+    ]
+    code, stats, err = _apply(capsys, spec, lines, tmp_path / "daily.jsonl", table)
+    assert code == 0 and (stats["changes"], stats["quarantined"], stats["values_not_castable"]) == (3, 1, 0)
+    assert "daily.jsonl:4: quarantined: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00' has a " \
+           "time of day (08:00:00) a date column cannot hold" in err
+
+    _, rows = _live(spark, table)
+    assert sorted((r["SALES_DAY"], r["SHOP_ID"], r["SOLD"], r["LAST_SALE_AT"]) for r in rows) == [
+        (date(2024, 1, 2), 7, 20, datetime(2024, 1, 2, 18, 45, 36, 123456)),
+        (date(2024, 1, 3), 7, 5, None),
+    ]
+    (quarantined,) = spark.read.format("delta").load(f"{table}_quarantine").collect()
+    assert quarantined["error"].startswith("line 4: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00'")
+    assert bytes(quarantined["raw_value"]) == lines[3].encode()

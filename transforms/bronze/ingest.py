@@ -32,7 +32,7 @@ from transforms.bronze_rows import (
     to_quarantine_row,
 )
 from transforms.changes import DecodeError, KafkaMessage
-from transforms.decoders import decode
+from transforms.decoders import decode_for_spec
 from transforms.delta_commits import latest_progress, progress_metadata
 
 STAGE = "bronze"
@@ -152,7 +152,7 @@ def _append_batch(frame, path: str, app_id: str, batch_no: int, metadata: str) -
 
 
 def _decode_for(spec: TableSpec, message: KafkaMessage, other_tables: frozenset[str], result: BronzeBatch):
-    changes = decode(message, format=spec.format, keys=spec.keys, sequence_by=spec.sequence_by)
+    changes = decode_for_spec(message, spec)
     kept = []
     for change in changes:
         if change.table != spec.table:

@@ -9,8 +9,9 @@ one ChangeRecord. What the decoder relies on (reference: cdc-formats.md §1):
   is unknown (compressed update/delete), a column present with null is a real NULL. The
   `includeIsMissingFields` variant (`<COL>_isMissing: true|false` next to each column) is read: a
   missing column is left out of the image and the flags themselves are dropped.
-- String values are kept exactly as sent; dates inside images are not reformatted (a text column may
-  look like a date). Only `op_ts` is parsed, into `commit_ts`.
+- String values are kept exactly as sent; dates inside images are not reformatted here (a text column
+  may look like a date). Only `op_ts` is parsed, into `commit_ts`. The columns a spec types are
+  converted afterwards, by decode_for_spec (column_types.py: `1994-09-30:15:33:00` and the like).
 - The key comes from the spec's `keys` (`primary_keys` in the message is not consulted): from `after`
   for I and U, from `before` for D. An update whose `before` key differs from its `after` key is a
   primary-key change: one UPDATE with `key` = new key and `old_key` = old key.
