@@ -34,7 +34,8 @@ def primary_id(value: str | None) -> str | None:
 
 
 def instant(value: str | None) -> datetime | None:
-    return None if value is None else datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    """An Oracle DATE text, with a space or GoldenGate's colon between date and time."""
+    return None if value is None else datetime.strptime(f"{value[:10]} {value[11:]}", "%Y-%m-%d %H:%M:%S")
 
 
 def day(value: str | None) -> date | None:
@@ -311,7 +312,7 @@ def truth_as_silver(truth: dict[str, dict[str, dict]], specs) -> Silver:
     silver = {spec.asset_name: [dict(row) for row in truth[spec.table].values()] for spec in specs}
     for rows in silver.values():
         for row in rows:
-            row["_commit_ts"], row["_sequence"] = row["DB_LAST_UPD"], ""
+            row["_commit_ts"], row["_sequence"] = str(instant(row["DB_LAST_UPD"])), ""
     return silver
 
 

@@ -13,6 +13,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("crm_schema.yaml")
+# How a table's DATE values are written (its date_format): with a space, or in GoldenGate's default
+# (trail) form with a colon between date and time, as its JSON formatter writes them when the site
+# sets no gg.format.timestamp.
+ORACLE_DATE = "%Y-%m-%d %H:%M:%S"
+GOLDENGATE_DATE = "%Y-%m-%d:%H:%M:%S"
 
 Kind = Literal[
     "row_id", "now", "user", "version", "constant", "choice", "flag", "text", "counter", "number",
@@ -90,6 +95,7 @@ class Table(_Strict):
     name: str = ""
     source: str
     description: str
+    date_format: Literal["%Y-%m-%d %H:%M:%S", "%Y-%m-%d:%H:%M:%S"] = ORACLE_DATE  # DATE values (now, date)
     columns: tuple[Column, ...] = ()
 
     @property

@@ -35,8 +35,10 @@ TRANSACTION_FIELDS = [("id", "string"), ("total_order", "int64"), ("data_collect
 
 
 def epoch_ms(text: str) -> int:
-    """An Oracle DATE 'YYYY-MM-DD HH:MM:SS' (wall clock, UTC in Siebel) as Debezium's epoch ms."""
-    return int(datetime.strptime(text, ORACLE_DATE).replace(tzinfo=UTC).timestamp() * 1000)
+    """An Oracle DATE 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD:HH:MM:SS' (a table's date_format; wall
+    clock, UTC in Siebel) as Debezium's epoch ms."""
+    moment = datetime.strptime(f"{text[:10]} {text[11:]}", ORACLE_DATE)
+    return int(moment.replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def decimal_base64(value: Decimal, scale: int) -> str:

@@ -29,7 +29,7 @@ from orchestration.workload.catalogue import Catalogue, Column, Table, load_cata
 from orchestration.workload.config import WorkloadConfig
 from orchestration.workload.result import Workload
 from orchestration.workload.source_db import RowChange, SourceDatabase
-from orchestration.workload.values import ORACLE_DATE, char_padded, plain_value, siebel_row_id
+from orchestration.workload.values import char_padded, plain_value, siebel_row_id
 
 FIRST_ROW_NUMBER = 5 * 36**4  # ROW_IDs start at 1-50000
 
@@ -37,7 +37,6 @@ FIRST_ROW_NUMBER = 5 * 36**4  # ROW_IDs start at 1-50000
 @dataclass
 class _Transaction:
     time: datetime
-    stamp: str  # the time as an Oracle DATE text
     changes: list[RowChange] = field(default_factory=list)
     inserted: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     deleting: set[tuple[str, str]] = field(default_factory=set)
@@ -92,7 +91,7 @@ class WorkloadGenerator:
 
     def _begin(self) -> _Transaction:
         self.clock += timedelta(milliseconds=self.rng.randint(50, 4000))
-        return _Transaction(time=self.clock, stamp=self.clock.strftime(ORACLE_DATE))
+        return _Transaction(time=self.clock)
 
     def _commit(self, tx: _Transaction) -> None:
         self.capture.commit(tx.changes, tx.time)
@@ -253,7 +252,7 @@ class WorkloadGenerator:
             self._line_numbers[(table.name, row[column.of])] += 1
             return self._line_numbers[(table.name, row[column.of])]
         if kind == "now":
-            return tx.stamp
+            return tx.time.strftime(table.date_format)
         if kind == "user":
             return self.rng.choice(self.catalogue.users)
         if kind == "version":
@@ -272,7 +271,7 @@ class WorkloadGenerator:
             self._counters[(table.name, column.name)] += 1
             value = f"{column.prefix}{self._counters[(table.name, column.name)]:0{column.width}d}"
         else:
-            value = plain_value(column, self.rng, self.clock)
+            value = plain_value(column, self.rng, self.clock, table.date_format)
         return char_padded(value, column.pad)
 
     def _touch_value(self, tx: _Transaction, table: Table, column: Column, row: dict[str, Any]) -> Any:

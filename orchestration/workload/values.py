@@ -12,9 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orchestration.workload.catalogue import Column
-
-ORACLE_DATE = "%Y-%m-%d %H:%M:%S"
+from orchestration.workload.catalogue import ORACLE_DATE, Column
 
 FIRST_NAMES = ["Anna", "Björn", "Chloé", "David", "Elif", "Farah", "Günther", "Hana", "Ivan", "Jürgen",
                "Kenji", "Lena", "Marta", "Nils", "Olga", "Pierre", "Åsa", "Raj", "Sofia", "Tomás"]
@@ -53,8 +51,8 @@ VOCABULARIES = {
 }
 
 
-def plain_value(column: Column, rng: random.Random, now: datetime) -> Any:
-    """A value for a column whose kind needs no database context."""
+def plain_value(column: Column, rng: random.Random, now: datetime, date_format: str = ORACLE_DATE) -> Any:
+    """A value for a column whose kind needs no database context (a date written with `date_format`)."""
     kind = column.kind
     if kind == "constant":
         return column.value
@@ -74,7 +72,7 @@ def plain_value(column: Column, rng: random.Random, now: datetime) -> Any:
         return Decimal(rng.randint(column.min * unit, column.max * unit)).scaleb(-column.scale)
     if kind == "date":
         day = now - timedelta(days=rng.randint(0, 365 * column.years_back))
-        return day.strftime("%Y-%m-%d 00:00:00")
+        return day.replace(hour=0, minute=0, second=0, microsecond=0).strftime(date_format)
     raise ValueError(f"{column.name}: kind {kind} needs the database")
 
 

@@ -28,7 +28,7 @@ from orchestration.workload import WorkloadConfig, generate_workload
 from tests.gold_expectation import differences, read_gold
 from transforms.bronze_rows import BRONZE_SCHEMA, to_bronze_row
 from transforms.changes import ChangeRecord, KafkaCoordinates, KafkaMessage, Op
-from transforms.decoders import decode
+from transforms.decoders import decode_for_spec
 from transforms.delta_commits import current_version
 from transforms.gold.engine import (
     FULL,
@@ -58,12 +58,12 @@ NOW = datetime(2031, 1, 1, 12, 0, 0)
 
 
 def workload_changes(seed_config: WorkloadConfig) -> list[tuple[TableSpec, ChangeRecord]]:
-    """Every change of the workload's messages, decoded with the specs' formats, in stream order."""
+    """Every change of the workload's messages, decoded as bronze does (decode_for_spec), in stream order."""
     changes = []
     for offset, (topic, key, value) in enumerate(generate_workload(seed_config).messages):
         spec = SPEC_BY_TOPIC[topic]
         message = KafkaMessage(topic=topic, partition=0, offset=offset, key=key, value=value)
-        changes += [(spec, c) for c in decode(message, format=spec.format, keys=spec.keys, sequence_by=spec.sequence_by)]
+        changes += [(spec, c) for c in decode_for_spec(message, spec)]
     return changes
 
 

@@ -34,6 +34,7 @@ from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import load_table_specs
 from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
 from tests.gold_expectation import Silver, differences, expected_gold
+from transforms.decoders.column_types import typed_value
 from transforms.delta_commits import current_version
 from transforms.gold.engine import HASH_COLUMN, GoldError, GoldStats, refresh_entity, register_silver_views
 from transforms.sequence import encode_sequence
@@ -55,8 +56,9 @@ def source_truth() -> Silver:
     """The generator's final state as silver rows: {asset name: [row + _commit_ts + _sequence]}."""
     state = generate_workload(WORKLOAD).state(as_text_values=True)
     silver: Silver = {spec.asset_name: [dict(row) for row in state[spec.table].values()] for spec in SPECS}
-    ordered = sorted(
-        ((row["DB_LAST_UPD"], name, row["ROW_ID"]), row) for name, rows in silver.items() for row in rows
+    ordered = sorted(  # by time: tables write DB_LAST_UPD with a space or GoldenGate's colon
+        ((typed_value(row["DB_LAST_UPD"], "timestamp"), name, row["ROW_ID"]), row)
+        for name, rows in silver.items() for row in rows
     )
     for number, (_, row) in enumerate(ordered, start=1):
         row["_commit_ts"] = row["DB_LAST_UPD"]
@@ -143,7 +145,10 @@ def register_views(spark, silver: Silver) -> None:
         columns = CATALOGUE.table_by_source(spec.table).column_names
         names = [*columns, "_commit_ts", "_sequence"]
         schema = StructType([StructField(name, StringType()) for name in names])
-        rows = [tuple(row[name] for name in names) for row in silver[spec.asset_name]]
+        types = {**spec.columns, "_commit_ts": "timestamp"}
+        # the canonical text bronze holds for a typed column (transforms.decoders.column_types), as silver reads it
+        rows = [tuple(typed_value(row[name], types.get(name, "string")) for name in names)
+                for row in silver[spec.asset_name]]
         frame = spark.createDataFrame(rows, schema)
         typed = [F.col(c).cast(spec.columns.get(c, "string")).alias(c) for c in columns]
         typed_frame = frame.select(*typed, F.col("_commit_ts").cast("timestamp"), "_sequence")

@@ -12,11 +12,15 @@ from decimal import Decimal
 import pytest
 
 from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
+from orchestration.workload.catalogue import GOLDENGATE_DATE, ORACLE_DATE
 
 TOP_LEVEL_ORDER = ["table", "op_type", "op_ts", "current_ts", "pos", "primary_keys", "xid", "csn", "txind"]
 OP_TS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 CURRENT_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
-ORACLE_DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+DATE_TEXT = {  # a table's date_format -> the shape of its DATE values
+    ORACLE_DATE: re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"),
+    GOLDENGATE_DATE: re.compile(r"^\d{4}-\d\d-\d\d:\d\d:\d\d:\d\d$"),  # GoldenGate's default form
+}
 TOUCH = {"LAST_UPD", "LAST_UPD_BY", "MODIFICATION_NUM", "DB_LAST_UPD"}
 SENTINEL = "No Match Row Id"
 
@@ -73,7 +77,21 @@ def test_inserts_carry_every_column_and_no_before_image(stream, catalogue):
         assert list(message["after"]) == table.column_names
         assert "before" not in message
         for column in ("CREATED", "LAST_UPD", "DB_LAST_UPD"):
-            assert ORACLE_DATE.match(message["after"][column])
+            assert DATE_TEXT[table.date_format].match(message["after"][column])
+
+
+def test_some_tables_write_their_dates_in_goldengates_default_colon_form(stream, catalogue):
+    colon = {t.source: t for t in catalogue.tables.values() if t.date_format == GOLDENGATE_DATE}
+    assert {"SIEBEL.S_CONTACT", "SIEBEL.S_CONTACT_X", "SIEBEL.S_ORDER"} <= set(colon)
+    assert len(colon) < len(catalogue.tables)  # the space form stays exercised too
+    date_columns = {(t.source, c.name) for t in colon.values() for c in t.columns if c.kind in ("now", "date")}
+    seen = set()
+    for message in (m for m in stream.parsed if m["table"] in colon):
+        for column, value in (message.get("after") or {}).items():
+            if (message["table"], column) in date_columns and value is not None:
+                assert DATE_TEXT[GOLDENGATE_DATE].match(value), (message["table"], column, value)
+                seen.add((message["table"], column))
+    assert {("SIEBEL.S_CONTACT", "BIRTH_DT"), ("SIEBEL.S_CONTACT_X", "ATTRIB_26"), ("SIEBEL.S_ORDER", "ORDER_DT")} <= seen
 
 
 def test_compressed_updates_carry_only_the_key_and_the_columns_set(stream, catalogue):
