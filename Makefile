@@ -33,8 +33,12 @@ browser:
 	fi
 
 # The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
+# Two workers (pytest-xdist), each with its own Spark session and private stack, take whole test files
+# (module fixtures stay shared within a file): a Spark step waits on its driver about half the time,
+# so two workers on two cores finish well before one. pytest's last line gives the total time.
+TEST_WORKERS ?= 2
 test: install jars browser
-	$(PY) -m pytest -q --durations=30
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"

@@ -1,0 +1,160 @@
+"""Benchmark of one `microbatch` run through Dagster, the real job (bronze -> silver -> cut -> gold ->
+checks -> Cassandra projections), on the local stack (prints figures; not a test).
+
+    .venv/bin/python bench/bench_microbatch.py                 # the shipped CRM specs (8 tables)
+    .venv/bin/python bench/bench_microbatch.py --changes 300   # a smaller change stream
+
+1. Starts a private stack (Kafka, Cassandra) on free ports, or uses `--stack-dir`'s.
+2. Generates the CRM workload (an initial load, then `--changes` change transactions, GoldenGate JSON),
+   produces the initial load and runs `microbatch` once: that run warms the Spark session, as in a
+   long-running deployment, and is not counted.
+3. Produces the change stream and times ONE run (`seconds`), then a run with nothing new
+   (`seconds_nothing_new`: what a table with no new records costs, per table).
+
+Per-step seconds come from the run's own event log (step start to step end), summed per layer, so
+the figures say where the time goes. The last line is one JSON object; each target stands beside its
+figure (`*_target`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+TARGET_SECONDS_8_TABLES = 30.0
+TARGET_SECONDS_PER_UNCHANGED_TABLE = 0.2
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds per step of a run, from its event log (STEP_START to STEP_SUCCESS / FAILURE / SKIPPED)."""
+    import dagster as dg
+
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started[event.step_key] = record.timestamp
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            seconds[event.step_key] = record.timestamp - started.get(event.step_key, record.timestamp)
+    return seconds
+
+
+def layer_of(step_key: str) -> str:
+    for layer in ("bronze", "cut", "silver", "gold", "cassandra", "expectations"):
+        if step_key.startswith(layer):
+            return layer
+    return step_key
+
+
+def run_once(job, instance, profile: Path | None = None) -> tuple[float, dict, object]:
+    profiler = None
+    if profile is not None:  # pyinstrument (not a dependency: install it to profile)
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.005)
+        profiler.start()
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        tags={"cdc-lakehouse/batch": "bench"},
+    )
+    seconds = time.monotonic() - started
+    if profiler is not None:
+        profiler.stop()
+        profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    if not result.success:
+        failures = [e.message for e in result.all_events if e.is_failure]
+        raise SystemExit(f"the microbatch run failed: {failures[:3]}")
+    return seconds, step_seconds(instance, result.run_id), result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--initial-rows", type=int, default=200)
+    parser.add_argument("--changes", type=int, default=1500, help="change transactions (about 2 messages each)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stack-dir", type=Path, default=None, help="use (or start) this stack; default a private one")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write pyinstrument profiles of the two counted runs to <this>.changes.txt / .idle.txt")
+    args = parser.parse_args(argv)
+
+    from orchestration.stack.stack import Stack, StackPorts
+
+    work = Path(tempfile.mkdtemp(prefix="bench-microbatch-"))
+    stack = Stack(args.stack_dir) if args.stack_dir else Stack(work / "stack", StackPorts.free(), die_with_parent=True)
+    try:
+        stack.up()
+        for name, value in stack.connection_settings().items():
+            os.environ[name] = str(value)
+        os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
+        os.environ["CDC_LAKE_ROOT"] = str(work / "lake")
+        os.environ["CDC_CASSANDRA_KEYSPACE"] = f"bench_{os.getpid()}"
+        os.environ["CDC_CUT_IDLE_SECONDS"] = "0"
+        (work / "dagster_home").mkdir()
+        shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
+
+        import dagster as dg
+
+        from orchestration.definitions import defs, specs
+        from orchestration.workload import WorkloadConfig, generate_workload
+        from orchestration.workload.producer import produce_messages
+
+        workload = generate_workload(
+            WorkloadConfig(seed=args.seed, initial_rows=args.initial_rows, changes=args.changes, initial_load=True)
+        )
+        loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
+        load, changes = workload.messages[:loaded], workload.messages[loaded:]
+        instance = dg.DagsterInstance.get()
+        job = defs.resolve_job_def("microbatch")
+
+        produce_messages(stack.kafka_bootstrap, load, partitions=3)
+        warm_seconds, _, _ = run_once(job, instance)
+        produce_messages(stack.kafka_bootstrap, changes, partitions=3)
+        profiles = (None, None) if args.profile is None else (
+            args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
+        seconds, steps, _ = run_once(job, instance, profiles[0])
+        idle_seconds, idle_steps, _ = run_once(job, instance, profiles[1])
+
+        per_layer: dict[str, float] = defaultdict(float)
+        for key, value in steps.items():
+            per_layer[layer_of(key)] += value
+        tables = len(specs)
+        figures = {
+            "tables": tables,
+            "changes": len(changes),
+            "seconds": round(seconds, 2),
+            "seconds_target": TARGET_SECONDS_8_TABLES if tables == 8 else None,
+            "seconds_per_changed_table": round(seconds / tables, 3),
+            "seconds_nothing_new": round(idle_seconds, 2),
+            "seconds_per_unchanged_table": round(idle_seconds / tables, 3),
+            "seconds_per_unchanged_table_target": TARGET_SECONDS_PER_UNCHANGED_TABLE,
+            "warm_up_run_seconds": round(warm_seconds, 2),
+            "steps_seconds_by_layer": {k: round(v, 2) for k, v in sorted(per_layer.items())},
+            "slowest_steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])[:8]},
+            "nothing_new_steps_seconds": round(sum(idle_steps.values()), 2),
+        }
+        print(json.dumps(figures))
+        return 0
+    finally:
+        if not args.stack_dir:
+            stack.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
