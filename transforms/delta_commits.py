@@ -12,9 +12,6 @@ import json
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-
-RECENT_COMMITS = 50
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -26,25 +23,24 @@ def latest_progress(spark: SparkSession, path: str, stage: str, at_or_before: in
 
     `at_or_before`: only commits up to that table version (what the table held as of that version).
 
-    Looks at the last RECENT_COMMITS commits first (the common case: the stage wrote the last commit,
-    maintenance such as OPTIMIZE may have added a few), then the whole retained history.
+    Reads the table's commit files (`_delta_log/<version>.json`) newest first, on the driver, and stops
+    at the first commit of the stage (the common case, the stage wrote the last commit, reads one
+    file) or at the oldest commit the log still holds (what Delta's own history covers). No Spark job:
+    DeltaTable.history() runs one per call, and a micro-batch made dozens of these calls.
     """
-    if not table_exists(spark, path):
+    newest = current_version(spark, path)
+    if newest is None:
         return None
-    table = DeltaTable.forPath(spark, path)
     marker = f'"stage":"{stage}"'
-    for history in (table.history(RECENT_COMMITS), table.history()):
-        if at_or_before is not None:
-            history = history.where(F.col("version") <= at_or_before)
-        rows = (
-            history.where(F.col("userMetadata").contains(marker))
-            .orderBy(F.col("version").desc())
-            .select("userMetadata")
-            .limit(1)
-            .collect()
-        )
-        if rows:
-            return json.loads(rows[0]["userMetadata"])
+    version = newest if at_or_before is None else min(newest, at_or_before)
+    while version >= 0:
+        info = commit_info(spark, path, version)
+        if info is None:  # older commits were cleaned up
+            return None
+        metadata = info.get("userMetadata")
+        if metadata and marker in metadata:
+            return json.loads(metadata)
+        version -= 1
     return None
 
 
@@ -54,9 +50,63 @@ def progress_metadata(stage: str, **fields) -> str:
 
 
 def current_version(spark: SparkSession, path: str) -> int | None:
-    if not table_exists(spark, path):
+    """The table's newest version (None: no table), found in its log folder without a Spark job: from
+    the last checkpoint Delta recorded (`_last_checkpoint`, a hint) up to the last commit file."""
+    file_system, log = _file_system(spark, _log_folder(path))
+    if not file_system.exists(log):
         return None
-    return DeltaTable.forPath(spark, path).history(1).select("version").collect()[0]["version"]
+    version = _last_checkpoint_version(spark, path)
+    if version is None:
+        if not _commit_file_exists(spark, path, 0):
+            return None
+        version = 0
+    while _commit_file_exists(spark, path, version + 1):
+        version += 1
+    return version
+
+
+def commit_info(spark: SparkSession, path: str, version: int) -> dict | None:
+    """The `commitInfo` action of one commit ({} when it has none; None when its file is gone)."""
+    text = _read_text(spark, _commit_file(path, version))
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith('{"commitInfo"'):
+            return json.loads(line)["commitInfo"]
+    return {}
+
+
+def _commit_file(path: str, version: int) -> str:
+    return f"{_log_folder(path)}/{version:020d}.json"
+
+
+def _commit_file_exists(spark: SparkSession, path: str, version: int) -> bool:
+    file_system, commit = _file_system(spark, _commit_file(path, version))
+    return bool(file_system.exists(commit))
+
+
+def _last_checkpoint_version(spark: SparkSession, path: str) -> int | None:
+    text = _read_text(spark, f"{_log_folder(path)}/_last_checkpoint")
+    try:
+        return int(json.loads(text)["version"]) if text else None
+    except (ValueError, KeyError, TypeError):
+        return None  # a hint only: without it the commits are counted from 0
+
+
+def _read_text(spark: SparkSession, file_path: str) -> str | None:
+    """A (small) file's text, through the session's Hadoop file system; None when it does not exist."""
+    file_system, hadoop_path = _file_system(spark, file_path)
+    if not file_system.exists(hadoop_path):
+        return None
+    stream = file_system.open(hadoop_path)
+    try:
+        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def _log_folder(path: str) -> str:
+    return path.rstrip("/") + "/_delta_log"
 
 
 def replace_table(spark: SparkSession, source_path: str, target_path: str, user_metadata: str) -> int:
