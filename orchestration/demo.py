@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", dagster_home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     os.environ["CDC_LAKE_ROOT"] = str(lake)
+    spark_log = os.environ.setdefault("CDC_SPARK_LOG", str(stack.state_dir / "spark.log"))
+    print(f"    Spark's own log goes to {spark_log}")
     from orchestration.definitions import defs
     from orchestration.workload.producer import produce_messages
 
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = print_summary(workload, results[-1], stack)
     step(f"Done in {time.monotonic() - started:.0f}s")
+    print(f"    Spark's own log (its warnings): {spark_log}")
     if dagster_home == DAGSTER_HOME and lake == LAKE and stack.state_dir == STACK_DIR:
         print("    The stack keeps running. Open the Dagster UI with `make dev` (http://127.0.0.1:3000):")
         print("    the asset graph, both runs, their metadata and checks are there. Stop the servers: `make stack-down`.")

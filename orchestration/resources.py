@@ -102,6 +102,7 @@ class SparkResource(dg.ConfigurableResource):
     master: str = Field(default="local[2]", description="local[N], spark://host:port, yarn, ...")
     app_name: str = "cdc-lakehouse"
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
+    log_file: str | None = Field(default=None, description="Spark's own log goes to this file, not the console")
 
     @field_validator("master")
     @classmethod
@@ -123,6 +124,7 @@ class SparkResource(dg.ConfigurableResource):
         return build_spark_session(
             master=self.master, app_name=self.app_name, extra_conf=self.conf,
             lake_root=lake.root if lake else None, hadoop_conf=lake.hadoop_settings() if lake else None,
+            log_file=self.log_file,
         )
 
 
@@ -290,6 +292,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     Spark
       CDC_SPARK_MASTER             default local[2]
       CDC_SPARK_CONF               extra Spark settings as a JSON object, e.g. {"spark.driver.memory": "4g"}
+      CDC_SPARK_LOG                a file for Spark's own log (default: Spark's, on the console)
     Cassandra
       CDC_CASSANDRA_HOSTS          comma-separated contact points (default 127.0.0.1)
       CDC_CASSANDRA_PORT           native protocol port (default: the local stack's, else 19042)
@@ -328,6 +331,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "spark": SparkResource(
             master=_env("CDC_SPARK_MASTER") or "local[2]",
             conf={str(key): str(value) for key, value in spark_conf.items()},
+            log_file=_env("CDC_SPARK_LOG"),
         ),
         "cassandra": CassandraResource(
             contact_points=hosts,

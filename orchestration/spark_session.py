@@ -61,6 +61,9 @@ LOCAL_CLUSTER_DEFAULTS = {
     "spark.pyspark.python": sys.executable,
 }
 
+# Spark's log to a file instead of the console (build_spark_session(log_file=...)).
+SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
+
 S3A_FILESYSTEM_CLASS = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 _LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
@@ -106,11 +109,13 @@ def session_conf(
     jars: list[Path],
     extra_conf: Mapping[str, str] | None = None,
     lake_jars: list[Path] | None = None,
+    log_file: str | None = None,
 ) -> dict[str, str]:
     """The Spark settings of a session: defaults, Delta, jars, then extra_conf.
 
     `jars` are shipped (`spark.jars`); `lake_jars` too, except in local mode, where they go on the
-    driver's class path. The lake's Hadoop settings are not here: they may hold credentials, and
+    driver's class path. `log_file`: Spark's own log goes to that file, not to the console. The
+    lake's Hadoop settings are not here: they may hold credentials, and
     Spark settings end up on the JVM's command line; `use_lake` sets them in the running session.
     """
     shipped, on_class_path = list(jars), []
@@ -119,6 +124,10 @@ def session_conf(
     if is_local_cluster_master(master):
         conf.update(LOCAL_CLUSTER_DEFAULTS)
     conf.update(extra_conf or {})
+    if log_file:  # the driver's JVM options: the JVM is not started yet when the conf is read
+        options = f'-Dlog4j2.configurationFile="{SPARK_LOG_CONFIG}" -Dcdc.spark.log="{log_file}"'
+        given = conf.get("spark.driver.extraJavaOptions")
+        conf["spark.driver.extraJavaOptions"] = f"{options} {given}" if given else options
     if on_class_path:
         given = conf.get("spark.driver.extraClassPath")
         conf["spark.driver.extraClassPath"] = ":".join([*(str(j) for j in on_class_path), *([given] if given else [])])
@@ -132,15 +141,18 @@ def build_spark_session(
     extra_jars: list[Path] | None = None,
     lake_root: str | None = None,
     hadoop_conf: Mapping[str, str] | None = None,
+    log_file: str | None = None,
 ) -> SparkSession:
     """Get (or create) the process's SparkSession with Delta configured, able to reach `lake_root`.
 
     `hadoop_conf` (the lake's Hadoop settings, e.g. LakeResource.hadoop_settings()) is applied to the
     running session by `use_lake`; tasks, also on executors, get it with the rest of the Hadoop settings.
+    `log_file`: Spark's own log (its WARN lines) goes there instead of the console; it takes effect
+    for the session that starts the process's JVM.
     """
     jars = delta_jars() + list(extra_jars or [])
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in session_conf(master, jars, extra_conf, lake_jars(lake_root)).items():
+    for key, value in session_conf(master, jars, extra_conf, lake_jars(lake_root), log_file).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     running = session.sparkContext.master

@@ -113,3 +113,20 @@ def test_lake_jars_are_shipped_to_cluster_executors_and_on_the_class_path_in_loc
     assert (local["spark.jars"], local["spark.driver.extraClassPath"]) == (str(delta), str(s3a))
     assert cluster["spark.jars"] == f"{delta},{s3a}"
     assert "spark.driver.extraClassPath" not in cluster
+
+
+def test_a_log_file_sends_sparks_log_there_and_keeps_the_users_java_options():
+    from orchestration.spark_session import SPARK_LOG_CONFIG
+
+    plain = session_conf("local[2]", [])
+    to_file = session_conf("local[2]", [], log_file="/var/log/cdc/spark.log")
+    with_given = session_conf(
+        "local[2]", [], extra_conf={"spark.driver.extraJavaOptions": "-Dx=1"}, log_file="/tmp/s.log"
+    )
+
+    assert "spark.driver.extraJavaOptions" not in plain
+    assert to_file["spark.driver.extraJavaOptions"] == (
+        f'-Dlog4j2.configurationFile="{SPARK_LOG_CONFIG}" -Dcdc.spark.log="/var/log/cdc/spark.log"'
+    )
+    assert SPARK_LOG_CONFIG.is_file()
+    assert with_given["spark.driver.extraJavaOptions"].endswith(' -Dcdc.spark.log="/tmp/s.log" -Dx=1')
