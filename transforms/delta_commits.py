@@ -76,6 +76,15 @@ def commit_info(spark: SparkSession, path: str, version: int) -> dict | None:
     return {}
 
 
+def last_commit_metrics(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
+    """The newest commit's version and its operation metrics (what DeltaTable.history(1) shows), read
+    from the commit file: no Spark job. Call it right after the write, as the table's one writer."""
+    version = current_version(spark, path)
+    if version is None:
+        raise FileNotFoundError(f"no Delta table at {path}")
+    return version, dict((commit_info(spark, path, version) or {}).get("operationMetrics") or {})
+
+
 def _commit_file(path: str, version: int) -> str:
     return f"{_log_folder(path)}/{version:020d}.json"
 

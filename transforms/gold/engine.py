@@ -41,7 +41,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlglot import exp
 
-from transforms.delta_commits import current_version, latest_progress, progress_metadata, table_exists
+from transforms.delta_commits import (
+    current_version,
+    last_commit_metrics,
+    latest_progress,
+    progress_metadata,
+    table_exists,
+)
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
 
 STAGE = "gold"
@@ -338,7 +344,7 @@ def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_ver
                 .execute()
             )
         count = rows.count()
-        return _stats_from_merge(target, FULL, reason, count, count, silver_versions)
+        return _stats_from_merge(spark, gold_path, FULL, reason, count, count, silver_versions)
     finally:
         rows.unpersist()
 
@@ -359,7 +365,7 @@ def _merge_keys(spark, name, keys, sql_text, result, plan: _Plan, gold_path, sil
             .whenNotMatchedInsert(condition=f"s.{_PRESENT}", values=columns)
             .execute()
         )
-        return _stats_from_merge(target, INCREMENTAL, None, plan.count, recomputed.count(), silver_versions)
+        return _stats_from_merge(spark, gold_path, INCREMENTAL, None, plan.count, recomputed.count(), silver_versions)
     finally:
         recomputed.unpersist()
 
@@ -369,8 +375,8 @@ def _record_progress_only(spark: SparkSession, gold_path: str) -> None:
     spark.createDataFrame([], schema).write.format("delta").mode("append").save(gold_path)
 
 
-def _stats_from_merge(target: DeltaTable, mode, reason, keys_recomputed, rows, silver_versions) -> GoldStats:
-    metrics = target.history(1).select("operationMetrics").collect()[0][0]
+def _stats_from_merge(spark, gold_path, mode, reason, keys_recomputed, rows, silver_versions) -> GoldStats:
+    _, metrics = last_commit_metrics(spark, gold_path)
     return GoldStats(
         mode,
         reason=reason,

@@ -45,6 +45,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from transforms.delta_commits import last_commit_metrics
 from transforms.merge import change_log, scd1_sql
 from transforms.merge.fold import KeyState, final_states, from_row
 from transforms.merge.layout import PK_CHANGED, TABLE_KEY, read_table, sql_string
@@ -338,8 +339,8 @@ def execute_with_metadata(
     finally:
         if commit_metadata is not None:
             spark.conf.unset(key)
-    last = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").collect()[0]
-    return {**(last["operationMetrics"] or {}), "version": str(last["version"])}
+    version, metrics = last_commit_metrics(spark, path)
+    return {**metrics, "version": str(version)}
 
 
 def _outcome_of(spark: SparkSession, path: str, version: int) -> tuple[int, int]:
