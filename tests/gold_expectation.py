@@ -1,6 +1,6 @@
 """The gold entities computed in plain Python from silver-like rows: the oracle for the gold SQL.
 
-Written from the cleanup rules (cdc-formats.md §3.8 and the SQL headers), not from the SQL: dicts,
+Written from the cleanup rules (docs/cdc-formats.md §3.8 and the SQL headers), not from the SQL: dicts,
 loops and Python types. Input: `silver`, {asset name (s_contact, ...): [row, ...]} where a row maps
 the source's column names to their text values (as the generator's truth gives them, CHAR padding
 included, None for NULL) plus `_commit_ts` ('YYYY-MM-DD HH:MM:SS', UTC) and `_sequence`.

@@ -4,7 +4,7 @@ Three pure-Python pieces, used only by tests:
 
 - `fold_in_source_order` / `versions_in_source_order`: the TRUTH. Sort a history by source sequence and
   apply it one change at a time, the way the source database did. This is the definition of the right
-  answer (DESIGN.md "Semantics the merge must get right"); it cannot be fed out of order.
+  answer (docs/DESIGN.md "Semantics the merge must get right"); it cannot be fed out of order.
 - `CellModel`: the same rules the Spark engine implements, as a dict of rows with per-column
   sequences, fed batch by batch in ARRIVAL order (any order, duplicates, replays). A test checks it
   against the truth on many random deliveries; the Spark engine is then checked against both.

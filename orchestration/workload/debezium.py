@@ -1,6 +1,6 @@
 """Debezium Oracle connector (LogMiner) change events, Kafka Connect JsonConverter with schemas.
 
-Shapes as in reference cdc-formats.md §2. Assumed connector setup: supplemental logging (ALL)
+Shapes as in docs/cdc-formats.md §2. Assumed connector setup: supplemental logging (ALL)
 COLUMNS (full `before` and `after`), `message.key.columns=<table>:<key column>`, value converter with
 `schemas.enable=true` (each value is `{"schema", "payload"}`, so typed columns round-trip exactly),
 key converter with `schemas.enable=false` (key `{<key column>: value}`), default type mappings: DATE as

@@ -1,6 +1,6 @@
 """Oracle GoldenGate for Big Data, Kafka handler, JSON formatter, operation-modeled, mode=op.
 
-One message per row operation, shaped as in reference cdc-formats.md §1.10:
+One message per row operation, shaped as in docs/cdc-formats.md §1.10:
 `table, op_type, op_ts, current_ts, pos, primary_keys, [xid, csn, txind], before, after`.
 
 Updates are compressed (Extract COMPRESSUPDATES): `after` holds the key and the columns the

@@ -4,7 +4,7 @@ Silver-like views are built straight from the workload generator's TRUE final so
 rows, typed by the specs' column hints, with `_commit_ts` (the row's DB_LAST_UPD) and `_sequence`. A
 few rows are then edited to hold what the generator never writes but real Siebel data does (see
 `with_edge_cases`). Every gold table is compared with tests/gold_expectation.py, which applies the
-same cleanup rules in plain Python. Then a list-of-values display value is renamed (DESIGN.md: a
+same cleanup rules in plain Python. Then a list-of-values display value is renamed (docs/DESIGN.md: a
 translation-table change must reach every affected gold row) and the runs are repeated.
 """
 

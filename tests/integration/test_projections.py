@@ -1,4 +1,4 @@
-"""Cassandra projections against real Cassandra, Kafka and Spark+Delta (DESIGN.md: "Cassandra: writes
+"""Cassandra projections against real Cassandra, Kafka and Spark+Delta (docs/DESIGN.md: "Cassandra: writes
 are idempotent upserts whose write timestamps derive from the source sequence, so a replay or a late
 batch can never regress a row. The projection records which source offsets it reflects").
 

@@ -1,4 +1,4 @@
-"""SCD1 silver, one test per rule of DESIGN.md "Semantics the merge must get right (silver)".
+"""SCD1 silver, one test per rule of docs/DESIGN.md "Semantics the merge must get right (silver)".
 
 Each test applies small batches to a real Delta table and compares what readers see with what the
 source table held after the same changes in source order (tests.reference_model.fold_in_source_order),

@@ -1,6 +1,6 @@
 """Debezium JSON decoding (transforms/decoders/debezium.py, debezium_types.py).
 
-The examples of cdc-formats.md §2.7 (create, update with an unavailable CLOB, delete + tombstone,
+The examples of docs/cdc-formats.md §2.7 (create, update with an unavailable CLOB, delete + tombstone,
 primary-key change, truncate, Postgres update), with and without the schema wrapper, public fixtures
 (tests/fixtures/messages/debezium) and edge cases, asserting exact values.
 """
@@ -58,7 +58,7 @@ def oracle_source(**overrides) -> dict:
     return {**source, **overrides}
 
 
-# --- cdc-formats.md §2.7 (Oracle LogMiner, schemas.enable=false) ---------------------------------
+# --- docs/cdc-formats.md §2.7 (Oracle LogMiner, schemas.enable=false) ---------------------------------
 
 CREATE = """{"before":null,
  "after":{"ROW_ID":"1-4XK2P","CREATED":1709647330000,"CREATED_BY":"0-1","LAST_UPD":1709647330000,"LAST_UPD_BY":"0-1","MODIFICATION_NUM":0,"CONFLICT_ID":"0","DB_LAST_UPD":1709647330000,"DB_LAST_UPD_SRC":"User","PAR_ROW_ID":"1-4XK2P","FST_NAME":"Anna","LAST_NAME":"Berg","EMAIL_ADDR":"anna.berg@example.com","PR_POSTN_ID":"No Match Row Id","EMP_FLG":"N","X_SEGMENT_CD":null},

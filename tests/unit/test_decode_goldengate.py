@@ -1,6 +1,6 @@
 """GoldenGate for Big Data JSON decoding (transforms/decoders/goldengate.py).
 
-Every example message of cdc-formats.md §1.10 (Oracle's documentation sample, the GIST isMissing
+Every example message of docs/cdc-formats.md §1.10 (Oracle's documentation sample, the GIST isMissing
 delete, the synthetic Siebel examples A-G), public fixtures (tests/fixtures/messages/goldengate) and
 edge cases. Assertions are on exact values: absent vs None, decimal text, positions.
 """
@@ -37,7 +37,7 @@ def decode_one(value: str | bytes, keys: list[str], sequence_by: list[str] | Non
     return records[0]
 
 
-# --- Oracle's documentation sample (ORA-SAMPLE, cdc-formats.md §1.10) ------------------------------
+# --- Oracle's documentation sample (ORA-SAMPLE, docs/cdc-formats.md §1.10) ------------------------------
 
 ORA_INSERT = '{"table":"QASOURCE.TCUSTORD","op_type":"I","op_ts":"2015-11-05 18:45:36.000000","current_ts":"2016-10-05T10:15:51.267000","pos":"00000000000000002928","after":{"CUST_CODE":"WILL","ORDER_DATE":"1994-09-30:15:33:00","PRODUCT_CODE":"CAR","ORDER_ID":144,"PRODUCT_PRICE":17520.00,"PRODUCT_AMOUNT":3,"TRANSACTION_ID":100}}'
 ORA_UPDATE = '{"table":"QASOURCE.TCUSTORD","op_type":"U","op_ts":"2015-11-05 18:45:39.000000","current_ts":"2016-10-05T10:15:51.310002","pos":"00000000000000004300","before":{"CUST_CODE":"BILL","ORDER_DATE":"1995-12-31:15:00:00","PRODUCT_CODE":"CAR","ORDER_ID":765,"PRODUCT_PRICE":15000.00,"PRODUCT_AMOUNT":3,"TRANSACTION_ID":100},"after":{"CUST_CODE":"BILL","ORDER_DATE":"1995-12-31:15:00:00","PRODUCT_CODE":"CAR","ORDER_ID":765,"PRODUCT_PRICE":14000.00}}'
@@ -210,7 +210,7 @@ def test_a_column_flagged_present_but_absent_is_an_error():
         decode_gg(value, ["ID"])
 
 
-# --- Synthetic Siebel examples A-G (cdc-formats.md §1.10) ----------------------------------------
+# --- Synthetic Siebel examples A-G (docs/cdc-formats.md §1.10) ----------------------------------------
 
 SIEBEL_A_INSERT = """{"table":"SIEBEL.S_CONTACT","op_type":"I","op_ts":"2024-03-05 14:02:11.000000","current_ts":"2024-03-05T14:02:13.482000","pos":"00000000120000004512","primary_keys":["ROW_ID"],
  "after":{"ROW_ID":"1-4XK2P","CREATED":"2024-03-05 14:02:10","CREATED_BY":"0-1","LAST_UPD":"2024-03-05 14:02:10","LAST_UPD_BY":"0-1","MODIFICATION_NUM":0,"CONFLICT_ID":"0","DB_LAST_UPD":"2024-03-05 14:02:10","DB_LAST_UPD_SRC":"User","PAR_ROW_ID":"1-4XK2P","FST_NAME":"Anna","LAST_NAME":"Berg","EMAIL_ADDR":"anna.berg@example.com","PR_POSTN_ID":"No Match Row Id","EMP_FLG":"N","X_SEGMENT_CD":null}}"""

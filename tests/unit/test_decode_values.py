@@ -214,7 +214,7 @@ def test_times_of_day_keep_their_fraction():
 
 
 def test_connect_decimals_decode_base64_twos_complement_with_their_scale():
-    # cdc-formats.md §2.6: 1250.00 in a NUMBER(22,7) column
+    # docs/cdc-formats.md §2.6: 1250.00 in a NUMBER(22,7) column
     assert decimal_text_from_base64("AukO3QA=", 7) == "1250.0000000"
     assert decimal_text_from_base64("A5lh", 2) == "2358.73"
     assert decimal_text_from_base64("AQ==", 0) == "1"

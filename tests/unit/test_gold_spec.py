@@ -1,5 +1,5 @@
 """Gold entity declarations (assets/gold_spec.py): every entity loads; each mistake in entities.yaml or
-in a SQL file fails at load time with the file and the line (DESIGN.md: "Spec and SQL mistakes fail
+in a SQL file fails at load time with the file and the line (docs/DESIGN.md: "Spec and SQL mistakes fail
 at load time with the file and the line")."""
 
 from __future__ import annotations

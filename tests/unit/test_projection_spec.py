@@ -1,5 +1,5 @@
 """Projection specs (assets/projection_spec.py): the shipped specs load and match the gold SQL; every
-mistake fails at load time with the file, the line and the field (DESIGN.md: "Spec and SQL mistakes
+mistake fails at load time with the file, the line and the field (docs/DESIGN.md: "Spec and SQL mistakes
 fail at load time with the file and the line"). Also the write-timestamp rule of
 transforms/projections/offsets.py, which is pure logic ("Cassandra: writes ... whose write timestamps
 derive from the source sequence, so a replay or a late batch can never regress a row")."""

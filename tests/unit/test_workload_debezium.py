@@ -1,5 +1,5 @@
 """Tables listed in `debezium_tables` are written as Debezium Oracle change events (reference
-cdc-formats.md §2): JsonConverter envelopes with schemas, tombstones after deletes, a key change as
+docs/cdc-formats.md §2): JsonConverter envelopes with schemas, tombstones after deletes, a key change as
 delete + tombstone + create, truncates with a null key, snapshot reads for the initial load."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Generated messages are GoldenGate for Big Data op-modeled JSON as in reference cdc-formats.md §1, and
+"""Generated messages are GoldenGate for Big Data op-modeled JSON as in docs/cdc-formats.md §1, and
 the CRM behaviours of §3 (transactions, extension touches, cascades, key changes, truncate + reload,
 list-of-values renames, No-Match sentinels, Y/N flags, CHAR padding) are really in the stream."""
 

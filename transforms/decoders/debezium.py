@@ -1,6 +1,6 @@
 """Debezium change events (JSON converter), with or without the `{"schema", "payload"}` wrapper.
 
-What the decoder relies on (reference: cdc-formats.md §2):
+What the decoder relies on (reference: docs/cdc-formats.md §2):
 
 - A null Kafka value is a tombstone (it follows a delete): no change, `[]`. So are `op: m`
   (logical decoding messages) and transaction metadata records (`status` BEGIN/END).

@@ -1,7 +1,7 @@
 """Oracle GoldenGate for Big Data, JSON formatter, operation-modeled (`format=json`), op or tx mode.
 
 One Kafka value holds one operation (op mode) or several concatenated ones (tx mode); each becomes
-one ChangeRecord. What the decoder relies on (reference: cdc-formats.md §1):
+one ChangeRecord. What the decoder relies on (reference: docs/cdc-formats.md §1):
 
 - `table`, `op_type` (I/U/D/T) and `pos` are required; key order does not matter; unknown top-level
   fields are ignored (they are metadata, not row data).

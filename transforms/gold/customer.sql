@@ -2,7 +2,7 @@
 -- Folded in: the contact's one-to-one extension S_CONTACT_X (on PAR_ROW_ID), its primary address
 -- S_ADDR_PER (PR_PER_ADDR_ID) and the name of its account S_ORG_EXT (PR_DEPT_OU_ID).
 --
--- Cleanup rules (cdc-formats.md §3.8), the same in every gold SQL file:
+-- Cleanup rules (docs/cdc-formats.md §3.8), the same in every gold SQL file:
 --   * Strings are trimmed (CHAR padding goes). ROW_IDs stay strings, never re-cased.
 --   * PR_*_ID holding the No-Match sentinel ('No Match Row Id' or 'NoMatchRowId', any case) -> NULL.
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag

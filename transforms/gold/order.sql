@@ -1,7 +1,7 @@
 -- Gold entity `order`: one row per live order header (S_ORDER), keyed by order_id (its ROW_ID),
 -- with the totals of its live lines (S_ORDER_ITEM.ORDER_ID).
 --
--- Cleanup rules (cdc-formats.md §3.8), the same in every gold SQL file:
+-- Cleanup rules (docs/cdc-formats.md §3.8), the same in every gold SQL file:
 --   * Strings are trimmed (CHAR padding goes). ROW_IDs stay strings, never re-cased.
 --   * PR_*_ID holding the No-Match sentinel ('No Match Row Id' or 'NoMatchRowId', any case) -> NULL.
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag

@@ -1,6 +1,6 @@
 -- Gold entity `product`: one row per live product (S_PROD_INT), keyed by product_id (its ROW_ID).
 --
--- Cleanup rules (cdc-formats.md §3.8), the same in every gold SQL file:
+-- Cleanup rules (docs/cdc-formats.md §3.8), the same in every gold SQL file:
 --   * Strings are trimmed (CHAR padding goes). ROW_IDs stay strings, never re-cased.
 --   * PR_*_ID holding the No-Match sentinel ('No Match Row Id' or 'NoMatchRowId', any case) -> NULL.
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag

@@ -1,6 +1,6 @@
 """apply_changes: one batch of bronze change rows -> the silver Delta table, in one silver commit.
 
-The rules it implements are DESIGN.md's "Semantics the merge must get right (silver)"; the table
+The rules it implements are docs/DESIGN.md's "Semantics the merge must get right (silver)"; the table
 layout is in transforms.merge.layout, the SCD1 cell rule in transforms.merge.scd1, SCD2 in
 transforms.merge.scd2.
 
