@@ -33,10 +33,11 @@ browser:
 	fi
 
 # The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
-# Two workers (pytest-xdist), each with its own Spark session and private stack, take whole test files
-# (module fixtures stay shared within a file): a Spark step waits on its driver about half the time,
-# so two workers on two cores finish well before one. pytest's last line gives the total time.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2 runs the files on two pytest-xdist workers, each with its own Spark session and
+# private stack (module fixtures stay shared within a file). One worker is the default until two are
+# proven in CI (a run on two workers on a loaded machine had one failure not yet diagnosed).
+# pytest's last line gives the total time.
+TEST_WORKERS ?= 1
 test: install jars browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
