@@ -123,32 +123,17 @@ def _shown(path: Path) -> str:
 
 def _reset(stack, topics: list[str], lake: Path) -> None:
     """Empty topics, lake and keyspace, so every `make run` shows one clean story."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
-    existing = set(admin.list_topics(timeout=15).topics)
-    doomed = [t for t in topics if t in existing]
-    if doomed:
-        for future in admin.delete_topics(doomed).values():
-            future.result(timeout=30)
-        _wait_until_gone(admin, doomed)
-    shutil.rmtree(lake, ignore_errors=True)
     from cassandra.cluster import Cluster
 
+    from orchestration.workload.producer import delete_topics
+
+    delete_topics(stack.kafka_bootstrap, topics)
+    shutil.rmtree(lake, ignore_errors=True)
     cluster = Cluster([stack.cassandra_host], port=stack.cassandra_port)
     try:
         cluster.connect().execute("DROP KEYSPACE IF EXISTS cdc", timeout=60)
     finally:
         cluster.shutdown()
-
-
-def _wait_until_gone(admin, topics: list[str], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not set(topics) & set(admin.list_topics(timeout=10).topics):
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"Kafka did not delete topics {topics} within {timeout_s}s")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 
@@ -23,6 +24,22 @@ def create_topics(bootstrap: str, topics: Iterable[str], partitions: int, replic
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RuntimeError(f"creating topic {topic}: {exc}") from exc
+
+
+def delete_topics(bootstrap: str, topics: Iterable[str], timeout_s: float = 30) -> None:
+    """Delete those of the topics that exist and wait until the broker no longer lists them, so they
+    can be created anew, empty. Raises naming the topics when Kafka does not delete them in time."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    doomed = sorted(set(topics) & set(admin.list_topics(timeout=15).topics))
+    if not doomed:
+        return
+    for future in admin.delete_topics(doomed).values():
+        future.result(timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while set(doomed) & set(admin.list_topics(timeout=10).topics):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kafka did not delete topics {doomed} within {timeout_s}s")
+        time.sleep(0.5)
 
 
 def produce_messages(

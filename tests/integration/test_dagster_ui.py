@@ -293,17 +293,19 @@ class MaterializedBronze:
 @pytest.fixture(scope="module")
 def materialized_bronze(dagster_dev, ui_stack) -> MaterializedBronze:
     """A small CRM workload on the busiest table's topic, then that table's bronze asset materialized
-    through the webserver's GraphQL API (as the UI's Materialize button does)."""
+    through the webserver's GraphQL API (as the UI's Materialize button does). The topic is emptied
+    first: it is the project's real topic name, which other tests on the same stack (make run) fill."""
     from collections import Counter
 
     from assets.factory import load_specs
     from orchestration.workload import WorkloadConfig, generate_workload
-    from orchestration.workload.producer import produce_messages
+    from orchestration.workload.producer import delete_topics, produce_messages
 
     workload = generate_workload(WorkloadConfig(seed=3, initial_rows=6, changes=12))
     per_topic = Counter(message.topic for message in workload.messages)
     spec = max(load_specs(), key=lambda s: per_topic[s.topic])
     messages = [m for m in workload.messages if m.topic == spec.topic]
+    delete_topics(ui_stack.kafka_bootstrap, [spec.topic])
     produce_messages(ui_stack.kafka_bootstrap, messages, partitions=3)
     days = sorted({json.loads(m.value)["op_ts"][:10] for m in messages})
     run_id = launch_materialization(dagster_dev, ["bronze", spec.asset_name])
