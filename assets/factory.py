@@ -229,25 +229,38 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
         },
     )
     def gold(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-        from transforms.gold.engine import refresh_entity, register_silver_views, silver_version_map
+        from transforms.gold.engine import (
+            SKIPPED,
+            GoldStats,
+            refresh_entity,
+            register_silver_views,
+            silver_version_map,
+            up_to_date,
+        )
         from transforms.merge import read_live_rows
 
         session = spark.session(lake)
         paths = {spec.asset_name: lake.table_path("silver", spec.asset_name) for spec in sources}
+        gold_path = lake.table_path("gold", entity.name)
         # Versions first, rows second: the views hold at least the versions recorded, and whatever
         # silver commits in between is read again (from its change data feed) by the next run.
         versions = silver_version_map(session, paths)
+        if up_to_date(session, gold_path, entity.sql_text, versions):  # no silver table read
+            return gold_materialization(context, GoldStats(SKIPPED, silver_versions=versions))
         register_silver_views(session, {name: read_live_rows(session, path) for name, path in paths.items()})
         stats = refresh_entity(
             session,
             name=entity.name,
             keys=entity.keys,
             sql_text=entity.sql_text,
-            gold_path=lake.table_path("gold", entity.name),
+            gold_path=gold_path,
             silver_versions=versions,
             silver_paths=paths,
             affected_keys=entity.affected_keys,
         )
+        return gold_materialization(context, stats)
+
+    def gold_materialization(context: dg.AssetExecutionContext, stats) -> dg.MaterializeResult:
         context.log.info(f"gold {entity.name}: {stats}")
         return dg.MaterializeResult(
             metadata={
@@ -303,10 +316,16 @@ def project_gold(projection, tables: list[str], specs_by_name: dict[str, TableSp
                  lake: LakeResource, cassandra: CassandraResource, full_refresh: bool = False):
     """Write a projection's gold entities to Cassandra, as of the source position their silver tables
     reflect (transforms.projections.project; `full_refresh`: rewrite it whole)."""
-    from transforms.projections import project
+    from transforms.projections import already_projected, project
     from transforms.source_position import TablePaths, reflected_position
 
     session = spark.session(lake)
+    gold_paths = {entity: lake.table_path("gold", entity) for entity in projection.entities}
+    keyspace = projection.keyspace or cassandra.keyspace
+    if not full_refresh:
+        unchanged = already_projected(session, cassandra.session(), projection, gold_paths, keyspace)
+        if unchanged is not None:
+            return unchanged
     position = reflected_position(
         session,
         {
@@ -320,10 +339,10 @@ def project_gold(projection, tables: list[str], specs_by_name: dict[str, TableSp
         session,
         cassandra.session(),
         projection,
-        {entity: lake.table_path("gold", entity) for entity in projection.entities},
+        gold_paths,
         as_of_us=position.as_of_us,
         kafka_offsets=position.kafka_offsets,
-        keyspace=projection.keyspace or cassandra.keyspace,
+        keyspace=keyspace,
         full_refresh=full_refresh,
     )
 

@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CDC_LAKE_ROOT"] = str(work / "lake")
         os.environ["CDC_CASSANDRA_KEYSPACE"] = f"bench_{os.getpid()}"
         os.environ["CDC_CUT_IDLE_SECONDS"] = "0"
+        os.environ.setdefault("CDC_SPARK_LOG", str(work / "spark.log"))
         (work / "dagster_home").mkdir()
         shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
 

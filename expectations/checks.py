@@ -9,17 +9,20 @@ AssetKey(["silver", "s_order"])); the suites of a layer share one `@multi_asset_
 
 The other tables a suite reads (the parent of a reference, the list of values of a value set) are
 the check's `additional_deps`, so in a run that also materializes them the check runs after them.
-Each result's metadata carries the expectation, the observed value, the unexpected count and a few
-sample keys of failing rows. Resources: `spark` (SparkResource) and `lake` (LakeResource).
+Each result's metadata carries the expectation, the observed value, the unexpected count, a few
+sample keys of failing rows, and its inputs (the table versions it read). A check whose tables did
+not change since its last result reports that result again instead of running (expectations.reuse). Resources: `spark` (SparkResource) and `lake` (LakeResource).
 """
 
 from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
+from expectations.reuse import INPUTS, previous_evaluation, reusable, reused_result, suite_inputs
 from expectations.suite import Suite, load_suites
 from expectations.validate import Outcome, run_suite
 from orchestration.resources import LakeResource, SparkResource
+from transforms.delta_commits import current_version
 
 SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 
@@ -78,23 +81,40 @@ def build_layer_checks(layer: str, suites: list[Suite], known: set[dg.AssetKey] 
     def _checks(
         context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> Iterator[dg.AssetCheckResult]:
+        session = spark.session(lake)
         for suite in suites:
             asset_key = suite_asset_key(suite)
             selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
             if not selected:
                 continue
-            for outcome in run_suite(spark.session(lake), suite, lake.table_path, only=selected):
-                context.log.info(outcome.summary())
-                yield check_result(asset_key, outcome)
+            inputs = suite_inputs(suite, lake.table_path, lambda path: current_version(session, path))
+            to_run = set()
+            for expectation in suite.expectations:
+                if expectation.name not in selected:
+                    continue
+                reused = None
+                previous = previous_evaluation(context.instance, dg.AssetCheckKey(asset_key, expectation.name))
+                if previous is not None and reusable(previous[0], inputs):
+                    reused = reused_result(*previous, expectation)
+                if reused is None:
+                    to_run.add(expectation.name)
+                else:
+                    yield reused
+            if to_run:
+                for outcome in run_suite(session, suite, lake.table_path, only=to_run):
+                    context.log.info(outcome.summary())
+                    yield check_result(asset_key, outcome, inputs)
 
     return _checks
 
 
-def check_result(asset_key: dg.AssetKey, outcome: Outcome) -> dg.AssetCheckResult:
+def check_result(asset_key: dg.AssetKey, outcome: Outcome, inputs: dict | None = None) -> dg.AssetCheckResult:
     metadata: dict[str, object] = {
         "expectation": outcome.expectation,
         "kwargs": dg.MetadataValue.json(outcome.kwargs),
     }
+    if inputs is not None:
+        metadata[INPUTS] = dg.MetadataValue.json(inputs)
     if outcome.observed_value is not None:
         metadata["observed_value"] = _metadata_value(outcome.observed_value)
     if outcome.unexpected_count is not None:

@@ -373,3 +373,45 @@ def test_warning_failure_does_not_stop_the_downstream_projection(lake):
     assert evaluations["on_hold_not_null"].metadata["sample_keys"].value == [{"order_id": "3-5", "on_hold": None}]
     assert _materialized(result) == {"gold/order", "cassandra/orders_by_customer"}
     assert result.success
+
+
+def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake):
+    """Reuse (expectations.reuse): a second run over the same table versions runs no expectation and
+    reports the first run's results; once a table the suite reads changes, every check runs again."""
+    for entity in ("customer", "account"):
+        lake.write("gold", entity, clean_gold()[entity], GOLD[entity])
+    lake.write("silver", "s_lst_of_val", clean_lov(), SILVER_LOV)
+    orphan = ("3-9", "1-Z", "2-X", None, "Open", "Sales", False)
+    lake.write("gold", "order", clean_gold()["order"] + [orphan], GOLD["order"])
+
+    @dg.asset(key=["gold", "order"])
+    def gold_order() -> None:
+        """Written by the test before each run."""
+
+    checks = build_asset_checks([SUITES["gold/order"]])
+    instance = dg.DagsterInstance.ephemeral()
+
+    def evaluations() -> tuple[str, dict[str, dg.AssetCheckEvaluation]]:
+        result = dg.materialize([gold_order, *checks], resources={"spark": SparkResource(), "lake": lake.resource},
+                                instance=instance, raise_on_error=False)
+        return result.run_id, {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+    first_run, first = evaluations()
+    assert not first["customer_exists"].passed and first["customer_exists"].metadata["unexpected_count"].value == 1
+    assert all("reused_from_run" not in e.metadata for e in first.values())
+    recorded = first["customer_exists"].metadata["inputs"].value["tables"]
+    assert set(recorded) == {"gold/order", "gold/customer", "gold/account", "silver/s_lst_of_val"}
+
+    _, second = evaluations()
+    assert set(second) == set(first)
+    for name, evaluation in second.items():
+        assert evaluation.metadata["reused_from_run"].value == first_run, name
+        assert evaluation.passed == first[name].passed, name
+        assert evaluation.metadata["inputs"].value == first[name].metadata["inputs"].value
+    assert "reused: tables unchanged since run" in second["customer_exists"].description
+
+    lake.write("gold", "order", clean_gold()["order"], GOLD["order"])  # the orphan is gone: a new version
+    _, third = evaluations()
+    assert all("reused_from_run" not in e.metadata for e in third.values())
+    assert third["customer_exists"].passed
+    assert third["customer_exists"].metadata["inputs"].value["tables"]["gold/order"] == recorded["gold/order"] + 1

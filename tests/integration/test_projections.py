@@ -45,6 +45,7 @@ from transforms.projections import (
     ProjectionNotSettledError,
     ProjectionSchemaError,
     ProjectionWriteError,
+    already_projected,
     consumer_from_offsets,
     load_projection_with_offsets,
     project,
@@ -439,6 +440,31 @@ def test_replays_and_older_batches_leave_the_projection_unchanged_and_ties_go_to
 
 
 # -- DDL: a new column is added, an incompatible change is refused ---------------------------------------
+
+
+def test_an_unchanged_gold_is_answered_from_the_offsets_table_without_a_spark_job(spark, cassandra_session, tmp_lake):
+    spec, keyspace = SPECS["orders_by_customer"], new_keyspace()
+    gold = Gold(spark, tmp_lake, {"order": ORDER})
+    assert already_projected(spark, cassandra_session, spec, gold.paths, keyspace) is None  # no keyspace yet
+    gold.upsert("order", T0, **order("X1", "C-X", T0))
+    versions, as_of = gold.commit()
+    written = project(spark, cassandra_session, spec, gold.paths, as_of_us=as_of, keyspace=keyspace)
+
+    context = spark.sparkContext
+    context.setJobGroup("already_projected", "must run no Spark job")
+    try:
+        same = already_projected(spark, cassandra_session, spec, gold.paths, keyspace)
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    assert context.statusTracker().getJobIdsForGroup("already_projected") == []
+    assert (same.status, same.write_timestamp, same.as_of_us, same.gold_versions) == (
+        "replay", written.write_timestamp, as_of, versions)
+    assert (same.rows_written, same.rows_deleted) == (0, 0)
+
+    assert already_projected(spark, cassandra_session, variant(spec, latest_n=5), gold.paths, keyspace) is None
+    gold.upsert("order", T0 + timedelta(hours=1), **order("X2", "C-X", T0))
+    gold.commit()
+    assert already_projected(spark, cassandra_session, spec, gold.paths, keyspace) is None  # gold moved on
 
 
 def variant(spec: ProjectionSpec, **changes) -> ProjectionSpec:

@@ -120,13 +120,9 @@ def refresh_entity(
     that moved since is read again next run). silver_paths and affected_keys (source -> query over
     `changed`, or ALL) allow incremental runs; without them every run recomputes the whole entity.
     """
-    sql_sha256 = hashlib.sha256(sql_text.encode("utf-8")).hexdigest()
+    sql_sha256 = _sha256(sql_text)
     previous = latest_progress(spark, gold_path, STAGE)
-    if (
-        previous is not None
-        and previous.get("silver_versions") == silver_versions
-        and previous.get("sql_sha256") == sql_sha256
-    ):
+    if _reflects(previous, silver_versions, sql_sha256):
         return GoldStats(SKIPPED, silver_versions=silver_versions)
 
     result = spark.sql(sql_text)
@@ -159,6 +155,24 @@ def refresh_entity(
             return _merge_keys(spark, name, keys, sql_text, result, plan, gold_path, silver_versions)
     finally:
         plan.affected.unpersist()
+
+
+def up_to_date(spark: SparkSession, gold_path: str, sql_text: str, silver_versions: dict[str, int]) -> bool:
+    """Gold's last commit already reflects these silver versions with this SQL (then `refresh_entity`
+    skips). Reads Delta commit files only: a caller can ask before it reads any silver table."""
+    return _reflects(latest_progress(spark, gold_path, STAGE), silver_versions, _sha256(sql_text))
+
+
+def _reflects(previous: dict | None, silver_versions: dict[str, int], sql_sha256: str) -> bool:
+    return (
+        previous is not None
+        and previous.get("silver_versions") == silver_versions
+        and previous.get("sql_sha256") == sql_sha256
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # ---- which keys to recompute -------------------------------------------------------------------------

@@ -4,6 +4,8 @@ Public API:
 
 - `project(spark, session, spec, gold_paths, *, as_of_us, kafka_offsets=..., ...) -> ProjectionStats`
   one batch: writes what changed in gold since the last committed batch (project.py).
+- `already_projected(spark, session, spec, gold_paths, keyspace) -> ProjectionStats | None`: the
+  committed batch as a replay when gold has not moved since, without a Spark job (project.py).
 - `ensure_projection_table(session, spec, keyspace, replication)`: the DDL alone (ddl.py).
 - `load_projection_with_offsets(session, spec, ...) -> ProjectionSnapshot` and
   `consumer_from_offsets(kafka_config, offsets) -> Consumer`: the seed recipe (seed.py).
@@ -20,7 +22,7 @@ from transforms.projections.offsets import (
     SourcePosition,
     read_state,
 )
-from transforms.projections.project import DEFAULT_KEYSPACE, ProjectionStats, project
+from transforms.projections.project import DEFAULT_KEYSPACE, ProjectionStats, already_projected, project
 from transforms.projections.rows import ProjectionDataError
 from transforms.projections.seed import (
     ProjectionNotSettledError,
@@ -33,6 +35,6 @@ from transforms.projections.writer import ProjectionWriteError
 __all__ = [
     "DEFAULT_KEYSPACE", "DEFAULT_REPLICATION", "ConcurrentProjectionRunError", "ProjectionDataError",
     "ProjectionNotSettledError", "ProjectionSchemaError", "ProjectionSnapshot", "ProjectionState",
-    "ProjectionStats", "ProjectionWriteError", "SourcePosition", "consumer_from_offsets",
+    "ProjectionStats", "ProjectionWriteError", "SourcePosition", "already_projected", "consumer_from_offsets",
     "ensure_projection_table", "load_projection_with_offsets", "project", "read_state",
 ]

@@ -45,6 +45,7 @@ from assets.projection_spec import ProjectionSpec
 from transforms.delta_commits import current_version
 from transforms.projections.ddl import DEFAULT_REPLICATION, ensure_projection_table
 from transforms.projections.offsets import (
+    OFFSETS_TABLE,
     Decision,
     SourcePosition,
     WrittenState,
@@ -170,6 +171,32 @@ def project(
         status="written", reason=decision.reason, write_timestamp=stamp, full_refresh=full,
         latency_p50_ms=writer.latency.percentile_ms(0.50), latency_p95_ms=writer.latency.percentile_ms(0.95),
         latency_p99_ms=writer.latency.percentile_ms(0.99), seconds=_since(started), **counts, **summary,
+    )
+
+
+def already_projected(
+    spark: SparkSession, session: Session, spec: ProjectionSpec, gold_paths: Mapping[str, str], keyspace: str | None = None
+) -> ProjectionStats | None:
+    """The committed batch, as a replay, when it holds the gold tables' current versions with this
+    spec and no batch was begun since; else None (then `project` must run). Reads Delta commit files
+    and the offsets table only: no Spark job, so a projection whose gold did not change costs nothing.
+    Gold commits a version whenever a silver table it reads moves, so the same gold versions mean the
+    same source position."""
+    keyspace = keyspace or spec.keyspace or DEFAULT_KEYSPACE
+    tables = session.cluster.metadata.keyspaces.get(keyspace)
+    if tables is None or OFFSETS_TABLE not in tables.tables or spec.table_name not in tables.tables:
+        return None
+    state = read_state(session, keyspace, spec.projection)
+    committed = state.committed
+    if committed is None or state.attempts or _fingerprint_of(committed.spec_json) != spec.fingerprint():
+        return None
+    versions = _versions(spark, spec, gold_paths, None)
+    if committed.position.gold_versions != versions:
+        return None
+    return ProjectionStats(
+        projection=spec.projection, keyspace=keyspace, status="replay",
+        reason="the committed state already holds the gold tables' current versions",
+        write_timestamp=committed.write_timestamp, as_of_us=committed.position.as_of_us, gold_versions=versions,
     )
 
 
