@@ -59,7 +59,9 @@ def layer_of(step_key: str) -> str:
     return step_key
 
 
-def run_once(job, instance, profile: Path | None = None) -> tuple[float, dict, object]:
+def run_once(instance, profile: Path | None = None) -> tuple[float, dict, object]:
+    from orchestration.loop import run_microbatch
+
     profiler = None
     if profile is not None:  # pyinstrument (not a dependency: install it to profile)
         from pyinstrument import Profiler
@@ -67,12 +69,7 @@ def run_once(job, instance, profile: Path | None = None) -> tuple[float, dict, o
         profiler = Profiler(interval=0.005)
         profiler.start()
     started = time.monotonic()
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-        tags={"cdc-lakehouse/batch": "bench"},
-    )
+    result = run_microbatch(instance, "bench", log_level="ERROR")
     seconds = time.monotonic() - started
     if profiler is not None:
         profiler.stop()
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import dagster as dg
 
-        from orchestration.definitions import defs, specs
+        from orchestration.definitions import specs
         from orchestration.workload import WorkloadConfig, generate_workload
         from orchestration.workload.producer import produce_messages
 
@@ -121,15 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
         load, changes = workload.messages[:loaded], workload.messages[loaded:]
         instance = dg.DagsterInstance.get()
-        job = defs.resolve_job_def("microbatch")
 
         produce_messages(stack.kafka_bootstrap, load, partitions=3)
-        warm_seconds, _, _ = run_once(job, instance)
+        warm_seconds, _, _ = run_once(instance)
         produce_messages(stack.kafka_bootstrap, changes, partitions=3)
         profiles = (None, None) if args.profile is None else (
             args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
-        seconds, steps, _ = run_once(job, instance, profiles[0])
-        idle_seconds, idle_steps, _ = run_once(job, instance, profiles[1])
+        seconds, steps, _ = run_once(instance, profiles[0])
+        idle_seconds, idle_steps, _ = run_once(instance, profiles[1])
 
         per_layer: dict[str, float] = defaultdict(float)
         for key, value in steps.items():

@@ -74,12 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CDC_LAKE_ROOT"] = str(lake)
     spark_log = os.environ.setdefault("CDC_SPARK_LOG", str(stack.state_dir / "spark.log"))
     print(f"    Spark's own log goes to {spark_log}")
-    from orchestration.definitions import defs
+    from orchestration.loop import describe, run_microbatch
     from orchestration.workload.producer import produce_messages
 
     quiet_seconds = float(os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "5"))
     instance = dg.DagsterInstance.get()
-    job = defs.resolve_job_def("microbatch")
     half = len(workload.messages) // 2
     results = []
     for number, part in enumerate((workload.messages[:half], workload.messages[half:]), start=1):
@@ -89,16 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         # transaction until the partition has been quiet for CDC_CUT_IDLE_SECONDS: let it go quiet.
         time.sleep(quiet_seconds)
         run_started = time.monotonic()
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"cdc-lakehouse/batch": "make-run"},
-        )
+        result = run_microbatch(instance, "make-run")
         results.append(result)
-        done = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
-        print(f"    run {result.run_id[:8]}: {'succeeded' if result.success else 'FAILED'}, "
-              f"{len(done)} materializations in {time.monotonic() - run_started:.0f}s")
+        print(f"    {describe(result, time.monotonic() - run_started)}")
 
     from orchestration.demo_summary import print_summary
 

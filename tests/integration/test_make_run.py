@@ -139,3 +139,38 @@ def test_make_run_tells_where_the_ui_is(make_run_small, summary):
     assert "Open the Dagster UI (http://127.0.0.1:3000)" in summary
     assert f"DAGSTER_HOME={home} CDC_LAKE_ROOT={lake} " in summary
     assert "dagster dev -w workspace.yaml" in summary
+
+
+def test_the_loop_mode_after_make_run_records_a_run_that_writes_nothing_and_reuses_the_checks(make_run_small, demo_stack):
+    """`python -m orchestration.loop --runs 1` on make run's lake and instance, with nothing new in
+    Kafka: the run succeeds, no silver or gold table gets a new version, every check reports the
+    result make run's last micro-batch recorded, and every projection is a replay."""
+    _, lake, home = make_run_small
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
+    environment.update({name: str(value) for name, value in demo_stack.connection_settings().items()})
+    environment.update({"DAGSTER_HOME": str(home), "CDC_LAKE_ROOT": str(lake),
+                        "CDC_SPARK_LOG": str(home / "loop-spark.log"), "CDC_CUT_IDLE_SECONDS": "5"})
+    loop = subprocess.run([sys.executable, "-m", "orchestration.loop", "--runs", "1", "--interval", "0"],
+                          cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=900)
+    assert loop.returncode == 0, f"{loop.stdout}\n{loop.stderr[-3000:]}"
+    assert re.search(r"^run \w{8}: succeeded, \d+ materializations", loop.stdout, re.M), loop.stdout
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "loop"}))
+        make_runs = {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "make-run"}))}
+        events = [record.event_log_entry.dagster_event for record in instance.get_records_for_run(run.run_id).records
+                  if record.event_log_entry.dagster_event is not None]
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+                    for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+    silver = {k: m["silver_version"].value for k, m in materialized.items() if k.startswith("silver/")}
+    gold = {k: m["mode"].value for k, m in materialized.items() if k.startswith("gold/")}
+    projections = {k: m["status"].value for k, m in materialized.items() if k.startswith("cassandra/")}
+    assert silver and set(silver.values()) == {"unchanged"}, silver
+    assert gold and set(gold.values()) == {"skipped"}, gold
+    assert projections and set(projections.values()) == {"replay"}, projections
+    checks = [e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert checks, "the loop's run evaluated no check"
+    ran_again = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if "reused_from_run" not in c.metadata]
+    assert not ran_again, f"checks evaluated again although no table moved: {ran_again}"
+    assert {c.metadata["reused_from_run"].value for c in checks} <= make_runs
