@@ -21,14 +21,15 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from expectations.data import TablePath
 from expectations.suite import ExpectationSpec, Suite
 
 INPUTS = "inputs"
 REUSED_FROM_RUN = "reused_from_run"
-COMPLETED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+# executions looked at for the newest evaluation: the current run's planned one comes first, and a
+# run that ended before its checks leaves a planned one too
+LOOK_BACK = 5
 
 
 def tables_of(suite: Suite) -> list[tuple[str, str]]:
@@ -48,8 +49,8 @@ def suite_inputs(suite: Suite, table_path: TablePath, version_of: Callable[[str]
 
 
 def previous_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
-    """(evaluation, run id) of the check's newest completed execution; None if it has none."""
-    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=1, status=COMPLETED):
+    """(evaluation, run id) of the check's newest evaluation among its last executions; None if none."""
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=LOOK_BACK):
         event = record.event.dagster_event if record.event is not None else None
         if event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             return event.event_specific_data, record.run_id
