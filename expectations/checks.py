@@ -11,7 +11,8 @@ The other tables a suite reads (the parent of a reference, the list of values of
 the check's `additional_deps`, so in a run that also materializes them the check runs after them.
 Each result's metadata carries the expectation, the observed value, the unexpected count, a few
 sample keys of failing rows, and its inputs (the table versions it read). A check whose tables did
-not change since its last result reports that result again instead of running (expectations.reuse). Resources: `spark` (SparkResource) and `lake` (LakeResource).
+not change since its last result reports that result again instead of running (expectations.reuse).
+Resources: `spark` (SparkResource) and `lake` (LakeResource).
 """
 
 from collections.abc import Iterable, Iterator
