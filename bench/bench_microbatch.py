@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         import dagster as dg
 
         from orchestration.workload import WorkloadConfig, generate_workload
-        from orchestration.workload.producer import create_topics, produce_messages
+        from orchestration.workload.producer import produce_messages
 
         specs = bench_specs(args.tables)
         groups = args.tables // 8
@@ -166,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         job = bench_job(specs)
         instance = dg.DagsterInstance.get()
 
-        create_topics(stack.kafka_bootstrap, [spec.topic for spec in specs], partitions=3)  # some may get no load
         produce_messages(stack.kafka_bootstrap, load, partitions=3)
         warm_seconds, _, _ = run_once(job, instance)
         produce_messages(stack.kafka_bootstrap, changes, partitions=3)
