@@ -3,11 +3,6 @@ checks -> Cassandra projections), on the local stack (prints figures; not a test
 
     .venv/bin/python bench/bench_microbatch.py                 # the shipped CRM specs (8 tables)
     .venv/bin/python bench/bench_microbatch.py --changes 300   # a smaller change stream
-    .venv/bin/python bench/bench_microbatch.py --tables 32     # the 8 specs, then copies on their own topics
-
-`--tables N` (a multiple of 8): the shipped specs, then copies of them named `<asset>_<g>` reading
-topics `crm.<TABLE>.<g>`, each group fed its own CRM workload (`--changes` is the total, spread over
-the groups); only the shipped tables feed gold, checks and projections.
 
 1. Starts a private stack (Kafka, Cassandra) on free ports, or uses `--stack-dir`'s.
 2. Generates the CRM workload (an initial load, then `--changes` change transactions, GoldenGate JSON),
@@ -36,7 +31,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-TARGET_SECONDS = {8: 30.0, 128: 300.0}  # the issue's targets: 8 tables; 128 tables with 100 changes each
+TARGET_SECONDS_8_TABLES = 30.0
 TARGET_SECONDS_PER_UNCHANGED_TABLE = 0.2
 
 
@@ -64,42 +59,7 @@ def layer_of(step_key: str) -> str:
     return step_key
 
 
-def bench_specs(tables: int):
-    """`tables` specs: the shipped ones, then copies of them on their own topics (see the docstring)."""
-    from assets.factory import load_specs
-
-    shipped = load_specs()
-    if tables < len(shipped) or tables % len(shipped):
-        raise SystemExit(f"--tables must be a multiple of {len(shipped)}, got {tables}")
-    return [
-        spec if group == 0 else spec.model_copy(update={"topic": f"{spec.topic}.{group}", "name": f"{spec.asset_name}_{group}"})
-        for group in range(tables // len(shipped))
-        for spec in shipped
-    ]
-
-
-def bench_job(specs):
-    """The microbatch job over `specs`, with the shipped gold entities, projections and checks."""
-    import dagster as dg
-
-    from assets.factory import build_table_assets, load_entities, load_projections
-    from expectations.checks import build_asset_checks
-    from orchestration.automation import microbatch_job
-    from orchestration.resources import resources_from_env
-
-    entities = load_entities(specs)
-    assets = build_table_assets(specs, entities, load_projections(entities))
-    defs = dg.Definitions(
-        assets=assets,
-        asset_checks=build_asset_checks(asset_keys=[key for a in assets for key in a.keys]),
-        jobs=[microbatch_job],
-        resources=resources_from_env(),
-        executor=dg.in_process_executor,
-    )
-    return defs.resolve_job_def("microbatch")
-
-
-def run_once(job, instance, profile: Path | None = None) -> tuple[float, dict, object]:
+def run_once(instance, profile: Path | None = None) -> tuple[float, dict, object]:
     from orchestration.loop import run_microbatch
 
     profiler = None
@@ -109,7 +69,7 @@ def run_once(job, instance, profile: Path | None = None) -> tuple[float, dict, o
         profiler = Profiler(interval=0.005)
         profiler.start()
     started = time.monotonic()
-    result = run_microbatch(instance, "bench", log_level="ERROR", job=job)
+    result = run_microbatch(instance, "bench", log_level="ERROR")
     seconds = time.monotonic() - started
     if profiler is not None:
         profiler.stop()
@@ -122,9 +82,8 @@ def run_once(job, instance, profile: Path | None = None) -> tuple[float, dict, o
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tables", type=int, default=8, help="tables (a multiple of 8; default the shipped 8)")
-    parser.add_argument("--initial-rows", type=int, default=200, help="initial rows per group of 8 tables")
-    parser.add_argument("--changes", type=int, default=1500, help="change transactions in all (about 2 messages each)")
+    parser.add_argument("--initial-rows", type=int, default=200)
+    parser.add_argument("--changes", type=int, default=1500, help="change transactions (about 2 messages each)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--stack-dir", type=Path, default=None, help="use (or start) this stack; default a private one")
     parser.add_argument("--profile", type=Path, default=None,
@@ -149,30 +108,24 @@ def main(argv: list[str] | None = None) -> int:
 
         import dagster as dg
 
+        from orchestration.definitions import specs
         from orchestration.workload import WorkloadConfig, generate_workload
         from orchestration.workload.producer import produce_messages
 
-        specs = bench_specs(args.tables)
-        groups = args.tables // 8
-        load, changes = [], []
-        for group in range(groups):
-            workload = generate_workload(WorkloadConfig(
-                seed=args.seed + group, initial_rows=args.initial_rows, changes=args.changes // groups,
-                initial_load=True, topic_template="crm.{table}" + (f".{group}" if group else ""),
-            ))
-            loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
-            load += workload.messages[:loaded]
-            changes += workload.messages[loaded:]
-        job = bench_job(specs)
+        workload = generate_workload(
+            WorkloadConfig(seed=args.seed, initial_rows=args.initial_rows, changes=args.changes, initial_load=True)
+        )
+        loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
+        load, changes = workload.messages[:loaded], workload.messages[loaded:]
         instance = dg.DagsterInstance.get()
 
         produce_messages(stack.kafka_bootstrap, load, partitions=3)
-        warm_seconds, _, _ = run_once(job, instance)
+        warm_seconds, _, _ = run_once(instance)
         produce_messages(stack.kafka_bootstrap, changes, partitions=3)
         profiles = (None, None) if args.profile is None else (
             args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
-        seconds, steps, _ = run_once(job, instance, profiles[0])
-        idle_seconds, idle_steps, _ = run_once(job, instance, profiles[1])
+        seconds, steps, _ = run_once(instance, profiles[0])
+        idle_seconds, idle_steps, _ = run_once(instance, profiles[1])
 
         per_layer: dict[str, float] = defaultdict(float)
         for key, value in steps.items():
@@ -182,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             "tables": tables,
             "changes": len(changes),
             "seconds": round(seconds, 2),
-            "seconds_target": TARGET_SECONDS.get(tables),
+            "seconds_target": TARGET_SECONDS_8_TABLES if tables == 8 else None,
             "seconds_per_changed_table": round(seconds / tables, 3),
             "seconds_nothing_new": round(idle_seconds, 2),
             "seconds_per_unchanged_table": round(idle_seconds / tables, 3),

@@ -22,18 +22,12 @@ import dagster as dg
 LOOP_TAG_VALUE = "loop"
 
 
-def run_microbatch(
-    instance: dg.DagsterInstance, batch_tag: str, log_level: str = "WARNING", job: dg.JobDefinition | None = None
-) -> dg.ExecuteInProcessResult:
-    """One run of the `microbatch` job (default: the project's) in this process; its Spark session
-    stays warm for the next."""
+def run_microbatch(instance: dg.DagsterInstance, batch_tag: str, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+    """One run of the `microbatch` job in this process (its Spark session stays warm for the next)."""
     from orchestration.automation import BATCH_TAG
+    from orchestration.definitions import defs
 
-    if job is None:
-        from orchestration.definitions import defs
-
-        job = defs.resolve_job_def("microbatch")
-    return job.execute_in_process(
+    return defs.resolve_job_def("microbatch").execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
