@@ -15,6 +15,7 @@ not change since its last result reports that result again instead of running (e
 Resources: `spark` (SparkResource) and `lake` (LakeResource).
 """
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import dagster as dg
@@ -83,12 +84,13 @@ def build_layer_checks(layer: str, suites: list[Suite], known: set[dg.AssetKey] 
         context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
     ) -> Iterator[dg.AssetCheckResult]:
         session = spark.session(lake)
+        version_of = functools.cache(lambda path: current_version(session, path))  # suites share tables
         for suite in suites:
             asset_key = suite_asset_key(suite)
             selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
             if not selected:
                 continue
-            inputs = suite_inputs(suite, lake.table_path, lambda path: current_version(session, path))
+            inputs = suite_inputs(suite, lake.table_path, version_of)
             to_run = set()
             for expectation in suite.expectations:
                 if expectation.name not in selected:
