@@ -156,7 +156,8 @@ def fold_in_source_order(changes: Iterable[Change], declared: Iterable[str] = ()
 
 
 def versions_in_source_order(changes: Iterable[Change], declared: Iterable[str] = ()) -> list[Version]:
-    """Every state every key went through (SCD2 truth): one version per change that leaves the key alive."""
+    """Every state every key went through (SCD2 truth): a version per distinct state, from the change that
+    set it to the change that altered or ended it; a change that leaves the row as it was opens none."""
     history = unique_changes(changes)
     columns = history_columns(history, declared)
     rows: dict[str, _SourceRow] = {}
@@ -178,9 +179,15 @@ def versions_in_source_order(changes: Iterable[Change], declared: Iterable[str] 
             )
         )
 
+    def same_state(key: str) -> bool:
+        before, now = _live(open_versions[key][1], columns), _live(rows[key], columns)
+        return (before.values, before.incomplete) == (now.values, now.incomplete)
+
     for change in history:
         for key in _source_step(rows, change):
             if key in open_versions:
+                if key in rows and same_state(key):
+                    continue  # a change that leaves the row as it was opens no version
                 close(key, change)
             if key in rows:
                 open_versions[key] = (change, rows[key].copy())

@@ -18,7 +18,7 @@ SPEC = "table: SIEBEL.S_CONTACT\ntopic: crm.S_CONTACT\nformat: goldengate_json\n
 
 
 def _gg(op: str, pos: int, after: dict) -> str:
-    return json.dumps({"table": "SIEBEL.S_CONTACT", "op_type": op, "op_ts": f"2024-01-01 10:00:0{pos}.000000",
+    return json.dumps({"table": "SIEBEL.S_CONTACT", "op_type": op, "op_ts": f"2024-01-01 10:00:{pos:02d}.000000",
                        "pos": f"{pos:020d}", "after": after})
 
 
@@ -151,3 +151,32 @@ def test_a_table_keyed_by_a_date_keeps_one_row_per_day_whatever_shape_the_date_a
     (quarantined,) = spark.read.format("delta").load(f"{table}_quarantine").collect()
     assert quarantined["error"].startswith("line 4: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00'")
     assert bytes(quarantined["raw_value"]) == lines[3].encode()
+
+
+def _history(capsys, table) -> list[tuple]:
+    from transforms.sequence import decode_sequence
+
+    capsys.readouterr()
+    assert main(["show", "--table", str(table), "--history"]) == 0
+    versions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    def position(seq):
+        return None if seq is None else decode_sequence(seq)[0]
+
+    return [(v["NAME"], position(v["_valid_from_seq"]), position(v["_valid_to_seq"])) for v in versions]
+
+
+def test_scd2_history_through_the_cli_has_one_version_per_distinct_state(tmp_path, capsys):
+    """The source wrote NAME=Alice at 5, 10 and 15, Charlie at 20; a late Bob at 12 arrives in a later batch."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC + "history: scd2\n")
+    table = tmp_path / "silver"
+    first = [_gg("I" if pos == 5 else "U", pos, {"ROW_ID": "1-A", "NAME": name})
+             for pos, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))]
+    code, _, err = _apply(capsys, spec, first, tmp_path / "first.jsonl", table)
+    assert (code, err) == (0, "")
+    assert _history(capsys, table) == [("Alice", 5, 20), ("Charlie", 20, None)]
+
+    code, _, err = _apply(capsys, spec, [_gg("U", 12, {"ROW_ID": "1-A", "NAME": "Bob"})], tmp_path / "late.jsonl", table)
+    assert (code, err) == (0, "")
+    assert _history(capsys, table) == [("Alice", 5, 12), ("Bob", 12, 15), ("Alice", 15, 20), ("Charlie", 20, None)]

@@ -16,6 +16,7 @@ from tests.reference_model import (
     time_at,
     versions_in_source_order,
 )
+from tests.merge.conftest import Silver, new_table_path
 from transforms.merge import read_live_rows
 
 pytestmark = pytest.mark.integration
@@ -139,3 +140,73 @@ def test_scd2_live_rows_are_the_current_versions(spark, silver_scd2):
 
     rows = read_live_rows(spark, silver_scd2.path).collect()
     assert [(r["ID"], r["A"], r["_sequence"]) for r in rows] == [("1", "b", sequence_at(2))]
+
+
+POSITION = {sequence_at(p): p for p in range(1, 30)} | {None: None}
+
+
+def names(versions) -> list[tuple]:
+    return [(v.values["NAME"], POSITION[v.valid_from_seq], POSITION[v.valid_to_seq]) for v in versions]
+
+
+def name_change(position: int, kind: str, name: str | None = None) -> Change:
+    return change(position, kind, 1, None if kind == DELETE else {"NAME": name})
+
+
+def test_scd2_a_late_change_splits_a_run_of_equal_states_where_the_source_did(spark, silver_scd2):
+    """NAME=Alice at 5, 10 and 15 (the same value three times), Charlie at 20; Bob at 12 arrives last."""
+    history = [name_change(p, IMAGE, name) for p, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))]
+    silver_scd2.apply(history)
+    assert names(silver_scd2.versions()) == [("Alice", 5, 20), ("Charlie", 20, None)]
+
+    stats = silver_scd2.apply([name_change(12, IMAGE, "Bob")])
+
+    versions = silver_scd2.versions()
+    assert names(versions) == [("Alice", 5, 12), ("Bob", 12, 15), ("Alice", 15, 20), ("Charlie", 20, None)]
+    assert versions == versions_in_source_order([*history, name_change(12, IMAGE, "Bob")])
+    assert (stats.rows_inserted, stats.rows_updated, stats.rows_removed) == (2, 1, 0)  # Alice@5 ends at 12
+
+
+def test_scd2_repeated_states_and_a_delete_give_one_version_each(silver_scd2):
+    history = [
+        name_change(10, IMAGE, "Alice"),
+        name_change(11, IMAGE, "Alice"),
+        name_change(12, DELETE),
+        name_change(20, IMAGE, "Bob"),
+    ]
+    silver_scd2.apply(history[::-1])  # newest first
+
+    assert names(silver_scd2.versions()) == [("Alice", 10, 12), ("Bob", 20, None)]
+
+
+def test_scd2_a_partial_update_that_changes_nothing_opens_no_version_and_writes_no_change(spark, tmp_lake):
+    silver_scd2 = Silver(spark, new_table_path(tmp_lake), history="scd2", column_types={"NAME": "string", "EMAIL": "string"})
+    silver_scd2.apply(
+        [
+            change(1, UPDATE, 1, {"NAME": "Alice"}),  # an update of a row capture never saw: EMAIL unknown
+            change(2, UPDATE, 1, {"NAME": "Alice"}),
+        ]
+    )
+    assert [(POSITION[v.valid_from_seq], POSITION[v.valid_to_seq], v.incomplete) for v in silver_scd2.versions()] == [
+        (1, None, ("EMAIL",))
+    ]
+    silver_scd2.apply([change(3, UPDATE, 1, {"EMAIL": None})])  # EMAIL is now known to be null: a new state
+    silver_scd2.apply([change(4, IMAGE, 1, {"NAME": "Alice", "EMAIL": None})])  # a full image of the same state
+
+    stats = silver_scd2.apply([change(5, UPDATE, 1, {"EMAIL": None, "NAME": "Alice"})])
+
+    versions = silver_scd2.versions()
+    assert [(POSITION[v.valid_from_seq], POSITION[v.valid_to_seq], v.incomplete) for v in versions] == [
+        (1, 3, ("EMAIL",)),
+        (3, None, ()),
+    ]
+    assert (stats.rows_inserted, stats.rows_updated, stats.rows_removed) == (0, 0, 0)
+    feed = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", stats.table_version)
+        .option("endingVersion", stats.table_version)
+        .load(silver_scd2.path)
+        .where(f"_key <> '{TRUNCATE_KEY}'")
+    )
+    assert feed.count() == 0  # the table's own bookkeeping row aside, the change feed holds no version change

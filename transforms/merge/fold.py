@@ -125,8 +125,13 @@ def _barrier(state: KeyState, change: FoldChange, op: str) -> None:
 
 def versions_of(changes: Iterable[FoldChange], columns: list[str]) -> list[tuple]:
     """SCD2 versions of every key in a history, as tuples (key, valid_from_seq, valid_to_seq,
-    valid_from_ts, valid_to_ts, is_current, incomplete, values): one per change that leaves the key
-    alive, closed by the key's next change."""
+    valid_from_ts, valid_to_ts, is_current, incomplete, values).
+
+    A version is a distinct state of the key: it opens at a change that leaves the key alive in a state
+    other than the one it had just before, and closes at the key's next change that alters or ends that
+    state. A change that leaves the state as it was (the same values and the same unknown columns)
+    opens no version; since the whole history is replayed, it still splits a run of equal states at the
+    right place when a late change lands inside the run."""
     opened: dict[str, tuple] = {}
     versions: list[tuple] = []
 
@@ -137,19 +142,24 @@ def versions_of(changes: Iterable[FoldChange], columns: list[str]) -> list[tuple
 
     for step in replay(changes):
         for key in step.touched:
-            if key in opened:
-                close(key, step.change)
             state = step.states[key]
+            if key in opened:
+                if state.alive and _same_state(opened[key], state, columns):
+                    continue  # the open version goes on
+                close(key, step.change)
             if state.alive:
-                opened[key] = (
-                    step.change.seq,
-                    step.change.commit_ts,
-                    dict(state.values),
-                    state.incomplete(columns),
-                )
+                opened[key] = (step.change.seq, step.change.commit_ts, dict(state.values), state.incomplete(columns))
     for key in list(opened):
         close(key, None)
     return versions
+
+
+def _same_state(version: tuple, state: KeyState, columns: list[str]) -> bool:
+    """What a reader sees is the same: every column's value (absent reads as null) and the unknown ones."""
+    _, _, values, incomplete = version
+    return incomplete == state.incomplete(columns) and all(
+        values.get(c) == state.values.get(c) for c in {*columns, *values, *state.values}
+    )
 
 
 def from_row(row) -> FoldChange:

@@ -1,8 +1,9 @@
 """SCD2 silver: every version of every key, rebuilt from the change log for the keys a batch touches.
 
-A key's versions are the states between its changes in source order (one version per change that
-leaves the key alive; a delete, a truncate or a primary-key change away closes the last version and
-opens none). The simplest design that is exactly right whatever the arrival order: for each key the
+A key's versions are its distinct states in source order (transforms.merge.fold.versions_of): a change
+that leaves the key alive in a new state opens a version, one that leaves the state as it was opens
+none, and a delete, a truncate or a primary-key change away closes the last version and opens none.
+The simplest design that is exactly right whatever the arrival order: for each key the
 batch touches (and the keys linked to it by primary-key changes) replay the key's whole history from
 the change log (transforms.merge.fold), so a late change is slotted into place and every version after
 it is recomputed; then replace that key's versions in ONE MERGE on (`_key`, `_valid_from_seq`):
