@@ -8,6 +8,8 @@ states (docs/DESIGN.md: a change that leaves the row as it was opens no version)
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +59,7 @@ def test_current_versions_of_the_history_are_its_final_rows(history):
 @given(source_histories())
 def test_adjacent_versions_of_a_key_are_distinct_states(history):
     versions = versions_in_source_order(history)
-    for before, after in zip(versions, versions[1:]):
+    for before, after in itertools.pairwise(versions):
         if before.key == after.key and before.valid_to_seq == after.valid_from_seq:
             assert (before.values, before.incomplete) != (after.values, after.incomplete)
 

@@ -1,9 +1,10 @@
-"""SCD2 silver: the versions of a key are the states between its changes in source order."""
+"""SCD2 silver: the versions of a key are its distinct states in source order."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.merge.conftest import Silver, new_table_path
 from tests.reference_model import (
     DELETE,
     IMAGE,
@@ -16,7 +17,6 @@ from tests.reference_model import (
     time_at,
     versions_in_source_order,
 )
-from tests.merge.conftest import Silver, new_table_path
 from transforms.merge import read_live_rows
 
 pytestmark = pytest.mark.integration
