@@ -5,9 +5,14 @@ materializations and checks as it shows scheduled runs.
     DAGSTER_HOME=<instance> CDC_LAKE_ROOT=<lake> python -m orchestration.loop --interval 10
 
 A run starts `--interval` seconds after the previous one started, or at once when that one took
-longer. A table with nothing new costs no Spark job and its checks are reused, so a quiet loop costs
-little. The loop is the tables' only writer: leave the schedule and the lag sensor off while it runs.
-Ctrl-C (or SIGTERM) stops it; a run cut short is redone by the next run, as after any crash.
+longer. When the newest `microbatch` run in the instance succeeded, a run holds only what has work
+(orchestration.pending): the tables with records waiting in Kafka or rows silver has not applied,
+what is downstream of them, their checks and the freshness checks. A table with nothing new then costs
+a Kafka lag query and a few Delta log reads, no step and no Spark job, so a quiet loop costs little.
+When it did not succeed (it failed, or a crash cut it short), the run holds every asset, which catches
+up whatever was left behind (a gold entity behind its silver, a projection behind its gold). The loop is the tables' only writer: leave the schedule and
+the lag sensor off while it runs. Ctrl-C (or SIGTERM) stops it; a run cut short is redone by the next
+run, as after any crash.
 """
 
 from __future__ import annotations
@@ -22,17 +27,52 @@ import dagster as dg
 LOOP_TAG_VALUE = "loop"
 
 
-def run_microbatch(instance: dg.DagsterInstance, batch_tag: str, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
-    """One run of the `microbatch` job in this process (its Spark session stays warm for the next)."""
+Selection = tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]
+
+
+def run_microbatch(
+    instance: dg.DagsterInstance, batch_tag: str, log_level: str = "WARNING", selection: Selection | None = None
+) -> dg.ExecuteInProcessResult:
+    """One run of the `microbatch` job in this process (its Spark session stays warm for the next):
+    every asset, or only `selection` (assets, checks)."""
     from orchestration.automation import BATCH_TAG
     from orchestration.definitions import defs
 
-    return defs.resolve_job_def("microbatch").execute_in_process(
+    job = defs.resolve_job_def("microbatch")
+    if selection is not None:
+        assets, checks = selection
+        if not assets and not checks:
+            raise ValueError("an empty selection: nothing to run")
+        job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
+    return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags={BATCH_TAG: batch_tag},
     )
+
+
+def pending_selection() -> tuple[Selection, str]:
+    """What the next run has to do (orchestration.pending), and a line saying which tables have work."""
+    from expectations.suite import load_suites
+    from orchestration.definitions import defs, specs
+    from orchestration.pending import microbatch_selection, tables_with_work
+    from orchestration.resources import resources_from_env
+
+    needed = {name: resource for name, resource in resources_from_env().items() if name in ("kafka", "spark", "lake")}
+    with dg.build_resources(needed) as resources:
+        work = tables_with_work(specs, resources.kafka, resources.spark.session(resources.lake), resources.lake)
+    selection = microbatch_selection(defs.resolve_asset_graph(), specs, load_suites(), work)
+    tables = ", ".join(
+        f"{name} ({'?' if w.records_waiting is None else w.records_waiting} waiting)" for name, w in sorted(work.items())
+    )
+    return selection, f"tables with work: {tables or 'none'}"
+
+
+def last_run_succeeded(instance: dg.DagsterInstance) -> bool:
+    """Whether the newest run of the `microbatch` job (loop, schedule, sensor, UI) succeeded."""
+    newest = instance.get_runs(filters=dg.RunsFilter(job_name="microbatch"), limit=1)
+    return bool(newest) and newest[0].status == dg.DagsterRunStatus.SUCCESS
 
 
 def describe(result: dg.ExecuteInProcessResult, seconds: float) -> str:
@@ -60,9 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while args.runs is None or runs < args.runs:
             started = time.monotonic()
-            result = run_microbatch(instance, LOOP_TAG_VALUE)
-            runs, failures = runs + 1, failures + (not result.success)
-            print(describe(result, time.monotonic() - started))
+            if last_run_succeeded(instance):
+                selection, tables = pending_selection()
+                print(tables)
+            else:  # catch up whatever a crash or a failed run left behind
+                print("every asset (the last micro-batch did not succeed)")
+                selection = None
+            if selection is None or selection[0] or selection[1]:
+                result = run_microbatch(instance, LOOP_TAG_VALUE, selection=selection)
+                failures += not result.success
+                print(describe(result, time.monotonic() - started))
+            runs += 1
             if args.runs is None or runs < args.runs:
                 time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
     except KeyboardInterrupt:

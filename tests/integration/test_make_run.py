@@ -7,6 +7,7 @@ lake and Dagster instance in temporary folders, judged by the summary it prints.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ import dagster as dg
 import pytest
 
 from orchestration.stack.stack import Stack, StackPorts
+from orchestration.workload.capture import WorkloadMessage
+from orchestration.workload.producer import produce_messages
 
 # The first test also runs `make run --small` (about 25 minutes on a 2-core machine busy with other
 # Spark jobs, a few minutes on an idle one): more time than the suite's per-test timeout.
@@ -141,36 +144,68 @@ def test_make_run_tells_where_the_ui_is(make_run_small, summary):
     assert "dagster dev -w workspace.yaml" in summary
 
 
-def test_the_loop_mode_after_make_run_records_a_run_that_writes_nothing_and_reuses_the_checks(make_run_small, demo_stack):
-    """`python -m orchestration.loop --runs 1` on make run's lake and instance, with nothing new in
-    Kafka: the run succeeds, no silver or gold table gets a new version, every check reports the
-    result make run's last micro-batch recorded, and every projection is a replay."""
-    _, lake, home = make_run_small
+def _loop_once(home: Path, lake: Path, stack: Stack, idle_seconds: str) -> str:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
-    environment.update({name: str(value) for name, value in demo_stack.connection_settings().items()})
+    environment.update({name: str(value) for name, value in stack.connection_settings().items()})
     environment.update({"DAGSTER_HOME": str(home), "CDC_LAKE_ROOT": str(lake),
-                        "CDC_SPARK_LOG": str(home / "loop-spark.log"), "CDC_CUT_IDLE_SECONDS": "5"})
+                        "CDC_SPARK_LOG": str(home / "loop-spark.log"), "CDC_CUT_IDLE_SECONDS": idle_seconds})
     loop = subprocess.run([sys.executable, "-m", "orchestration.loop", "--runs", "1", "--interval", "0"],
                           cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=900)
     assert loop.returncode == 0, f"{loop.stdout}\n{loop.stderr[-3000:]}"
-    assert re.search(r"^run \w{8}: succeeded, \d+ materializations", loop.stdout, re.M), loop.stdout
+    return loop.stdout
 
+
+def _newest_loop_run_events(home: Path) -> tuple[dg.DagsterRun, list, set[str]]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        [run] = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "loop"}))
-        make_runs = {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "make-run"}))}
+        run = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "loop"}), limit=1)[0]
+        earlier = {r.run_id for r in instance.get_runs() if r.run_id != run.run_id}
         events = [record.event_log_entry.dagster_event for record in instance.get_records_for_run(run.run_id).records
                   if record.event_log_entry.dagster_event is not None]
+    return run, events, earlier
+
+
+def _product_row(spark, lake: Path, layer: str, key_column: str, key: str):
+    frame = spark.read.format("delta").load(str(lake / layer / ("s_prod_int" if layer == "silver" else "product")))
+    return frame.where(f"{key_column} = '{key}'").collect()
+
+
+def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_stack, spark):
+    """`python -m orchestration.loop --runs 1` on make run's lake and instance (orchestration.pending):
+
+    1. Nothing new in Kafka: no table has work; the run holds no asset, only the freshness checks, each
+       reporting a result make run recorded, judged again against the clock.
+    2. One product renamed at the source: the run holds exactly bronze, cut and silver of S_PROD_INT
+       and the gold entities and projections built from it, and gold shows the new name."""
+    from expectations.suite import load_suites
+    from orchestration.definitions import entities, projections
+
+    _, lake, home = make_run_small
+    printed = _loop_once(home, lake, demo_stack, idle_seconds="5")
+    assert "tables with work: none" in printed, printed
+    run, events, earlier = _newest_loop_run_events(home)
     assert run.status == dg.DagsterRunStatus.SUCCESS
-    materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-                    for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
-    silver = {k: m["silver_version"].value for k, m in materialized.items() if k.startswith("silver/")}
-    gold = {k: m["mode"].value for k, m in materialized.items() if k.startswith("gold/")}
-    projections = {k: m["status"].value for k, m in materialized.items() if k.startswith("cassandra/")}
-    assert silver and set(silver.values()) == {"unchanged"}, silver
-    assert gold and set(gold.values()) == {"skipped"}, gold
-    assert projections and set(projections.values()) == {"replay"}, projections
+    assert not [e for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION]
     checks = [e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
-    assert checks, "the loop's run evaluated no check"
-    ran_again = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if "reused_from_run" not in c.metadata]
-    assert not ran_again, f"checks evaluated again although no table moved: {ran_again}"
-    assert {c.metadata["reused_from_run"].value for c in checks} <= make_runs
+    freshness = {(f"{suite.layer}/{suite.table}", e.name) for suite in load_suites() for e in suite.expectations
+                 if e.freshness is not None}
+    assert {(c.asset_key.to_user_string(), c.check_name) for c in checks} == freshness
+    assert all(c.metadata["reused_from_run"].value in earlier for c in checks)
+
+    [product] = _product_row(spark, lake, "silver", "ROW_ID", spark.read.format("delta").load(
+        str(lake / "silver" / "s_prod_int")).where("NOT _deleted").first()["ROW_ID"])
+    renamed = {"table": "SIEBEL.S_PROD_INT", "op_type": "U", "op_ts": "2026-12-01 10:00:00.000000",
+               "current_ts": "2026-12-01T10:00:01.000000", "pos": "99999999990000000000", "csn": "999999999999",
+               "primary_keys": ["ROW_ID"], "after": {"ROW_ID": product["ROW_ID"], "NAME": "Renamed by the loop test"}}
+    produce_messages(demo_stack.kafka_bootstrap, [WorkloadMessage(
+        "crm.S_PROD_INT", product["ROW_ID"].encode(), json.dumps(renamed).encode())], partitions=3)
+    printed = _loop_once(home, lake, demo_stack, idle_seconds="0")
+    assert "tables with work: s_prod_int (1 waiting)" in printed, printed
+    run, events, _ = _newest_loop_run_events(home)
+    assert run.status == dg.DagsterRunStatus.SUCCESS, printed
+    materialized = {e.asset_key.to_user_string() for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+    gold = {entity.name for entity in entities if "s_prod_int" in entity.sources}
+    served = {p.projection for p in projections if gold & set(p.entities)}
+    assert materialized == {"bronze/s_prod_int", "cut/crm", "silver/s_prod_int",
+                            *(f"gold/{name}" for name in gold), *(f"cassandra/{name}" for name in served)}
+    [row] = _product_row(spark, lake, "gold", "product_id", product["ROW_ID"].strip())
+    assert row["name"] == "Renamed by the loop test"

@@ -1,0 +1,92 @@
+"""What a micro-batch has to do: the tables with work, and the assets and checks that follow from them.
+
+Loop mode (orchestration.loop) runs only these, so a table with nothing new costs a Kafka lag query and
+a few reads of its Delta logs: no Dagster step and no Spark job. A table has work when
+
+- its topic holds records bronze has not read (high watermarks against bronze's consumer group,
+  transforms.bronze.lag; bronze commits the group's offsets after its Delta commit, so the lag never
+  understates): then bronze/<table> runs;
+- or silver has not applied every bronze version, or rows may still wait above the cut silver applied
+  last (the newest commit position bronze holds of a partition is at or above that cut; the CDC tool
+  writes each partition in commit order, the premise of transforms.cut).
+
+From the tables with work: bronze of those with records waiting, `cut/<source>` of their sources,
+their silver tables and everything Dagster's asset graph puts downstream of those (gold entities,
+projections); the checks of every selected asset, the checks that read one (a reference to a changed
+parent), and every freshness check, since the clock moves whether or not data does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+from confluent_kafka import KafkaException
+from pyspark.sql import SparkSession
+
+from assets.factory import bronze_key, cut_key, silver_key
+from assets.table_spec import TableSpec
+from expectations.suite import Suite
+from orchestration.resources import KafkaResource, LakeResource
+from transforms.bronze.ingest import STAGE as BRONZE_STAGE
+from transforms.bronze.kafka_reader import KafkaReadError
+from transforms.bronze.lag import bronze_group_id, topic_lag
+from transforms.cut import commit_position
+from transforms.delta_commits import current_version, latest_progress
+from transforms.silver import applied_progress
+
+
+@dataclass(frozen=True)
+class TableWork:
+    records_waiting: int | None  # in Kafka, not yet in bronze (None: Kafka could not tell; bronze runs)
+    silver_behind: bool  # bronze holds rows silver may not have applied
+
+
+def silver_behind(spark: SparkSession, bronze_path: str, silver_path: str) -> bool:
+    bronze_version = current_version(spark, bronze_path)
+    if bronze_version is None:
+        return False
+    applied_version, applied_cut = applied_progress(spark, silver_path)
+    if applied_version != bronze_version:
+        return True
+    if applied_cut is None:  # silver applied everything bronze held at that version
+        return False
+    frontier = (latest_progress(spark, bronze_path, BRONZE_STAGE) or {}).get("frontier", {})
+    newest = [commit_position(sequence) for sequence, _ in frontier.values() if sequence]
+    return bool(newest) and max(newest) >= applied_cut
+
+
+def tables_with_work(
+    specs: list[TableSpec], kafka: KafkaResource, spark: SparkSession, lake: LakeResource
+) -> dict[str, TableWork]:
+    """asset name -> its work, for the tables that have some."""
+    work = {}
+    for spec in specs:
+        try:
+            lag = topic_lag(kafka.client_config(), spec.topic, bronze_group_id(spec.asset_name))
+            waiting = sum(records for _, records in lag.values())
+        except (KafkaException, KafkaReadError):  # e.g. no such topic: bronze runs and its run says why
+            waiting = None
+        behind = silver_behind(spark, lake.table_path("bronze", spec.asset_name), lake.table_path("silver", spec.asset_name))
+        if waiting != 0 or behind:
+            work[spec.asset_name] = TableWork(waiting, behind)
+    return work
+
+
+def microbatch_selection(
+    asset_graph, specs: list[TableSpec], suites: list[Suite], work: dict[str, TableWork]
+) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
+    """The assets and checks a micro-batch runs for `work` (see the module docstring)."""
+    with_work = [spec for spec in specs if spec.asset_name in work]
+    silver = dg.AssetSelection.assets(*[silver_key(spec) for spec in with_work])
+    assets = set(silver.downstream().resolve(asset_graph)) if with_work else set()
+    assets |= {bronze_key(spec) for spec in with_work if work[spec.asset_name].records_waiting != 0}
+    assets |= {cut_key(spec.source) for spec in with_work}
+    checks = set()
+    for suite in suites:
+        checked = dg.AssetKey([suite.layer, suite.table])
+        for expectation in suite.expectations:
+            reads = {dg.AssetKey(list(table)) for table in expectation.tables_read()}
+            if checked in assets or reads & assets or expectation.freshness is not None:
+                checks.add(dg.AssetCheckKey(checked, expectation.name))
+    return assets, checks & set(asset_graph.asset_check_keys)
