@@ -26,16 +26,22 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from transforms.changes import Op
 from transforms.decoders.column_types import site_pattern
+from transforms.decoders.debezium_positions import describe_position_fields, every_position_field
 
 COLUMN_TYPE = re.compile(r"^(string|long|int|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
 SEQUENCE_FIELDS = {
     "goldengate_json": {"csn", "pos"},
-    "debezium_json": {"commit_scn", "scn", "ssn", "lsn", "total_order"},
+    # The spec does not name the connector (each message does): any connector's field is accepted
+    # here, and decoding refuses a field the message's connector does not have.
+    "debezium_json": every_position_field(),
+}
+SEQUENCE_FIELDS_HINT = {
+    "goldengate_json": f"use fields of {sorted(SEQUENCE_FIELDS['goldengate_json'])}",
+    "debezium_json": f"use the position fields of the table's connector ({describe_position_fields()})",
 }
 
 
@@ -101,14 +107,15 @@ class TableSpec(_Strict):
             raise ValueError(f"keys repeat a column: {keys}")
         return keys
 
-    @model_validator(mode="after")
-    def _sequence_fields_exist(self) -> TableSpec:
-        if self.sequence_by is not None:
-            known = SEQUENCE_FIELDS[self.format]
-            unknown = [f for f in self.sequence_by if f not in known]
-            if unknown or not self.sequence_by:
-                raise ValueError(f"sequence_by {self.sequence_by} for {self.format}: use fields of {sorted(known)}")
-        return self
+    @field_validator("sequence_by")
+    @classmethod
+    def _sequence_fields_exist(cls, sequence_by: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        format_ = info.data.get("format")
+        if sequence_by is not None and format_ in SEQUENCE_FIELDS:
+            unknown = [f for f in sequence_by if f not in SEQUENCE_FIELDS[format_]]
+            if unknown or not sequence_by:
+                raise ValueError(f"{sequence_by} for {format_}: {SEQUENCE_FIELDS_HINT[format_]}")
+        return sequence_by
 
     @property
     def asset_name(self) -> str:

@@ -4,7 +4,7 @@ A micro-batch must never apply half of a source transaction, nor a child table's
 parent change that preceded it in the source, even when one topic lags behind another. Silver
 therefore applies, in each run, only the changes whose COMMIT POSITION (the first component of the
 source sequence: `csn` for GoldenGate with `sequence_by: [csn, pos]`, `commit_scn` for Debezium
-Oracle) is below a cut that every table of the source has reached. Changes at or beyond the cut stay
+Oracle, `commit_lsn` for SQL Server and Db2; transforms/decoders/debezium_positions.py) is below a cut that every table of the source has reached. Changes at or beyond the cut stay
 in bronze and are applied by a later run; nothing is dropped.
 
 How the cut is chosen. The CDC tool writes each Kafka partition in commit order, so once bronze holds

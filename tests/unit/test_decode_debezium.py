@@ -481,9 +481,21 @@ def test_mysql_position_is_binlog_file_number_pos_row():
 
 def test_connectors_without_a_default_order_need_sequence_by():
     value = {"before": None, "after": {"id": 1}, "op": "c",
-             "source": {"connector": "sqlserver", "schema": "dbo", "table": "t", "change_lsn": "00000025:00000d98:0002"}}  # fmt: skip
-    with pytest.raises(DecodeError, match="no default position for connector 'sqlserver'"):
+             "source": {"connector": "vitess", "db": "commerce", "table": "customer", "keyspace": "commerce",
+                        "shard": "0"}}  # fmt: skip
+    with pytest.raises(
+        DecodeError,
+        match=r"no default position for connector 'vitess' \(there is one for oracle, postgresql, mysql, mariadb, "
+        r"sqlserver, db2\); name the fields in the spec's sequence_by",
+    ):
         decode_dbz(value, ["id"])
+
+
+def test_a_connector_without_a_default_reads_the_named_fields_as_integers():
+    value = {"before": None, "after": {"id": 1}, "op": "c",
+             "source": {"connector": "vitess", "db": "commerce", "table": "customer"},
+             "transaction": {"id": "tx-1", "total_order": 3, "data_collection_order": 1}}  # fmt: skip
+    assert decode_one(value, ["id"], sequence_by=["total_order"]).position == (3,)
 
 
 # --- Keys -----------------------------------------------------------------------------------------

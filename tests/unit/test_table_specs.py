@@ -97,3 +97,31 @@ def test_every_crm_spec_loads_with_its_topic_keys_and_description():
         assert spec.description and len(spec.description) > 30
         for system_date in ("CREATED", "LAST_UPD", "DB_LAST_UPD"):
             assert spec.columns[system_date] == "timestamp"
+
+
+DEBEZIUM = "table: dbo.customers\ntopic: server1.testDB.dbo.customers\nformat: debezium_json\nkeys: [id]\n"
+
+
+@pytest.mark.parametrize(
+    "sequence_by", [None, "[commit_lsn, change_lsn]", "[commit_lsn, change_lsn, event_serial_no]", "[file, pos, row]",
+                    "[commit_scn, scn, ssn]", "[lsn]", "[commit_lsn, total_order]"],
+)  # fmt: skip
+def test_a_debezium_spec_loads_with_no_sequence_by_or_with_any_connectors_position_fields(tmp_path, sequence_by):
+    text = DEBEZIUM if sequence_by is None else DEBEZIUM + f"sequence_by: {sequence_by}\n"
+    spec = load_table_spec(write(tmp_path, "x.yaml", text))
+    assert spec.sequence_by == (None if sequence_by is None else sequence_by.strip("[]").split(", "))
+
+
+def test_a_debezium_sequence_by_field_no_connector_has_lists_each_connectors_fields(tmp_path):
+    path = write(tmp_path, "x.yaml", DEBEZIUM + "sequence_by: [commit_lsn, seqval]\n")
+    assert load_error(path) == (
+        f"{path}:5: sequence_by: ['commit_lsn', 'seqval'] for debezium_json: use the position fields of the "
+        "table's connector (oracle: commit_scn, scn, ssn, total_order; postgresql: lsn, total_order; "
+        "mysql: file, pos, row, total_order; mariadb: file, pos, row, total_order; "
+        "sqlserver: commit_lsn, change_lsn, event_serial_no, total_order; db2: commit_lsn, change_lsn, total_order)"
+    )
+
+
+def test_a_goldengate_sequence_by_keeps_its_own_fields(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID + "sequence_by: [commit_lsn]\n")
+    assert load_error(path) == f"{path}:5: sequence_by: ['commit_lsn'] for goldengate_json: use fields of ['csn', 'pos']"

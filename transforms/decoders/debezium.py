@@ -12,9 +12,12 @@ What the decoder relies on (reference: docs/cdc-formats.md §2):
   `__debezium.oldkey`, which becomes `old_key`. The d stays a plain delete. A `u` whose `before` key
   differs from its `after` key also gets `old_key`.
 - Columns holding the unavailable-value placeholder are absent from the image (debezium_types).
-- Position (most significant first): `sequence_by` fields looked up in `source`, then in `transaction`
-  (`total_order`); without `sequence_by`, per connector: Oracle (commit_scn or else scn, scn, ssn or 0),
-  Postgres (lsn,), MySQL/MariaDB (binlog file number, pos, row). Other connectors need `sequence_by`.
+- Position (most significant first; debezium_positions.py): the `sequence_by` fields, which must be
+  fields of the message's connector (`source.connector`); without `sequence_by`, per connector:
+  Oracle (commit_scn or else scn, scn, ssn or 0), Postgres (lsn,), MySQL/MariaDB (binlog file number,
+  pos, row or 0), SQL Server (commit_lsn, change_lsn or 0, event_serial_no or 0), Db2 (commit_lsn,
+  change_lsn or 0). SQL Server and Db2 LSNs are hex groups (`0000002b:00000420:0003`), each LSN read
+  as one integer in the database's order. Other connectors need `sequence_by`.
 - `commit_ts` is `source.ts_ms`; `txid` is `source.txId`, else `transaction.id`; `extra` holds
   `snapshot`.
 """
@@ -26,8 +29,9 @@ from datetime import datetime
 from typing import Any
 
 from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, Op
+from transforms.decoders.debezium_positions import position
 from transforms.decoders.debezium_types import FieldSchemas, decode_image, struct_fields
-from transforms.decoders.fields import key_or_none, missing_key_column, position_number
+from transforms.decoders.fields import key_or_none, missing_key_column
 from transforms.decoders.json_documents import kind_of, single_document
 from transforms.decoders.values import canonical_value, datetime_from_epoch_ms
 
@@ -72,7 +76,7 @@ def _decode(message: KafkaMessage, keys: list[str], sequence_by: list[str] | Non
         raise DecodeError(f"`transaction` is a {kind_of(transaction)}, not an object or null")
     common = dict(
         table=_table(source),
-        position=_position(source, transaction, sequence_by),
+        position=position(source, transaction, sequence_by),
         kafka=message.coordinates,
         commit_ts=_commit_ts(source),
         txid=_txid(source, transaction),
@@ -119,48 +123,6 @@ def _table(source: dict) -> str:
         if not isinstance(value, str) or not value:
             raise DecodeError(f"`source.{field}` is {value!r}, not a non-empty string")
     return f"{namespace}.{table}"
-
-
-def _position(source: dict, transaction: dict | None, sequence_by: list[str] | None) -> tuple[int, ...]:
-    if sequence_by:
-        return tuple(_named_position_field(name, source, transaction) for name in sequence_by)
-    connector = source.get("connector")
-    if connector == "oracle":
-        scn = position_number(source.get("scn"), "source.scn")
-        commit_scn = source.get("commit_scn")
-        ssn = source.get("ssn")
-        return (
-            scn if commit_scn is None else position_number(commit_scn, "source.commit_scn"),
-            scn,
-            0 if ssn is None else position_number(ssn, "source.ssn"),
-        )
-    if connector == "postgresql":
-        return (position_number(source.get("lsn"), "source.lsn"),)
-    if connector in ("mysql", "mariadb"):
-        row = source.get("row")
-        return (
-            _binlog_file_number(source.get("file")),
-            position_number(source.get("pos"), "source.pos"),
-            0 if row is None else position_number(row, "source.row"),
-        )
-    raise DecodeError(
-        f"no default position for connector {connector!r}; name the fields in the spec's sequence_by"
-    )
-
-
-def _named_position_field(name: str, source: dict, transaction: dict | None) -> int:
-    if name not in source and transaction is not None and name in transaction:
-        return position_number(transaction[name], f"transaction.{name}")
-    return position_number(source.get(name), f"source.{name}")
-
-
-def _binlog_file_number(file: Any) -> int:
-    """3 for `mysql-bin.000003`; 0 for the empty name some snapshot records carry."""
-    if file == "":
-        return 0
-    if not isinstance(file, str) or "." not in file:
-        raise DecodeError(f"`source.file` is {file!r}, not a binlog file name like mysql-bin.000003")
-    return position_number(file.rsplit(".", 1)[1], "source.file (number suffix)")
 
 
 def _commit_ts(source: dict) -> datetime | None:
