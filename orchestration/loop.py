@@ -10,9 +10,10 @@ longer. When the newest `microbatch` run in the instance succeeded, a run holds 
 what is downstream of them, their checks and the freshness checks. A table with nothing new then costs
 a Kafka lag query and a few Delta log reads, no step and no Spark job, so a quiet loop costs little.
 When it did not succeed (it failed, or a crash cut it short), the run holds every asset, which catches
-up whatever was left behind (a gold entity behind its silver, a projection behind its gold). The loop is the tables' only writer: leave the schedule and
-the lag sensor off while it runs. Ctrl-C (or SIGTERM) stops it; a run cut short is redone by the next
-run, as after any crash.
+up whatever was left behind (a gold entity behind its silver, a projection behind its gold).
+
+The loop is the tables' only writer: leave the schedule and the lag sensor off while it runs. Ctrl-C
+(or SIGTERM) stops it; a run cut short is redone by the next run, as after any crash.
 """
 
 from __future__ import annotations
