@@ -4,7 +4,8 @@ checks -> Cassandra projections), on the local stack (prints figures; not a test
     .venv/bin/python bench/bench_microbatch.py                 # the shipped CRM specs (8 tables)
     .venv/bin/python bench/bench_microbatch.py --changes 300   # a smaller change stream
 
-1. Starts a private stack (Kafka, Cassandra) on free ports, or uses `--stack-dir`'s.
+1. Starts a private stack (Kafka, Cassandra) on free ports, or uses `--stack-dir`'s (its CRM topics
+   are deleted first, so an earlier run's messages do not count).
 2. Generates the CRM workload (an initial load, then `--changes` change transactions, GoldenGate JSON),
    produces the initial load and runs `microbatch` once: that run warms the Spark session, as in a
    long-running deployment, and is not counted.
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from orchestration.definitions import specs
         from orchestration.workload import WorkloadConfig, generate_workload
-        from orchestration.workload.producer import produce_messages
+        from orchestration.workload.producer import delete_topics, produce_messages
 
         workload = generate_workload(
             WorkloadConfig(seed=args.seed, initial_rows=args.initial_rows, changes=args.changes, initial_load=True)
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         load, changes = workload.messages[:loaded], workload.messages[loaded:]
         instance = dg.DagsterInstance.get()
 
+        delete_topics(stack.kafka_bootstrap, sorted({spec.topic for spec in specs}))  # a reused stack's earlier run
         produce_messages(stack.kafka_bootstrap, load, partitions=3)
         warm_seconds, _ = run_once(instance)
         produce_messages(stack.kafka_bootstrap, changes, partitions=3)

@@ -3,6 +3,9 @@
     .venv/bin/python bench/bench_silver_merge.py                       # the full sizes below
     .venv/bin/python bench/bench_silver_merge.py --rows 100000 --big-rows 500000 --changes 20000 --batch 2000
 
+The last line is one JSON object: the seconds behind each figure, the ratios (`silver_over_naive_100k`,
+`silver_over_naive_10k`, `big_over_small`; the keys keep these names at other sizes) and their targets.
+
 Figures:
 1. changes/s: one batch of --changes changes applied to a table of --rows rows (and the naive MERGE,
    see below).
@@ -23,6 +26,7 @@ keys, 5% deletes, in random order, with random Kafka-style sequences newer than 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -224,10 +228,13 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where the tables go (default: a temp dir)"
     )
+    parser.add_argument(
+        "--spark-conf", type=json.loads, default={}, help='extra Spark settings as JSON, e.g. \'{"spark.sql.shuffle.partitions": "8"}\''
+    )
     args = parser.parse_args()
 
     spark = build_spark_session(
-        app_name="bench-silver-merge", extra_conf={"spark.ui.showConsoleProgress": "false"}
+        app_name="bench-silver-merge", extra_conf={"spark.ui.showConsoleProgress": "false", **args.spark_conf}
     )
     spark.sparkContext.setLogLevel("ERROR")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-silver-"))
@@ -273,11 +280,12 @@ def main() -> None:
     print(f"  => {args.changes / naive_seconds:,.0f} changes/s (naive)")
 
     print(f"\n2. the same {args.batch:,}-change batch into {args.rows:,} rows and {args.big_rows:,} rows")
-    timed(f"silver, {args.rows:,} rows", lambda: apply(silver, small))
-    timed(f"naive, {args.rows:,} rows", lambda: naive_merge(spark, plain, small, columns))
+    small_seconds = timed(f"silver, {args.rows:,} rows", lambda: apply(silver, small))
+    naive_small_seconds = timed(f"naive, {args.rows:,} rows", lambda: naive_merge(spark, plain, small, columns))
+    big_seconds = None
     if args.big_rows:
         silver_big = silver_table("silver_big", args.big_rows)
-        timed(f"silver, {args.big_rows:,} rows", lambda: apply(silver_big, small))
+        big_seconds = timed(f"silver, {args.big_rows:,} rows", lambda: apply(silver_big, small))
         plain_big = plain_table("plain_big", args.big_rows)
         timed(f"naive, {args.big_rows:,} rows", lambda: naive_merge(spark, plain_big, small, columns))
 
@@ -285,7 +293,7 @@ def main() -> None:
     print(
         "  (the purge runs when the newest commit time crosses a multiple of retention/4: it reads the whole table)"
     )
-    timed(f"silver with purge, {args.rows:,} rows", lambda: apply(silver, purging))
+    purge_seconds = timed(f"silver with purge, {args.rows:,} rows", lambda: apply(silver, purging))
 
     print("\n4. storage after the batches (current snapshot, bytes)")
     without_sequences = str(workdir / "silver_without_col_seq")
@@ -307,6 +315,17 @@ def main() -> None:
     print(f"  plain table (naive, no metadata):  {plain_bytes:>14,}")
     log_bytes = table_bytes(spark, f"{silver}/_changes")
     print(f"  silver change log (_changes):      {log_bytes:>14,}")
+    print(json.dumps({
+        "rows": args.rows, "big_rows": args.big_rows, "changes": args.changes, "batch": args.batch,
+        "silver_seconds_100k": round(seconds, 2), "naive_seconds_100k": round(naive_seconds, 2),
+        "silver_over_naive_100k": round(seconds / naive_seconds, 2), "silver_over_naive_100k_target": 1.5,
+        "silver_seconds_10k": round(small_seconds, 2), "naive_seconds_10k": round(naive_small_seconds, 2),
+        "silver_over_naive_10k": round(small_seconds / naive_small_seconds, 2), "silver_over_naive_10k_target": 1.5,
+        "silver_seconds_10k_big": round(big_seconds, 2) if big_seconds else None,
+        "big_over_small": round(big_seconds / small_seconds, 2) if big_seconds else None, "big_over_small_target": 1.3,
+        "silver_seconds_10k_with_purge": round(purge_seconds, 2),
+        "silver_bytes": silver_bytes, "plain_bytes": plain_bytes,
+    }))
 
 
 if __name__ == "__main__":

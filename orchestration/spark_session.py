@@ -48,6 +48,15 @@ LOCAL_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "2g",
     "spark.sql.ansi.enabled": "false",
+    # Row projections interpreted instead of compiled (whole-stage code generation stays on). Delta's
+    # MERGE builds its per-row projections (the cell rule's CASE expressions over every column) in
+    # every task, and Spark writes and compiles Java source for each: for a micro-batch of a few
+    # hundred rows per task that costs more than the rows. Measured on 2 cores: a silver batch of 360
+    # changes into 300 rows 9.8-13.2 -> 7.4-7.6 s, the 8-table micro-batch (bench/bench_microbatch.py)
+    # 248 -> 185 s; a 100,000-change batch into 1M rows 53.5 -> 56.6 s (bench/bench_silver_merge.py).
+    # The setting is marked internal in Spark; set it back to FALLBACK through CDC_SPARK_CONF
+    # (SparkResource.conf) for big batches.
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
 
 # A standalone cluster on this machine (the local stack's): small executors, everything on 127.0.0.1,
