@@ -102,16 +102,18 @@ class Scd1Outcome:
 def read_stored_rows(spark: SparkSession, path: str, batch_keys: DataFrame) -> tuple[TableRow, list[str]]:
     """The table row, and the batch's keys that an earlier primary-key change linked.
 
-    Both reads skip the files without such rows (min/max of `_key`, null counts of `_pk_changed`)."""
+    Both reads skip the files without such rows (min/max of `_key`, null counts of `_pk_changed`); the
+    second runs only when the table holds linked keys at all."""
     candidates = read_table(spark, path).where((F.col("_key") == TABLE_KEY) | F.col(PK_CHANGED).isNotNull())
-    rows = (
-        candidates.where(F.col("_key") == TABLE_KEY).select("_image_seq", "_sequence", "_commit_ts").collect()
-    )
-    table_row = TableRow(*rows[0]) if rows else TableRow(None, None, None)
-    linked_rows = candidates.where(F.col("_key") != TABLE_KEY).select("_key")
-    if not linked_rows.limit(1).collect():
+    is_table_row = F.col("_key") == TABLE_KEY
+    [found] = candidates.agg(
+        F.first(F.when(is_table_row, F.struct("_image_seq", "_sequence", "_commit_ts")), ignorenulls=True).alias("row"),
+        F.count(F.when(~is_table_row, F.lit(1))).alias("linked"),
+    ).collect()
+    table_row = TableRow(*found["row"]) if found["row"] else TableRow(None, None, None)
+    if not found["linked"]:
         return table_row, []
-    linked = linked_rows.join(batch_keys, "_key", "left_semi").collect()
+    linked = candidates.where(~is_table_row).select("_key").join(batch_keys, "_key", "left_semi").collect()
     return table_row, sorted(r["_key"] for r in linked)
 
 
