@@ -83,23 +83,32 @@ def run_suite(
         return [_failed(suite, e, str(exc)) for e in chosen]
     plain = [e for e in chosen if e.kind != "references" and e.sql is None]
     outcomes: dict[str, Outcome] = {}
-    outcomes.update(_validate_group(suite, rows, plain, table_path, spark, now, suite.keys))
-    for expectation in chosen:
-        if expectation in plain:
-            continue
-        try:
-            if expectation.references is not None:
-                frame = reference_view(spark, rows, expectation.references, table_path)
-                sample_columns = [*suite.keys, *expectation.references.on]
-            else:
-                frame = run_sql(spark, expectation.sql, rows, table_path)
-                sample_columns = suite.keys
-        except MissingTable as exc:
-            outcomes[expectation.name] = _failed(suite, expectation, str(exc))
-            continue
-        columns = set(frame.columns)
-        sample_columns = list(dict.fromkeys(c for c in sample_columns if c in columns))
-        outcomes.update(_validate_group(suite, frame, [expectation], table_path, spark, now, sample_columns))
+    frames = [rows]
+    try:
+        outcomes.update(_validate_group(suite, rows, plain, table_path, spark, now, suite.keys))
+        for expectation in chosen:
+            if expectation in plain:
+                continue
+            try:
+                if expectation.references is not None:
+                    frame = reference_view(spark, rows, expectation.references, table_path)
+                    sample_columns = [*suite.keys, *expectation.references.on]
+                else:
+                    frame = run_sql(spark, expectation.sql, rows, table_path)
+                    sample_columns = suite.keys
+            except MissingTable as exc:
+                outcomes[expectation.name] = _failed(suite, expectation, str(exc))
+                continue
+            frames.append(frame)
+            columns = set(frame.columns)
+            sample_columns = list(dict.fromkeys(c for c in sample_columns if c in columns))
+            outcomes.update(_validate_group(suite, frame, [expectation], table_path, spark, now, sample_columns))
+    finally:
+        # GX persists every frame it validates and never lets go: held, they would fill the memory of a
+        # long-running session and answer later reads of the same table with these rows, even after a
+        # RESTORE of it (which does not refresh Spark's cache, unlike this session's writes)
+        for frame in frames:
+            frame.unpersist()
     return [outcomes[e.name] for e in chosen]
 
 

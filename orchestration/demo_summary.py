@@ -8,6 +8,7 @@ import dagster as dg
 
 def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     from assets.factory import load_entities, load_projections, load_specs
+    from orchestration.loop import not_materialized
     from orchestration.resources import resources_from_env
     from orchestration.workload.compare import differences, silver_rows, truth_rows
     from transforms.delta_commits import table_exists
@@ -47,6 +48,9 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
         observed = getattr(observed, "value", observed)
         print(f"    failed ({evaluation.severity.value}): {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
               f", observed {observed}")
+    held = not_materialized(result)
+    if held:  # each waits for a failed blocking check upstream of it (or a failed step): the run's events say which
+        print(f"    not materialized in that run: {', '.join(held)}")
     if any(e.check_name == "fresh" for e in failed):
         print("    (the generated workload's commit times are in 2024, so the 1-day freshness WARNs fire as designed)")
 

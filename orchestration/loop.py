@@ -76,15 +76,25 @@ def last_run_succeeded(instance: dg.DagsterInstance) -> bool:
     return bool(newest) and newest[0].status == dg.DagsterRunStatus.SUCCESS
 
 
+def not_materialized(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The assets the run planned and did not materialize: held back by a failed blocking check
+    upstream of them (or by a failed step)."""
+    planned = result.job_def.asset_layer.selected_asset_keys  # the run's (sub)job: what it was to materialize
+    written = {e.asset_key for e in result.get_asset_materialization_events()}
+    return sorted(key.to_user_string() for key in planned - written)
+
+
 def describe(result: dg.ExecuteInProcessResult, seconds: float) -> str:
-    """One line per run: its id, outcome, what it wrote, which checks failed."""
+    """One line per run: its id, outcome, what it wrote, which checks failed, what it held back."""
     written = sum(1 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
     failed = sorted(
         f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed
     )
     outcome = "succeeded" if result.success else "FAILED"
     checks = f", failed checks: {', '.join(failed)}" if failed else ""
-    return f"run {result.run_id[:8]}: {outcome}, {written} materializations in {seconds:.1f}s{checks}"
+    held = not_materialized(result)
+    held_text = f", not materialized: {', '.join(held)}" if held else ""
+    return f"run {result.run_id[:8]}: {outcome}, {written} materializations in {seconds:.1f}s{checks}{held_text}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,9 @@ a few reads of its Delta logs: no Dagster step and no Spark job. A table has wor
 From the tables with work: bronze of those with records waiting, `cut/<source>` of their sources,
 their silver tables and everything Dagster's asset graph puts downstream of those (gold entities,
 projections); the checks of every selected asset, the checks that read one (a reference to a changed
-parent), and every freshness check, since the clock moves whether or not data does.
+parent), and every freshness check, since the clock moves whether or not data does; with the checks
+that read another table, their suite's ordering check on it (expectations.checks): without it the
+suite's step would wait for that table's blocking checks.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pyspark.sql import SparkSession
 
 from assets.factory import bronze_key, cut_key, silver_key
 from assets.table_spec import TableSpec
+from expectations.checks import ordering_checks_for
 from expectations.suite import Suite
 from orchestration.resources import KafkaResource, LakeResource
 from transforms.bronze.ingest import STAGE as BRONZE_STAGE
@@ -89,4 +92,5 @@ def microbatch_selection(
             reads = {dg.AssetKey(list(table)) for table in expectation.tables_read()}
             if checked in assets or reads & assets or expectation.freshness is not None:
                 checks.add(dg.AssetCheckKey(checked, expectation.name))
+    checks |= ordering_checks_for(suites, checks)
     return assets, checks & set(asset_graph.asset_check_keys)

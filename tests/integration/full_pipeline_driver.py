@@ -48,7 +48,7 @@ def main(prefix: str, rebuild_projections: bool) -> None:
     entities = load_entities(specs)
     projections = load_projections(entities)
     assets = build_table_assets(specs, entities, projections)
-    checks = build_asset_checks(asset_keys=[key for asset in assets for key in asset.keys])
+    checks = build_asset_checks(assets=assets)
     result = dg.materialize([*assets, *checks], resources=resources_from_env(), raise_on_error=False)
     spark_master = resources_from_env()["spark"].session().sparkContext.master
     rebuild = _rebuild_projections(specs, entities, projections) if rebuild_projections and result.success else None

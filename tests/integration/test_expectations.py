@@ -4,10 +4,15 @@ Each test writes small Delta tables shaped like silver (source columns + `_delet
 `_sequence`, `_commit_ts`), gold (snake_case entities) and bronze/quarantine, then runs the suites of
 `expectations/suites/` on them. A defect is injected into otherwise clean tables and the test asserts
 that exactly the check for that rule fails, with the right unexpected count and sample keys.
+
+The last test runs the project's real Definitions (orchestration.definitions.build_definitions: every
+asset, check and the `microbatch` job) on Kafka, Spark + Delta and Cassandra of the test stack, breaks
+gold/customer and checks what a failing check holds back.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -18,7 +23,7 @@ from expectations.suite import load_suites
 from expectations.validate import KEYED_SAMPLE_LIMIT, run_suite
 from orchestration.resources import LakeResource, SparkResource
 from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA
-from transforms.delta_commits import progress_metadata
+from transforms.delta_commits import current_version, progress_metadata
 
 pytestmark = pytest.mark.integration
 
@@ -415,3 +420,117 @@ def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake)
     assert all("reused_from_run" not in e.metadata for e in third.values())
     assert third["customer_exists"].passed
     assert third["customer_exists"].metadata["inputs"].value["tables"]["gold/order"] == recorded["gold/order"] + 1
+
+
+# -- the real graph: a failing check holds back only what is built from its asset ---------------------
+
+PROJECTIONS = {"cassandra/customer_by_id", "cassandra/order_by_id", "cassandra/orders_by_customer"}
+
+
+def _error_text(error) -> str:
+    text = []
+    while error is not None:
+        text.append(error.message)
+        error = error.cause
+    return "\n".join(text)
+
+
+def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spark, stack, tmp_lake):
+    """The `microbatch` job of the real Definitions, four runs on one Dagster instance:
+
+    1. the CRM workload from Kafka through every layer: everything materializes;
+    2. one duplicate row appended to gold/customer (key_unique, ERROR): the run fails, its failed step
+       is gold/customer's check step with key_unique and the duplicate key among its sample keys, and
+       cassandra/customer_by_id waits for it and does not materialize; order_by_id and
+       orders_by_customer (built from gold/order and gold/order_item) materialize in the same run, after
+       gold/order's checks, which read gold/customer after its materialization and pass;
+    3. the duplicate removed: customer_by_id materializes again;
+    4. one customer's e-mail broken (email_format, WARN): the run succeeds, nothing is held back."""
+    from orchestration.definitions import build_definitions
+    from orchestration.loop import describe, not_materialized
+    from orchestration.resources import CassandraResource, KafkaResource
+    from orchestration.workload import WorkloadConfig, generate_workload
+    from orchestration.workload.producer import produce_messages
+    from tests.pipeline import specs_on_topics, unique_prefix
+
+    prefix = unique_prefix()
+    workload = generate_workload(
+        WorkloadConfig(seed=5, initial_rows=40, changes=150, initial_load=True, overlap=3,
+                       topic_template=prefix + ".{table}")
+    )
+    produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
+    resources = {
+        "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
+        "spark": SparkResource(),
+        "lake": LakeResource(root=str(tmp_lake)),
+        "cassandra": CassandraResource(contact_points=[stack.cassandra_host], port=stack.cassandra_port,
+                                       keyspace=f"checks_{uuid.uuid4().hex[:8]}"),
+    }
+    job = build_definitions(specs_on_topics(prefix), resources).resolve_job_def("microbatch")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def microbatch() -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(instance=instance, raise_on_error=False,
+                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+
+    def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
+        return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+
+    first = microbatch()
+    assert first.success, [_error_text(e.step_failure_data.error) for e in first.get_step_failure_events()]
+    assert PROJECTIONS <= _materialized(first)
+
+    customer = str(tmp_lake / "gold" / "customer")
+    clean = current_version(spark, customer)
+    spark.read.format("delta").load(customer).limit(1).write.format("delta").mode("append").save(customer)
+    [duplicate] = {row["customer_id"] for row in spark.read.format("delta").load(customer)
+                   .groupBy("customer_id").count().where("count > 1").collect()}
+
+    held = microbatch()
+
+    assert not held.success
+    checks = evaluations(held)
+    key_unique = checks["gold/customer:key_unique"]
+    assert not key_unique.passed and key_unique.severity == dg.AssetCheckSeverity.ERROR
+    assert {"customer_id": duplicate} in key_unique.metadata["sample_keys"].value
+    [failure] = held.get_step_failure_events()
+    assert failure.step_key == "expectations_gold_customer"
+    assert "gold/customer: key_unique" in _error_text(failure.step_failure_data.error)
+    materialized = _materialized(held)
+    assert "cassandra/customer_by_id" not in materialized
+    assert {"gold/customer", "cassandra/order_by_id", "cassandra/orders_by_customer"} <= materialized
+    events = held.all_events
+    started = {e.step_key: i for i, e in enumerate(events) if e.event_type == dg.DagsterEventType.STEP_START}
+    assert "cassandra__customer_by_id" not in started
+    [customer_written] = [i for i, e in enumerate(events) if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+                          and e.asset_key == dg.AssetKey(["gold", "customer"])]
+    assert started["expectations_gold_order"] > customer_written
+    assert checks["gold/order:customer_exists"].passed and checks["gold/customer:read_by_gold_order"].passed
+    assert [e for e in held.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR] \
+        == [key_unique]
+    logs = [entry.user_message for entry in instance.all_logs(held.run_id)]
+    assert any("cassandra__customer_by_id" in m and "expectations_gold_customer" in m for m in logs), \
+        "no event says why customer_by_id did not run"
+    assert not_materialized(held) == ["cassandra/customer_by_id"]
+    line = describe(held, 1.0)  # the loop's line
+    assert "FAILED" in line and "gold/customer:key_unique" in line
+    assert line.endswith("not materialized: cassandra/customer_by_id")
+
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, customer).restoreToVersion(clean)  # the duplicate is gone
+
+    repaired = microbatch()
+
+    assert repaired.success
+    assert PROJECTIONS <= _materialized(repaired)
+    assert evaluations(repaired)["gold/customer:key_unique"].passed
+
+    DeltaTable.forPath(spark, customer).update(f"customer_id = '{duplicate}'", {"email": "'not-an-email'"})
+
+    warned = microbatch()
+
+    assert warned.success
+    assert PROJECTIONS <= _materialized(warned)
+    email = evaluations(warned)["gold/customer:email_format"]
+    assert not email.passed and email.severity == dg.AssetCheckSeverity.WARN

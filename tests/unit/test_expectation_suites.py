@@ -255,3 +255,42 @@ def test_asset_keys_limit_the_checks_to_assets_that_exist(tmp_path):
     assert build_asset_checks([suite], asset_keys=[dg.AssetKey(["gold", "order"])]) == []
     [checks] = build_asset_checks([suite], asset_keys=[dg.AssetKey(["silver", "s_order"])])
     assert all(not spec.additional_deps for spec in checks.check_specs)
+
+
+def _upstream_steps(job: dg.JobDefinition, step: str) -> set[str]:
+    """Every step `step` waits for in `job`, directly or not."""
+    structure = job.graph.dependency_structure
+    found: set[str] = set()
+    todo = [step]
+    while todo:
+        for output in structure.all_upstream_outputs_from_node(todo.pop()):
+            if output.node_name not in found:
+                found.add(output.node_name)
+                todo.append(output.node_name)
+    return found
+
+
+def test_each_suite_is_one_step_that_only_what_is_built_from_its_asset_waits_for():
+    """On the shipped graph: a projection waits for the check steps of the gold entities it reads and of
+    no other gold entity; a suite that reads another gold entity waits for that entity's materialization,
+    not for its checks (its ordering check, non-blocking, lets it)."""
+    from orchestration.definitions import defs, entities, projections
+
+    job = defs.resolve_job_def("microbatch")
+    gold_check_steps = {f"expectations_gold_{entity.name}" for entity in entities}
+    assert gold_check_steps <= set(job.graph.node_dict)
+    for projection in projections:
+        waits = _upstream_steps(job, f"cassandra__{projection.projection}")
+        assert waits & gold_check_steps == {f"expectations_gold_{name}" for name in projection.entities}, projection
+
+    order_waits = {output.node_name for output in job.graph.dependency_structure.all_upstream_outputs_from_node(
+        "expectations_gold_order")}
+    assert {"gold__order", "gold__customer", "gold__account"} <= order_waits
+    assert not order_waits & gold_check_steps
+
+    graph = defs.resolve_asset_graph()
+    ordering = {key for key in graph.asset_check_keys if key.name.startswith("read_by_")}
+    assert dg.AssetCheckKey(dg.AssetKey(["gold", "customer"]), "read_by_gold_order") in ordering
+    assert all(not graph.get_check_spec(key).blocking for key in ordering)
+    # gold reads silver/s_lst_of_val upstream of it: no ordering check there
+    assert not {key for key in ordering if key.asset_key == dg.AssetKey(["silver", "s_lst_of_val"])}
