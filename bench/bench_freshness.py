@@ -69,6 +69,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench_microbatch import point_platform_at  # noqa: E402  (bench/ is this script's folder)
+
 TARGET_P99_SECONDS = 60.0
 TARGET_LOST = 0
 README_LOOP_INTERVAL = 10.0  # README "Low latency: the loop" and the Makefile's LOOP_INTERVAL
@@ -321,13 +323,9 @@ def produce(bootstrap: str, tracker: Tracker, messages, table_of: dict[str, str]
     workload producer does (acks=all, Java's key hashing); every change is tracked. Returns seconds."""
     from confluent_kafka import Producer
 
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "partitioner": "murmur2_random",
-        "linger.ms": 5,
-    })
+    from orchestration.workload.producer import PRODUCER_CONFIG
+
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
     started = time.monotonic()
     for number, message in enumerate(messages):
         if rate:
@@ -495,17 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log(f"starting the stack ({work})")
         stack.up()
-        for name, value in stack.connection_settings().items():
-            os.environ[name] = str(value)
-        os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
-        os.environ["CDC_LAKE_ROOT"] = str(work / "lake")
-        os.environ["CDC_CASSANDRA_KEYSPACE"] = f"bench_{os.getpid()}"
-        os.environ.setdefault("CDC_SPARK_LOG", str(work / "spark.log"))
+        point_platform_at(stack, work)
         os.environ.pop("CDC_CUT_IDLE_SECONDS", None)  # the platform's default, as a user runs it
         if args.cut_idle_seconds is not None:
             os.environ["CDC_CUT_IDLE_SECONDS"] = f"{args.cut_idle_seconds:g}"
-        (work / "dagster_home").mkdir()
-        shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
 
         from assets.factory import load_specs
         from orchestration.resources import resources_from_env

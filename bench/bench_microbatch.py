@@ -44,6 +44,19 @@ TARGET_SECONDS = {8: 30.0, 128: 300.0}  # one changed run, by number of tables
 TARGET_SECONDS_PER_UNCHANGED_TABLE = 0.2
 
 
+def point_platform_at(stack, work: Path) -> None:
+    """The platform's settings for a benchmark: the stack's servers, and a fresh Dagster instance,
+    lake, Cassandra keyspace and Spark log under `work`."""
+    for name, value in stack.connection_settings().items():
+        os.environ[name] = str(value)
+    os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
+    os.environ["CDC_LAKE_ROOT"] = str(work / "lake")
+    os.environ["CDC_CASSANDRA_KEYSPACE"] = f"bench_{os.getpid()}"
+    os.environ.setdefault("CDC_SPARK_LOG", str(work / "spark.log"))
+    (work / "dagster_home").mkdir()
+    shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
+
+
 def write_specs(folder: Path, tables: int) -> dict[str, str]:
     """The shipped specs and `tables - 8` clones of them in `folder`: {clone topic: base topic}."""
     import yaml
@@ -148,17 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(args.stack_dir) if args.stack_dir else Stack(work / "stack", StackPorts.free(), die_with_parent=True)
     try:
         stack.up()
-        for name, value in stack.connection_settings().items():
-            os.environ[name] = str(value)
-        os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
-        os.environ["CDC_LAKE_ROOT"] = str(work / "lake")
-        os.environ["CDC_CASSANDRA_KEYSPACE"] = f"bench_{os.getpid()}"
+        point_platform_at(stack, work)
         os.environ["CDC_CUT_IDLE_SECONDS"] = "0"
-        os.environ.setdefault("CDC_SPARK_LOG", str(work / "spark.log"))
         clones = write_specs(work / "specs", args.tables)
         os.environ["CDC_SPECS_DIR"] = str(work / "specs")
-        (work / "dagster_home").mkdir()
-        shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
 
         import dagster as dg
 

@@ -11,6 +11,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from orchestration.workload.capture import WorkloadMessage
 
+# Idempotent, acknowledged by every replica, partitioned by key hash as Java clients do.
+PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random", "linger.ms": 5}
+
 
 def create_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication_factor: int = 1) -> None:
     """Create the topics with `partitions` partitions; topics that already exist are left as they are."""
@@ -53,14 +56,7 @@ def produce_messages(
     clients do), wait for every acknowledgement. Returns messages per topic; raises if any failed.
     `timestamp_ms`: the Kafka timestamp of every message (default: the time of sending)."""
     create_topics(bootstrap, (m.topic for m in messages), partitions)
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "partitioner": "murmur2_random",
-        "linger.ms": 5,
-        **(producer_config or {}),
-    })
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, **(producer_config or {})})
     failures: list[str] = []
 
     def delivered(error, message) -> None:
