@@ -82,26 +82,23 @@ def upstream_keys(assets: Iterable[dg.AssetsDefinition]) -> dict[dg.AssetKey, se
 
 def build_asset_checks(
     suites: list[Suite] | None = None,
-    asset_keys: Iterable[dg.AssetKey] | None = None,
     assets: Sequence[dg.AssetsDefinition] | None = None,
 ) -> list[dg.AssetChecksDefinition]:
     """The checks of every suite (default: all of `expectations/suites/`), one op per suite.
 
     `assets`: the asset definitions the checks go with (what orchestration.definitions assembles).
     Only the suites of their assets, and only dependencies among them; each suite gets an ordering
-    check on every table it reads that is not upstream of its asset (module docstring). `asset_keys`
-    instead (or nothing: no limit): the same without the graph, so without ordering checks: a table
-    a suite reads then holds the suite back on its blocking checks, Dagster's default, and two suites
-    that read each other's assets cannot be in one job.
+    check on every table it reads that is not upstream of its asset (module docstring). Without
+    `assets`, every suite, without ordering checks: a table a suite reads then holds the suite back on
+    its blocking checks, Dagster's default, and two suites that read each other's assets cannot be in
+    one job.
     """
     suites = load_suites() if suites is None else suites
-    upstream = None
-    if assets is not None:
-        asset_keys = [key for assets_def in assets for key in assets_def.keys]
-        upstream = upstream_keys(assets)
-    known = set(asset_keys) if asset_keys is not None else None
-    selected = [suite for suite in suites if known is None or suite_asset_key(suite) in known]
-    return [build_suite_checks(suite, known, upstream) for suite in selected]
+    if assets is None:
+        return [build_suite_checks(suite, None, None) for suite in suites]
+    known = {key for assets_def in assets for key in assets_def.keys}
+    upstream = upstream_keys(assets)
+    return [build_suite_checks(suite, known, upstream) for suite in suites if suite_asset_key(suite) in known]
 
 
 def ordered_reads(

@@ -26,6 +26,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 LAKE = PROJECT_ROOT / ".lake"
 STACK_DIR = PROJECT_ROOT / ".stack"
+DEFAULT_SEED = 7
+
+
+def workload_config(small: bool, seed: int = DEFAULT_SEED):
+    """The CRM workload `make run` feeds through Kafka (`small`: the size CI uses)."""
+    from orchestration.workload import WorkloadConfig
+
+    initial_rows, changes = (40, 150) if small else (200, 1500)
+    return WorkloadConfig(seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5)
 
 
 def step(text: str) -> None:
@@ -36,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a small workload (what CI runs)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--stack-dir", type=Path, default=None,
                         help="state directory of the stack to use or start (default $CDC_STACK_DIR, else .stack/)")
     parser.add_argument("--lake", type=Path, default=LAKE, help="folder of the Delta tables, emptied first (default .lake/)")
@@ -44,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the Dagster instance's folder (default .dagster_home/, the one `make dev` opens)")
     args = parser.parse_args(argv)
     lake, dagster_home = args.lake.resolve(), args.dagster_home.resolve()
-    initial_rows, changes = (40, 150) if args.small else (200, 1500)
+    config = workload_config(args.small, args.seed)
     started = time.monotonic()
 
     from orchestration.stack.stack import Stack
@@ -56,12 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[name] = str(value)
     print(f"    Kafka {stack.kafka_bootstrap}, Cassandra {stack.cassandra_host}:{stack.cassandra_port}")
 
-    step(f"Generating the CRM workload (seed {args.seed}: {initial_rows} initial rows, {changes} change transactions)")
-    from orchestration.workload import WorkloadConfig, generate_workload
+    step(f"Generating the CRM workload (seed {config.seed}: {config.initial_rows} initial rows, "
+         f"{config.changes} change transactions)")
+    from orchestration.workload import generate_workload
 
-    workload = generate_workload(
-        WorkloadConfig(seed=args.seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5)
-    )
+    workload = generate_workload(config)
     print(f"    {len(workload.messages)} GoldenGate messages over {len(workload.topics())} topics")
     _reset(stack, workload.topics(), lake)
 

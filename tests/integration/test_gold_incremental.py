@@ -9,7 +9,7 @@ after each and recording what the run did. At the end, and after the workload's 
 table is compared with a fresh full recompute: incremental runs must give the same table.
 
 The whole flow through Dagster, compared with the cleanup rules applied to the source's truth, is
-tests/integration/test_end_to_end.py.
+in tests/integration/test_make_run.py (the lake `make run` leaves).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from assets.table_spec import load_table_specs
 from expectations.checks import build_asset_checks
-from expectations.suite import SuiteError, load_suite, load_suites, parse_lag
+from expectations.suite import SuiteError, check_gx_types, load_suite, load_suites, parse_lag
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD_DIR = ROOT / "transforms" / "gold"
@@ -138,22 +138,24 @@ def test_missing_expectations_names_the_field(tmp_path):
 def test_unknown_expectation_type_names_file_and_line(tmp_path):
     path = write(tmp_path, "s.yaml", GOOD.replace("expect_column_values_to_not_be_null", "expect_column_values_to_be_nul"))
 
+    suite = load_suite(path)  # the structure is fine: Great Expectations is not imported to load a suite
+
     with pytest.raises(SuiteError, match=r"s\.yaml:6: .*key_not_null: unknown expectation type 'expect_column_values_to_be_nul'"):
-        load_suite(path)
+        check_gx_types(suite)
 
 
 def test_kwargs_the_expectation_does_not_take_name_file_and_line(tmp_path):
     path = write(tmp_path, "s.yaml", GOOD.replace("{column: ROW_ID}", "{column: ROW_ID, mostly: 2}"))
 
     with pytest.raises(SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"):
-        load_suite(path)
+        check_gx_types(load_suite(path))
 
 
 def test_a_required_expectation_argument_that_is_missing_names_it(tmp_path):
     text = GOOD.replace("expect_column_values_to_not_be_null", "expect_column_values_to_be_in_set")
 
     with pytest.raises(SuiteError, match=r"s\.yaml:7: .*value_set: field required"):
-        load_suite(write(tmp_path, "s.yaml", text))
+        check_gx_types(load_suite(write(tmp_path, "s.yaml", text)))
 
 
 def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
@@ -164,6 +166,7 @@ def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
 
     suite = load_suite(write(tmp_path, "s.yaml", text))
 
+    check_gx_types(suite)  # the value set comes at run time: no "value_set: field required"
     assert suite.tables_read() == [("silver", "s_lst_of_val"), ("silver", "s_org_ext")]
 
 
@@ -243,17 +246,36 @@ def test_shipped_suites_become_checks_that_load_in_definitions():
     from orchestration.resources import resources_from_env
 
     suites = load_suites()
+    for suite in suites:
+        check_gx_types(suite)
     checks = build_asset_checks(suites)
     defs = dg.Definitions(asset_checks=checks, resources=resources_from_env())
 
     assert len(defs.resolve_asset_graph().asset_check_keys) == sum(len(s.expectations) for s in suites)
 
 
-def test_asset_keys_limit_the_checks_to_assets_that_exist(tmp_path):
+def test_loading_the_definitions_does_not_import_great_expectations():
+    """Importing Great Expectations costs about 10 s of CPU; every process that loads the Definitions
+    (each run's worker, the code server, the loop) would pay it before doing anything."""
+    import subprocess
+    import sys
+
+    probe = "import sys, orchestration.definitions; print(sorted(m for m in sys.modules if m.startswith('great_expectations')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout[-2000:]
+
+
+def test_assets_limit_the_checks_to_assets_that_exist(tmp_path):
     suite = load_suite(write(tmp_path, "s.yaml", GOOD))
 
-    assert build_asset_checks([suite], asset_keys=[dg.AssetKey(["gold", "order"])]) == []
-    [checks] = build_asset_checks([suite], asset_keys=[dg.AssetKey(["silver", "s_order"])])
+    def asset(*path: str) -> dg.AssetsDefinition:
+        @dg.asset(key=dg.AssetKey(list(path)))
+        def _table() -> None: ...
+
+        return _table
+
+    assert build_asset_checks([suite], assets=[asset("gold", "order")]) == []
+    [checks] = build_asset_checks([suite], assets=[asset("silver", "s_order")])
     assert all(not spec.additional_deps for spec in checks.check_specs)
 
 
