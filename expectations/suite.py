@@ -37,8 +37,8 @@ fields, a bad lag, a name used twice. The Great Expectations side (an unknown ex
 the expectation does not take) is checked by `check_gx_types`, which imports Great Expectations: the
 check step runs it before validating (a bad expectation is a FAILED check with that error, the suite's
 others still run), and `make test` runs it on every shipped suite. Importing Great Expectations costs
-about 10 s of CPU, which every process that loads the Definitions (each run's worker, the code server,
-the loop) would otherwise pay before doing anything. Errors name the file and line.
+about 10 s of CPU; loading the Definitions (the code server, each run's worker, the loop) does not pay
+it, only a step that validates does. Errors name the file and line.
 """
 
 from __future__ import annotations
