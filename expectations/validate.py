@@ -27,8 +27,9 @@ from expectations.data import (
 from expectations.suite import ExpectationSpec, Suite, gx_expectation, gx_type_problems
 
 SAMPLE_SIZE = 5
-# Sample keys of a failed expectation come from a second GX pass with `unexpected_index_column_names`,
-# which collects EVERY unexpected row's keys to the driver: it runs only below this many.
+# Sample values and keys of a failed expectation come from a second GX pass; with
+# `unexpected_index_column_names` it collects EVERY unexpected row's keys to the driver, so keys are
+# asked for only below this many.
 KEYED_SAMPLE_LIMIT = 1000
 
 
@@ -140,44 +141,48 @@ def _validate_group(
     gx_suite = gx.ExpectationSuite(
         name=f"{suite.asset}:{sorted(built)[0]}", expectations=list(built.values())
     )
-    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-    results = _validate(frame, gx_suite, result_format)
+    # counts only: the samples of a failed expectation come from a second pass (_with_samples)
+    results = _validate(frame, gx_suite, {"result_format": "BASIC", "partial_unexpected_count": 0})
     by_name = {result.expectation_config.meta.get("check"): result for result in results.results}
     for expectation in chosen:
         if expectation.name in built:
             outcome = _outcome(suite, expectation, by_name[expectation.name])
-            outcomes[expectation.name] = _with_sample_keys(
+            outcomes[expectation.name] = _with_samples(
                 outcome, expectation, built[expectation.name], frame, sample_columns
             )
     return outcomes
 
 
-def _with_sample_keys(
+def _with_samples(
     outcome: Outcome, expectation: ExpectationSpec, built, frame: DataFrame, sample_columns: list[str]
 ) -> Outcome:
-    """A few keys of the failing rows (bounded: never collects more than KEYED_SAMPLE_LIMIT rows)."""
-    if outcome.success or outcome.error or not outcome.unexpected_count or not sample_columns:
+    """A few values and keys of the failing rows, from a second pass that runs only when the expectation
+    failed: the first pass collects no sample, which saves a Spark job per expectation. Bounded: never
+    collects more than KEYED_SAMPLE_LIMIT rows' keys."""
+    if outcome.success or outcome.error or not outcome.unexpected_count:
         return outcome
     if expectation.references is not None:
+        if not sample_columns:
+            return outcome
         orphans = frame.where(F.col(PARENT_FOUND).isNull()).select(*sample_columns).limit(SAMPLE_SIZE)
         return replace(outcome, sample_keys=[_plain(row.asDict()) for row in orphans.collect()])
-    if outcome.unexpected_count > KEYED_SAMPLE_LIMIT:
-        return replace(
-            outcome, note=f"sample keys not collected: more than {KEYED_SAMPLE_LIMIT} unexpected rows"
-        )
     import great_expectations as gx
 
-    result_format = {
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": SAMPLE_SIZE,
-        "unexpected_index_column_names": sample_columns,
-    }
+    keyed = bool(sample_columns) and outcome.unexpected_count <= KEYED_SAMPLE_LIMIT
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    if keyed:
+        result_format["unexpected_index_column_names"] = sample_columns
     [result] = _validate(
         frame, gx.ExpectationSuite(name=f"samples:{expectation.name}", expectations=[built]), result_format
     ).results
-    index_list = (result.result or {}).get("partial_unexpected_index_list") or []
+    details = result.result or {}
+    values = _plain(list(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE])
+    index_list = (details.get("partial_unexpected_index_list") or []) if keyed else []
     keys = [_plain(dict(k)) for k in index_list[:SAMPLE_SIZE] if isinstance(k, dict)]
-    return replace(outcome, sample_keys=keys)
+    note = None
+    if sample_columns and not keyed:
+        note = f"sample keys not collected: more than {KEYED_SAMPLE_LIMIT} unexpected rows"
+    return replace(outcome, sample_values=values, sample_keys=keys, note=note)
 
 
 def _build(expectation: ExpectationSpec, frame: DataFrame, table_path: TablePath, spark: SparkSession, now):
@@ -237,9 +242,6 @@ def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:
         element_count=details.get("element_count"),
         unexpected_count=details.get("unexpected_count"),
         unexpected_percent=details.get("unexpected_percent"),
-        sample_values=[]
-        if expectation.references
-        else _plain(list(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]),
         error=error,
     )
 
