@@ -32,19 +32,22 @@ In `sql` and `value_set_sql`, `{this}` is the suite's rows (after `where`) and `
 another lake table as stored (e.g. `{silver.s_lst_of_val}`, tombstones included). A query that uses
 `{this}` is formatted by pyspark (`spark.sql(query, this=rows)`): write other literal braces doubled.
 
-The file's structure is checked when it loads, without Spark or Great Expectations: unknown or missing
-fields, a bad lag, a name used twice. The Great Expectations side (an unknown expectation type, kwargs
-the expectation does not take) is checked by `check_gx_types`, which imports Great Expectations: the
-check step runs it before validating (a bad expectation is a FAILED check with that error, the suite's
-others still run), and `make test` runs it on every shipped suite. Importing Great Expectations costs
-about 10 s of CPU; loading the Definitions (the code server, each run's worker, the loop) does not pay
-it, only a step that validates does. Errors name the file and line.
+Everything is checked when the file loads, without Spark: unknown or missing fields, an unknown
+expectation type, kwargs the expectation does not take, a bad lag. Errors name the file and line.
+Whether Great Expectations accepts an expectation takes Great Expectations itself, whose import costs
+about 10 s of CPU in every process that loads the Definitions (each run's worker, the code server, the
+loop). So the expectations it accepted are remembered, by Great Expectations version, type and kwargs,
+in `$XDG_CACHE_HOME/cdc-lakehouse/accepted-expectations.json` (default `~/.cache`): a process whose
+suites hold only remembered expectations does not import it; a new or changed one is checked as ever.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -217,34 +220,48 @@ def load_suite(path: Path) -> Suite:
         suite = Suite.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
         raise SuiteError(_describe(path, root, exc)) from None
+    accepted = _accepted_expectations()
+    checked = set()
+    for index, expectation in enumerate(suite.expectations):
+        if expectation.type is not None and _acceptance_key(expectation) not in accepted:
+            _check_gx_expectation(path, root, index, expectation)
+            checked.add(_acceptance_key(expectation))
+    if checked:
+        _remember_accepted(accepted | checked)
     return suite
 
 
-def check_gx_types(suite: Suite) -> None:
-    """Raise SuiteError (file:line) for the first `type` expectation Great Expectations does not accept."""
-    problems = gx_type_problems(suite)
-    if problems:
-        raise SuiteError(next(iter(problems.values())))
+def accepted_expectations_file() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "cdc-lakehouse" / "accepted-expectations.json"
 
 
-def gx_type_problems(suite: Suite) -> dict[str, str]:
-    """Expectation name -> what Great Expectations does not accept in it (file:line), for `type`
-    expectations (imports Great Expectations)."""
-    problems = {}
-    root = None
-    for index, expectation in enumerate(suite.expectations):
-        if expectation.type is None:
-            continue
-        problem = _gx_problem(expectation)
-        if problem is not None:
-            if root is None and Path(suite.source).is_file():
-                root = yaml.compose(Path(suite.source).read_text(), Loader=_Yaml12BoolLoader)
-            where, detail = problem
-            loc = ("expectations", index, where)
-            problems[expectation.name] = (
-                f"{suite.source}:{_line_of(root, loc)}: expectations[{index}] {expectation.name}: {detail}"
-            )
-    return problems
+def _acceptance_key(expectation: ExpectationSpec) -> str:
+    """What Great Expectations' verdict on an expectation depends on."""
+    return json.dumps(
+        [version("great-expectations"), expectation.type, expectation.kwargs, expectation.value_set_sql is not None],
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _accepted_expectations() -> set[str]:
+    try:
+        return set(json.loads(accepted_expectations_file().read_text()))
+    except (OSError, ValueError, TypeError):  # none yet, unreadable or damaged: check everything again
+        return set()
+
+
+def _remember_accepted(keys: set[str]) -> None:
+    """Best effort (a read-only home only means checking again): written whole, then renamed."""
+    target = accepted_expectations_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(sorted(keys), indent=0))
+        os.replace(partial, target)
+    except OSError:
+        pass
 
 
 def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
@@ -272,26 +289,29 @@ def gx_expectation(expectation: ExpectationSpec, kwargs: dict[str, Any] | None =
     return configuration.to_domain_obj()
 
 
-def _gx_problem(expectation: ExpectationSpec) -> tuple[str, str] | None:
-    """(the field at fault, what is wrong) if Great Expectations does not accept the expectation."""
+def _check_gx_expectation(path: Path, root: yaml.Node, index: int, expectation: ExpectationSpec) -> None:
     from great_expectations.exceptions import ExpectationNotFoundError
 
+    loc: tuple = ("expectations", index, "type")
     placeholder = {"value_set": []} if expectation.value_set_sql is not None else {}
     try:
         gx_expectation(expectation, placeholder)
     except ExpectationNotFoundError:
-        return "type", (
-            f"unknown expectation type {expectation.type!r} "
-            "(a Great Expectations 1.x type such as expect_column_values_to_not_be_null)"
-        )
+        raise SuiteError(
+            f"{path}:{_line_of(root, loc)}: expectations[{index}] {expectation.name}: unknown expectation type "
+            f"{expectation.type!r} (a Great Expectations 1.x type such as expect_column_values_to_not_be_null)"
+        ) from None
     except Exception as exc:  # GX validates kwargs with its own (pydantic v1) models
         problems = []
         for error in getattr(exc, "errors", lambda: [])():
             field_name = ".".join(str(part) for part in error.get("loc", ()))
             problems.append(f"{field_name}: {error.get('msg')}")
         detail = "; ".join(problems) or str(exc)
-        return ("kwargs" if expectation.kwargs else "type"), f"{expectation.type}: {detail}"
-    return None
+        kwargs_loc = ("expectations", index, "kwargs")
+        line = _line_of(root, kwargs_loc if expectation.kwargs else loc)
+        raise SuiteError(
+            f"{path}:{line}: expectations[{index}] {expectation.name}: {expectation.type}: {detail}"
+        ) from None
 
 
 def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:

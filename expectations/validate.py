@@ -24,7 +24,7 @@ from expectations.data import (
     run_sql,
     suite_rows,
 )
-from expectations.suite import ExpectationSpec, Suite, gx_expectation, gx_type_problems
+from expectations.suite import ExpectationSpec, Suite, gx_expectation
 
 SAMPLE_SIZE = 5
 # Sample values and keys of a failed expectation come from a second GX pass; with
@@ -82,16 +82,12 @@ def run_suite(
         rows = suite_rows(spark, suite, table_path)
     except MissingTable as exc:
         return [_failed(suite, e, str(exc)) for e in chosen]
-    not_accepted = gx_type_problems(suite)  # an expectation GX does not take fails alone, with file:line
-    outcomes: dict[str, Outcome] = {
-        e.name: _failed(suite, e, not_accepted[e.name]) for e in chosen if e.name in not_accepted
-    }
-    chosen_valid = [e for e in chosen if e.name not in not_accepted]
-    plain = [e for e in chosen_valid if e.kind != "references" and e.sql is None]
+    plain = [e for e in chosen if e.kind != "references" and e.sql is None]
+    outcomes: dict[str, Outcome] = {}
     frames = [rows]
     try:
         outcomes.update(_validate_group(suite, rows, plain, table_path, spark, now, suite.keys))
-        for expectation in chosen_valid:
+        for expectation in chosen:
             if expectation in plain:
                 continue
             try:

@@ -15,10 +15,17 @@ from sqlglot import exp
 
 from assets.table_spec import load_table_specs
 from expectations.checks import build_asset_checks
-from expectations.suite import SuiteError, check_gx_types, load_suite, load_suites, parse_lag
+from expectations.suite import SuiteError, load_suite, load_suites, parse_lag
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD_DIR = ROOT / "transforms" / "gold"
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_expectations(tmp_path, monkeypatch):
+    """Every test here checks its expectations with Great Expectations (expectations.suite remembers
+    those it accepted, in the user's cache folder)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -138,24 +145,22 @@ def test_missing_expectations_names_the_field(tmp_path):
 def test_unknown_expectation_type_names_file_and_line(tmp_path):
     path = write(tmp_path, "s.yaml", GOOD.replace("expect_column_values_to_not_be_null", "expect_column_values_to_be_nul"))
 
-    suite = load_suite(path)  # the structure is fine: Great Expectations is not imported to load a suite
-
     with pytest.raises(SuiteError, match=r"s\.yaml:6: .*key_not_null: unknown expectation type 'expect_column_values_to_be_nul'"):
-        check_gx_types(suite)
+        load_suite(path)
 
 
 def test_kwargs_the_expectation_does_not_take_name_file_and_line(tmp_path):
     path = write(tmp_path, "s.yaml", GOOD.replace("{column: ROW_ID}", "{column: ROW_ID, mostly: 2}"))
 
     with pytest.raises(SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"):
-        check_gx_types(load_suite(path))
+        load_suite(path)
 
 
 def test_a_required_expectation_argument_that_is_missing_names_it(tmp_path):
     text = GOOD.replace("expect_column_values_to_not_be_null", "expect_column_values_to_be_in_set")
 
     with pytest.raises(SuiteError, match=r"s\.yaml:7: .*value_set: field required"):
-        check_gx_types(load_suite(write(tmp_path, "s.yaml", text)))
+        load_suite(write(tmp_path, "s.yaml", text))
 
 
 def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
@@ -166,7 +171,7 @@ def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
 
     suite = load_suite(write(tmp_path, "s.yaml", text))
 
-    check_gx_types(suite)  # the value set comes at run time: no "value_set: field required"
+    # (the value set comes at run time: no "value_set: field required")
     assert suite.tables_read() == [("silver", "s_lst_of_val"), ("silver", "s_org_ext")]
 
 
@@ -246,23 +251,38 @@ def test_shipped_suites_become_checks_that_load_in_definitions():
     from orchestration.resources import resources_from_env
 
     suites = load_suites()
-    for suite in suites:
-        check_gx_types(suite)
     checks = build_asset_checks(suites)
     defs = dg.Definitions(asset_checks=checks, resources=resources_from_env())
 
     assert len(defs.resolve_asset_graph().asset_check_keys) == sum(len(s.expectations) for s in suites)
 
 
-def test_loading_the_definitions_does_not_import_great_expectations():
-    """Importing Great Expectations costs about 10 s of CPU; every process that loads the Definitions
-    (each run's worker, the code server, the loop) would pay it before doing anything."""
+def test_great_expectations_checks_each_expectation_once_then_loading_does_not_import_it(tmp_path, monkeypatch):
+    """Importing Great Expectations costs about 10 s of CPU in every process that loads the Definitions
+    (each run's worker, the code server, the loop): the first load checks every expectation with it and
+    remembers those it accepted; the next loads do not import it, and a changed expectation is checked
+    again (and refused here)."""
+    import os
     import subprocess
     import sys
 
-    probe = "import sys, orchestration.definitions; print(sorted(m for m in sys.modules if m.startswith('great_expectations')))"
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
-    assert loaded.stdout.strip() == "[]", loaded.stdout[-2000:]
+    probe = ("import sys, orchestration.definitions; "
+             "print(sorted(m for m in sys.modules if m.startswith('great_expectations'))[:1])")
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def great_expectations_imported() -> bool:
+        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                                env=environment, check=True)
+        return loaded.stdout.strip() != "[]"
+
+    assert great_expectations_imported()
+    assert (tmp_path / "cache" / "cdc-lakehouse" / "accepted-expectations.json").is_file()
+    assert not great_expectations_imported()
+
+    monkeypatch.setenv("XDG_CACHE_HOME", environment["XDG_CACHE_HOME"])  # this process: the same cache
+    changed = write(tmp_path, "s.yaml", GOOD.replace("{column: ROW_ID}", "{column: ROW_ID, mostly: 2}"))
+    with pytest.raises(SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"):
+        load_suite(changed)
 
 
 def test_assets_limit_the_checks_to_assets_that_exist(tmp_path):
