@@ -43,6 +43,7 @@ suites hold only remembered expectations does not import it; a new or changed on
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -236,10 +237,15 @@ def accepted_expectations_file() -> Path:
     return Path(cache) / "cdc-lakehouse" / "accepted-expectations.json"
 
 
+@functools.cache
+def _gx_version() -> str:
+    return version("great-expectations")
+
+
 def _acceptance_key(expectation: ExpectationSpec) -> str:
     """What Great Expectations' verdict on an expectation depends on."""
     return json.dumps(
-        [version("great-expectations"), expectation.type, expectation.kwargs, expectation.value_set_sql is not None],
+        [_gx_version(), expectation.type, expectation.kwargs, expectation.value_set_sql is not None],
         sort_keys=True,
         default=str,
     )
