@@ -346,13 +346,14 @@ def test_materialization_launched_through_the_webserver_succeeds_and_the_run_pag
 
     browser.get(f"{dagster_dev.url}/runs/{run_id}")
     # the run header's status tag (the page title follows it only sometimes: a first visit opens
-    # Dagster's "Join the community" dialog, and the title was once seen to stay without the status)
-    def shown_as_a_success(driver) -> str | None:
+    # Dagster's "Join the community" dialog, and the title was once seen to stay without the status),
+    # and the RUN_SUCCESS event in its log, which the page loads after the header (on a busy machine the
+    # header was once seen with "Loading run logs…" below it)
+    def shown_as_a_success(driver) -> bool:
         text = driver.find_element("tag name", "body").text
-        return text if "Success" in text and f"bronze / {asset_name}" in text else None
+        return "Success" in text and f"bronze / {asset_name}" in text and "RUN_SUCCESS" in text
 
-    body = wait_for(browser, shown_as_a_success, f"run {run_id} shown as a success on its page")
-    assert "RUN_SUCCESS" in body
+    wait_for(browser, shown_as_a_success, f"run {run_id} shown as a success on its page, RUN_SUCCESS in its log")
 
 
 def test_a_date_backfill_launched_through_the_webserver_rewrites_those_days_of_bronze(dagster_dev, materialized_bronze):
