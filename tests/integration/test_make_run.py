@@ -160,10 +160,7 @@ def test_make_run_second_micro_batch_updates_gold_incrementally(make_run_small):
     from transforms.gold.engine import INCREMENTAL
 
     _, _, home = make_run_small
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        second = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "make-run"}), limit=1)[0]
-        events = [record.event_log_entry.dagster_event for record in instance.get_records_for_run(second.run_id).records
-                  if record.event_log_entry.dagster_event is not None]
+    _, events, _ = _newest_run_events(home, "make-run")
     materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
                     for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
     for entity in ("customer", "order"):
@@ -214,9 +211,10 @@ def _loop_once(home: Path, lake: Path, stack: Stack, idle_seconds: str) -> str:
     return loop.stdout
 
 
-def _newest_loop_run_events(home: Path) -> tuple[dg.DagsterRun, list, set[str]]:
+def _newest_run_events(home: Path, batch: str) -> tuple[dg.DagsterRun, list, set[str]]:
+    """The newest run tagged `cdc-lakehouse/batch: <batch>`, its Dagster events, the other runs' ids."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        run = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "loop"}), limit=1)[0]
+        run = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": batch}), limit=1)[0]
         earlier = {r.run_id for r in instance.get_runs() if r.run_id != run.run_id}
         events = [record.event_log_entry.dagster_event for record in instance.get_records_for_run(run.run_id).records
                   if record.event_log_entry.dagster_event is not None]
@@ -241,7 +239,7 @@ def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_st
     _, lake, home = make_run_small
     printed = _loop_once(home, lake, demo_stack, idle_seconds="5")
     assert "tables with work: none" in printed, printed
-    run, events, earlier = _newest_loop_run_events(home)
+    run, events, earlier = _newest_run_events(home, "loop")
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert not [e for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION]
     checks = [e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
@@ -259,7 +257,7 @@ def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_st
         "crm.S_PROD_INT", product["ROW_ID"].encode(), json.dumps(renamed).encode())], partitions=3)
     printed = _loop_once(home, lake, demo_stack, idle_seconds="0")
     assert "tables with work: s_prod_int (1 waiting)" in printed, printed
-    run, events, _ = _newest_loop_run_events(home)
+    run, events, _ = _newest_run_events(home, "loop")
     assert run.status == dg.DagsterRunStatus.SUCCESS, printed
     materialized = {e.asset_key.to_user_string() for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
     gold = {entity.name for entity in entities if "s_prod_int" in entity.sources}
