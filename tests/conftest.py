@@ -69,19 +69,11 @@ def cassandra_session(stack: Stack):
     cluster.shutdown()
 
 
-# Delta keeps every table's log (DeltaLog and its snapshot, with their Catalyst plans) in a cache of up to
-# 10,000 entries for an hour. A pytest process creates hundreds of tables it never reads again, and
-# each cached log holds about 2-5 MB of plans: a worker's live heap grew to ~1 GB of the driver's 2 GB
-# and the garbage collector took about a sixth of its CPU. 50 logs cover every table one run of the
-# whole asset graph touches, so a test's own tables stay cached while it runs.
-TEST_SPARK_CONF = {"spark.databricks.delta.delta.log.cacheSize": "50"}
-
-
 @pytest.fixture(scope="session")
 def spark():
     from orchestration.spark_session import build_spark_session
 
-    session = build_spark_session(extra_conf=TEST_SPARK_CONF)
+    session = build_spark_session()
     yield session
     session.stop()
 
