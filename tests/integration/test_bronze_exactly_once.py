@@ -21,7 +21,8 @@ from transforms.delta_commits import current_version
 pytestmark = pytest.mark.integration
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POISON = [b"{not json", b'{"table":"SIEBEL.S_OTHER","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"1","after":{"ROW_ID":"x"}}',
-          b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"2","after":{"NAME":"no key"}}']
+          b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"2","after":{"NAME":"no key"}}',
+          b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"3","after":{"ROW_ID":null,"NAME":"null key"}}']
 
 
 def _gg_insert(row_id: str, pos: int) -> bytes:
@@ -110,13 +111,14 @@ def test_poison_messages_go_to_quarantine_with_reason_and_offset_and_good_ones_l
     topic.produce_poison()
     topic.produce_good(5)
     batch = _ingest(spark, topic, tmp_lake)
-    assert (batch.rows_written, batch.quarantined) == (10, 3)
+    assert (batch.rows_written, batch.quarantined) == (10, 4)
     quarantine = spark.read.format("delta").load(str(tmp_lake / "quarantine")).orderBy("offset").collect()
-    assert [row["offset"] for row in quarantine] == [5, 6, 7]
+    assert [row["offset"] for row in quarantine] == [5, 6, 7, 8]
     assert [bytes(row["raw_value"]) for row in quarantine] == POISON
     assert "JSON" in quarantine[0]["error"] or "json" in quarantine[0]["error"]
     assert "unknown table" in quarantine[1]["error"] and "SIEBEL.S_OTHER" in quarantine[1]["error"]
-    assert "ROW_ID" in quarantine[2]["error"]
+    assert "lacks key column ROW_ID" in quarantine[2]["error"]
+    assert "key column ROW_ID is null" in quarantine[3]["error"]
     _assert_exact(spark, topic, tmp_lake)
 
 

@@ -710,3 +710,21 @@ def test_postgres_fixture_with_decimal_and_micro_timestamp_schema():
         "created_at": "2026-01-07 17:18:03.683652",
     }
     assert (record.position, record.txid, record.extra) == ((646200496,), "4262", {"snapshot": "true"})
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "reason"),
+    [
+        (POSTGRES_UPDATE.replace('"after":{"id":1,', '"after":{"id":null,'), None, r"`after` image: key column id is null"),
+        (POSTGRES_UPDATE.replace('"before":{"id":1}', '"before":{"id":null}'), None, r"`before` image: key column id is null"),
+        (
+            POSTGRES_UPDATE.replace('"before":{"id":1},"after":{"id":1,', '"before":null,"after":{'),
+            '{"id":null}',
+            r"the Kafka key: key column id is null",
+        ),
+    ],
+)
+def test_a_null_key_value_is_refused_naming_where_it_was(value, key, reason):
+    """A null key would become a silver row under a null key: the record goes to the quarantine instead."""
+    with pytest.raises(DecodeError, match=reason):
+        decode_dbz(value, ["id"], key=key)

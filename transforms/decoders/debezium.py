@@ -98,7 +98,7 @@ def _decode(message: KafkaMessage, keys: list[str], sequence_by: list[str] | Non
         old_key = _header_key(message, OLD_KEY_HEADER, keys)
         full_image = True
     else:
-        old_key = key_or_none(before, keys)
+        old_key = key_or_none(before, keys, "`before` image")
         full_image = False
     if old_key == key:
         old_key = None
@@ -184,12 +184,12 @@ def _lazy_kafka_key(message: KafkaMessage) -> Callable[[], Image | None]:
 
 def _key(
     image: Image | None, name: str, kafka_key: Callable[[], Image | None], keys: list[str]
-) -> dict[str, str | None]:
-    key = key_or_none(image, keys)
+) -> dict[str, str]:
+    key = key_or_none(image, keys, f"`{name}` image")
     if key is not None:
         return key
     from_kafka_key = kafka_key()
-    key = key_or_none(from_kafka_key, keys)
+    key = key_or_none(from_kafka_key, keys, "the Kafka key")
     if key is not None:
         return key
     lacking = (
@@ -220,7 +220,7 @@ def _header_key(message: KafkaMessage, header: str, keys: list[str]) -> dict[str
         image = decode_image(payload, None if schema is None else struct_fields(schema, "key"), "column")
     except DecodeError as exc:
         raise DecodeError(f"header {header}: {exc}") from None
-    key = key_or_none(image, keys)
+    key = key_or_none(image, keys, f"header {header}")
     if key is None:
         raise DecodeError(f"header {header} lacks key column {missing_key_column(image, keys)}")
     return key

@@ -10,10 +10,15 @@ from transforms.changes import DecodeError, Image
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def key_or_none(image: Image | None, keys: list[str]) -> dict[str, str | None] | None:
-    """The key columns of `image`, or None when the image is missing or lacks one of them."""
+def key_or_none(image: Image | None, keys: list[str], name: str) -> dict[str, str] | None:
+    """The key columns of `image` (called `name` in errors), or None when the image is missing or lacks
+    one of them. A key column that is present but null is an error: a source row always has its key,
+    and silver cannot store a row under a null key (the record goes to the quarantine instead)."""
     if image is None or any(column not in image for column in keys):
         return None
+    nulls = [column for column in keys if image[column] is None]
+    if nulls:
+        raise DecodeError(f"{name}: key column {nulls[0]} is null; a row needs every key column set")
     return {column: image[column] for column in keys}
 
 

@@ -87,7 +87,7 @@ def _record(document: Any, message: KafkaMessage, keys: list[str], sequence_by: 
         full_image = not after_has_missing
         return ChangeRecord(op=op, key=key, before=before, after=after, full_image=full_image, **common)
 
-    old_key = key_or_none(before, keys)
+    old_key = key_or_none(before, keys, "`before` image")
     if old_key == key:
         old_key = None
     return ChangeRecord(
@@ -166,8 +166,8 @@ def _image(document: dict, name: str) -> tuple[Image | None, bool]:
     return image, any(flags.values())
 
 
-def _key(image: Image | None, name: str, op_type: str, keys: list[str]) -> dict[str, str | None]:
-    key = key_or_none(image, keys)
+def _key(image: Image | None, name: str, op_type: str, keys: list[str]) -> dict[str, str]:
+    key = key_or_none(image, keys, f"`{name}` image")
     if key is None:
         if image is None:
             raise DecodeError(f"op_type {op_type} has no `{name}` image to take the key from")
