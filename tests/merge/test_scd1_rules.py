@@ -282,7 +282,9 @@ def test_new_column_appears_as_nullable_column_and_nothing_is_dropped(silver):
     assert silver.value_columns() == ["A", "NEW"]
 
 
-def test_tombstones_older_than_the_retention_are_purged(spark, tmp_lake):
+def test_tombstones_older_than_the_retention_are_purged_then_an_older_late_change_recreates_the_key(spark, tmp_lake):
+    """The retention is the promise of how late a change may come (README, the promise): within it a
+    tombstone keeps an older change from bringing the key back; once purged, it no longer can."""
     from tests.merge.conftest import Silver, new_table_path
 
     silver = Silver(spark, new_table_path(tmp_lake), retention_hours=1)
@@ -298,6 +300,12 @@ def test_tombstones_older_than_the_retention_are_purged(spark, tmp_lake):
     assert key(1) not in stored  # deleted at 00:00:03, older than 01:10 minus 1 hour
     assert stored[key(2)]["_deleted"]  # deleted at 00:50: kept
     assert set(silver.live_rows()) == {key(3)}
+
+    # changes older than the deletes arrive late: key 2's tombstone still holds; key 1's was purged
+    silver.apply([change(2, UPDATE, 1, {"A": "late"}), change(3, UPDATE, 2, {"A": "late"})])
+    rows = silver.live_rows()
+    assert set(rows) == {key(1), key(3)}
+    assert rows[key(1)].values == {"A": "late"}
 
 
 def test_spec_column_types_apply_and_uncastable_values_are_counted(spark, tmp_lake):
