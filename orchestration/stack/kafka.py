@@ -16,6 +16,7 @@ from orchestration.stack.ports import HOST, accepts_connections
 from orchestration.stack.server import Server, classpath, java_executable
 
 _HEAP = ["-Xms256m", "-Xmx512m"]
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # the broker's message.max.bytes; producers need the same
 
 # librdkafka reports refused connections while the broker starts; the health check says what matters.
 _QUIET = logging.getLogger(__name__ + ".librdkafka")
@@ -88,6 +89,11 @@ class KafkaServer(Server):
             "group.initial.rebalance.delay.ms": "0",
             # Our code creates its topics explicitly; auto-creation stays on for ad-hoc use.
             "auto.create.topics.enable": "true",
+            # Records up to 16 MiB (Kafka's default is 1 MiB): a CDC message with a big LOB, or a 10 MB
+            # poison value, must reach bronze or its quarantine (tests/integration/test_poison_corpus.py)
+            # instead of failing at the producer. Replica fetches must take the largest record.
+            "message.max.bytes": str(MAX_RECORD_BYTES),
+            "replica.fetch.max.bytes": str(MAX_RECORD_BYTES),
         }
 
     def prepare(self) -> None:

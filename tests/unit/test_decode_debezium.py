@@ -591,16 +591,16 @@ def test_unicode_escaped_unicode_and_huge_numbers_are_kept_exactly():
             '{"before":null,"after":{"id":1},',
             r"Debezium message: invalid JSON at byte 32: Expecting property name",
         ),
-        ("[1, 2]", r"Debezium message: the change event is a array, not an object"),
-        ("null", r"Debezium message: the change event is a null, not an object"),
-        ('{"schema":{"type":"struct"},"payload":null}', r"the change event is a null, not an object"),
+        ("[1, 2]", r"Debezium message: the change event is an array, not an object"),
+        ("null", r"Debezium message: the change event is null, not an object"),
+        ('{"schema":{"type":"struct"},"payload":null}', r"the change event is null, not an object"),
         ('{"a":1}{"b":2}', r"invalid JSON at byte 7: extra data after the first document"),
         ('{"id":1,"email":"x"}', r"no `op` field \(not a change event envelope"),
         (
             '{"before":null,"after":{"id":1},"op":"x","source":{}}',
             r"unknown op 'x' \(expected c, r, u, d, t or m\)",
         ),
-        ('{"before":null,"after":{"id":1},"op":"c"}', r"`source` is a null, not an object"),
+        ('{"before":null,"after":{"id":1},"op":"c"}', r"`source` is null, not an object"),
         (
             '{"after":{"id":1},"op":"c","source":{"connector":"postgresql","schema":"public","lsn":1}}',
             r"`source.table` is None",
@@ -633,6 +633,14 @@ def test_unicode_escaped_unicode_and_huge_numbers_are_kept_exactly():
 )
 def test_undecodable_messages_raise_a_precise_reason(value, reason):
     with pytest.raises(DecodeError, match=reason):
+        decode_dbz(value, ["id"])
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_a_deeply_nested_value_is_refused_and_the_decoder_does_not_crash(depth):
+    value = ('{"after":{"id":1,"doc":' + "[" * depth + "]" * depth + '},"op":"c",'
+             '"source":{"connector":"postgresql","schema":"s","table":"t","lsn":1}}')
+    with pytest.raises(DecodeError, match=r"Debezium message: .*arrays and objects nested too deeply"):
         decode_dbz(value, ["id"])
 
 

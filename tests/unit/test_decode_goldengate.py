@@ -459,7 +459,7 @@ def test_a_missing_op_ts_leaves_commit_ts_empty():
             r"GoldenGate message: invalid JSON at byte 29: Expecting property name",
         ),
         ('{"table":"T.X" "op_type":"I"}', r"GoldenGate message: invalid JSON at byte 15: Expecting ','"),
-        ("[1, 2]", r"GoldenGate message: the JSON document is a array, not an object"),
+        ("[1, 2]", r"GoldenGate message: the JSON document is an array, not an object"),
         ('"I"', r"GoldenGate message: the JSON document is a string, not an object"),
         ("", r"GoldenGate message: the value holds no JSON document"),
         (
@@ -488,7 +488,7 @@ def test_a_missing_op_ts_leaves_commit_ts_empty():
         ),
         ('{"table":"T.X","op_type":"U","pos":"1","before":{"ID":1}}', r"op_type U has no `after` image"),
         ('{"table":"T.X","op_type":"D","pos":"1","after":{"ID":1}}', r"op_type D has no `before` image"),
-        ('{"table":"T.X","op_type":"I","pos":"1","after":[1]}', r"`after` is a array, not an object or null"),
+        ('{"table":"T.X","op_type":"I","pos":"1","after":[1]}', r"`after` is an array, not an object or null"),
         (
             '{"table":"T.X","op_type":"I","pos":"1","after":{"ID":1},"tokens":"x"}',
             r"`tokens` is a string, not an object",
@@ -506,6 +506,13 @@ def test_a_missing_op_ts_leaves_commit_ts_empty():
 )
 def test_undecodable_messages_raise_a_precise_reason(value, reason):
     with pytest.raises(DecodeError, match=reason):
+        decode_gg(value, ["ID"])
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_a_deeply_nested_column_is_refused_and_the_decoder_does_not_crash(depth):
+    value = '{"table":"T.X","op_type":"I","pos":"1","after":{"ID":1,"N":' + "[" * depth + "]" * depth + "}}"
+    with pytest.raises(DecodeError, match=r"GoldenGate message: .*arrays and objects nested too deeply"):
         decode_gg(value, ["ID"])
 
 

@@ -11,6 +11,7 @@ import pytest
 from transforms.changes import DecodeError
 from transforms.decoders.json_documents import documents, single_document
 from transforms.decoders.values import (
+    MAX_NESTING,
     canonical_value,
     date_text_from_days,
     datetime_from_epoch_ms,
@@ -136,6 +137,24 @@ def test_extra_data_after_a_single_document_is_an_error():
 def test_an_integer_beyond_the_int_digit_limit_is_a_decode_error():
     with pytest.raises(DecodeError, match="document at byte 0"):
         single_document(b'{"x": ' + b"9" * 5000 + b"}")
+
+
+def test_a_leading_byte_order_mark_is_refused_by_name():
+    with pytest.raises(DecodeError, match=r"starts with a UTF-8 byte order mark \(bytes EF BB BF\)"):
+        documents(b'\xef\xbb\xbf{"a":1}')
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_nested_beyond_the_parser_is_a_decode_error_not_a_recursion_error(depth):
+    with pytest.raises(DecodeError, match=r"document at byte 0: arrays and objects nested too deeply"):
+        documents(b"[" * depth + b"]" * depth)
+
+
+def test_a_value_nested_deeper_than_max_nesting_is_refused_and_max_nesting_is_kept():
+    assert value_of("[" * MAX_NESTING + "]" * MAX_NESTING) == "[" * MAX_NESTING + "]" * MAX_NESTING
+    deeper = '{"a":' * (MAX_NESTING + 1) + "1" + "}" * (MAX_NESTING + 1)
+    with pytest.raises(DecodeError, match=f"nested too deeply \\(more than {MAX_NESTING} levels\\)"):
+        value_of(deeper)
 
 
 # --- source timestamps (GoldenGate op_ts) --------------------------------------------------------

@@ -32,7 +32,7 @@ from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, O
 from transforms.decoders.debezium_positions import position
 from transforms.decoders.debezium_types import FieldSchemas, decode_image, struct_fields
 from transforms.decoders.fields import key_or_none, missing_key_column
-from transforms.decoders.json_documents import kind_of, single_document
+from transforms.decoders.json_documents import a_kind_of, single_document
 from transforms.decoders.values import canonical_value, datetime_from_epoch_ms
 
 OPS = {"c": Op.INSERT, "r": Op.INSERT, "u": Op.UPDATE, "d": Op.DELETE, "t": Op.TRUNCATE}
@@ -55,7 +55,7 @@ def decode_debezium(
 def _decode(message: KafkaMessage, keys: list[str], sequence_by: list[str] | None) -> list[ChangeRecord]:
     schema, envelope = _unwrap(single_document(message.value))
     if not isinstance(envelope, dict):
-        raise DecodeError(f"the change event is a {kind_of(envelope)}, not an object")
+        raise DecodeError(f"the change event is {a_kind_of(envelope)}, not an object")
     op_code = envelope.get("op")
     if op_code is None:
         if envelope.get("status") in TRANSACTION_STATUSES and "id" in envelope:
@@ -70,10 +70,10 @@ def _decode(message: KafkaMessage, keys: list[str], sequence_by: list[str] | Non
     op = OPS[op_code]
     source = envelope.get("source")
     if not isinstance(source, dict):
-        raise DecodeError(f"`source` is a {kind_of(source)}, not an object")
+        raise DecodeError(f"`source` is {a_kind_of(source)}, not an object")
     transaction = envelope.get("transaction")
     if transaction is not None and not isinstance(transaction, dict):
-        raise DecodeError(f"`transaction` is a {kind_of(transaction)}, not an object or null")
+        raise DecodeError(f"`transaction` is {a_kind_of(transaction)}, not an object or null")
     common = dict(
         table=_table(source),
         position=position(source, transaction, sequence_by),
@@ -152,7 +152,7 @@ def _image(envelope: dict, name: str, schema: Any) -> Image | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise DecodeError(f"`{name}` is a {kind_of(raw)}, not an object or null")
+        raise DecodeError(f"`{name}` is {a_kind_of(raw)}, not an object or null")
     return decode_image(raw, _image_schemas(schema, name), f"`{name}`")
 
 
@@ -174,7 +174,7 @@ def _lazy_kafka_key(message: KafkaMessage) -> Callable[[], Image | None]:
         try:
             schema, payload = _unwrap(single_document(message.key))
             if not isinstance(payload, dict):
-                raise DecodeError(f"it is a {kind_of(payload)}, not an object")
+                raise DecodeError(f"it is {a_kind_of(payload)}, not an object")
             return decode_image(payload, None if schema is None else struct_fields(schema, "key"), "column")
         except DecodeError as exc:
             raise DecodeError(f"Kafka key: {exc}") from None
@@ -216,7 +216,7 @@ def _header_key(message: KafkaMessage, header: str, keys: list[str]) -> dict[str
         # control characters, hence the lenient parser.
         schema, payload = _unwrap(single_document(values[-1], strict=False))
         if not isinstance(payload, dict):
-            raise DecodeError(f"it is a {kind_of(payload)}, not an object")
+            raise DecodeError(f"it is {a_kind_of(payload)}, not an object")
         image = decode_image(payload, None if schema is None else struct_fields(schema, "key"), "column")
     except DecodeError as exc:
         raise DecodeError(f"header {header}: {exc}") from None

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from transforms.changes import DecodeError, Image
-from transforms.decoders.json_documents import kind_of
+from transforms.decoders.json_documents import a_kind_of
 from transforms.decoders.values import (
     canonical_value,
     date_text_from_days,
@@ -122,7 +122,7 @@ def _decimal_scale(schema: dict) -> int:
 def _variable_scale_decimal(value: Any) -> str:
     if not isinstance(value, dict) or value.keys() != {"scale", "value"}:
         raise DecodeError(
-            f"VariableScaleDecimal is a {kind_of(value)}, not an object with `scale` and `value`"
+            f"VariableScaleDecimal is {a_kind_of(value)}, not an object with `scale` and `value`"
         )
     scale = value["scale"]
     if isinstance(scale, bool) or not isinstance(scale, int):

@@ -27,7 +27,7 @@ from typing import Any
 
 from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, Op
 from transforms.decoders.fields import key_or_none, missing_key_column, position_number
-from transforms.decoders.json_documents import documents, kind_of
+from transforms.decoders.json_documents import a_kind_of, documents
 from transforms.decoders.values import canonical_value, parse_source_timestamp
 
 DEFAULT_SEQUENCE_BY = ["pos"]
@@ -58,7 +58,7 @@ def decode_goldengate(
 
 def _record(document: Any, message: KafkaMessage, keys: list[str], sequence_by: list[str]) -> ChangeRecord:
     if not isinstance(document, dict):
-        raise DecodeError(f"the JSON document is a {kind_of(document)}, not an object")
+        raise DecodeError(f"the JSON document is {a_kind_of(document)}, not an object")
     table = _required_string(document, "table")
     op_type = _required_string(document, "op_type")
     if op_type not in OP_TYPES:
@@ -118,7 +118,7 @@ def _tokens(document: dict) -> dict[str, str]:
     if tokens is None:
         return {}
     if not isinstance(tokens, dict):
-        raise DecodeError(f"`tokens` is a {kind_of(tokens)}, not an object")
+        raise DecodeError(f"`tokens` is {a_kind_of(tokens)}, not an object")
     return {name: value if isinstance(value, str) else _json_token(value) for name, value in tokens.items()}
 
 
@@ -140,7 +140,7 @@ def _image(document: dict, name: str) -> tuple[Image | None, bool]:
     if raw is None:
         return None, False
     if not isinstance(raw, dict):
-        raise DecodeError(f"`{name}` is a {kind_of(raw)}, not an object or null")
+        raise DecodeError(f"`{name}` is {a_kind_of(raw)}, not an object or null")
     flags = {
         column[: -len(MISSING_FLAG_SUFFIX)]: value
         for column, value in raw.items()

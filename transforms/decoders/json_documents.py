@@ -6,6 +6,9 @@
 - A value may hold several concatenated documents (GoldenGate tx mode), separated by JSON whitespace
   or by nothing at all.
 - Error positions are byte offsets into the Kafka value.
+- Nesting deeper than the parser's recursion allows (thousands of `[`) is a DecodeError, not a
+  RecursionError; values.json_text refuses more than MAX_NESTING levels anyway.
+- A leading UTF-8 byte order mark is refused by name (JSON text exchanged between systems has none).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from transforms.changes import DecodeError
+from transforms.decoders.values import nesting_reason
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
@@ -59,6 +63,8 @@ def utf8_text(raw: bytes | bytearray | memoryview, what: str = "value") -> str:
 def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> list[tuple[int, Any]]:
     """Every JSON document in `raw`, each with the byte offset where it starts."""
     text = utf8_text(raw)
+    if text.startswith("\ufeff"):
+        raise DecodeError("the value starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow")
     decoder = _STRICT if strict else _LENIENT
     found: list[tuple[int, Any]] = []
     index = _WHITESPACE.match(text, 0).end()
@@ -74,6 +80,10 @@ def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> li
         except ValueError as exc:  # e.g. an integer longer than Python's int() digit limit
             raise DecodeError(
                 f"invalid JSON in the document at byte {_byte_offset(text, index)}: {exc}"
+            ) from None
+        except RecursionError:  # the C scanner recurses once per `[` or `{`
+            raise DecodeError(
+                f"invalid JSON in the document at byte {_byte_offset(text, index)}: {nesting_reason()}"
             ) from None
         found.append((_byte_offset(text, index), document))
         index = _WHITESPACE.match(text, end).end()
@@ -103,6 +113,12 @@ def kind_of(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+def a_kind_of(value: Any) -> str:
+    """kind_of with its article, for error messages: `an array`, `a number`, `null`."""
+    kind = kind_of(value)
+    return kind if kind == "null" else ("an " if kind[0] in "ao" else "a ") + kind
 
 
 def _byte_offset(text: str, index: int) -> int:

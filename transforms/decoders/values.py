@@ -4,7 +4,8 @@
 - Numbers are exact decimals written in plain notation (`17520.00` stays `17520.00`, `1E+2` becomes
   `100`, 40-digit values keep every digit); no float is ever involved.
 - Booleans are `true` / `false`; nested objects and arrays become canonical JSON text (sorted keys, no
-  spaces, numbers exact), the same form as `transforms.changes.canonical_json`.
+  spaces, numbers exact), the same form as `transforms.changes.canonical_json`, up to MAX_NESTING
+  levels deep (deeper is refused, not a RecursionError).
 - Timestamps decoded from epoch numbers are written `YYYY-MM-DD HH:MM:SS[.ffffff]`, with nine fraction
   digits only when the nanoseconds are not a whole microsecond (so nothing is rounded away).
 
@@ -24,6 +25,7 @@ from typing import Any
 from transforms.changes import DecodeError
 
 MAX_EXPONENT = 1000  # a plain-notation number longer than this many digits is not a column value
+MAX_NESTING = 200  # levels of arrays and objects in one value; deeper is refused (json_text recurses)
 
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_DATE = date(1970, 1, 1)
@@ -71,7 +73,7 @@ def decimal_text(number: Decimal) -> str:
     return format(number, "f")
 
 
-def json_text(value: Any) -> str:
+def json_text(value: Any, depth: int = 0) -> str:
     """Canonical JSON text (sorted keys, no spaces, exact numbers) of a parsed JSON value."""
     if value is None:
         return "null"
@@ -85,12 +87,18 @@ def json_text(value: Any) -> str:
         return str(value)
     if isinstance(value, Decimal):
         return decimal_text(value)
+    if isinstance(value, list | dict) and depth >= MAX_NESTING:
+        raise DecodeError(nesting_reason())
     if isinstance(value, list):
-        return "[" + ",".join(json_text(item) for item in value) + "]"
+        return "[" + ",".join(json_text(item, depth + 1) for item in value) + "]"
     if isinstance(value, dict):
         items = sorted(value.items())
-        return "{" + ",".join(f"{json_text(name)}:{json_text(item)}" for name, item in items) + "}"
+        return "{" + ",".join(f"{json_text(name)}:{json_text(item, depth + 1)}" for name, item in items) + "}"
     raise DecodeError(f"unsupported value type {type(value).__name__}")
+
+
+def nesting_reason() -> str:
+    return f"arrays and objects nested too deeply (more than {MAX_NESTING} levels)"
 
 
 def parse_source_timestamp(text: Any) -> datetime:
