@@ -4,6 +4,7 @@ json_documents.py): exact decimals, strings untouched, timestamps without roundi
 from __future__ import annotations
 
 import base64
+import sys
 from datetime import datetime
 
 import pytest
@@ -148,6 +149,13 @@ def test_a_leading_byte_order_mark_is_refused_by_name():
 def test_json_nested_beyond_the_parser_is_a_decode_error_not_a_recursion_error(depth):
     with pytest.raises(DecodeError, match=r"document at byte 0: arrays and objects nested too deeply"):
         documents(b"[" * depth + b"]" * depth)
+
+
+def test_a_number_beyond_pythons_digit_limit_is_refused_in_plain_words():
+    limit = sys.get_int_max_str_digits()
+    assert documents(b'{"n": ' + b"9" * limit + b"}")[0][1]["n"] == int("9" * limit)
+    with pytest.raises(DecodeError, match=f"document at byte 0: a number has more than {limit} digits$"):
+        documents(b'{"n": ' + b"9" * (limit + 1) + b"}")
 
 
 def test_a_value_nested_deeper_than_max_nesting_is_refused_and_max_nesting_is_kept():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -77,9 +78,12 @@ def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> li
             raise DecodeError(
                 f"invalid JSON in the document at byte {_byte_offset(text, index)}: {exc}"
             ) from None
-        except ValueError as exc:  # e.g. an integer longer than Python's int() digit limit
+        except ValueError as exc:  # an integer longer than Python's int() digit limit is the one known case
+            reason = str(exc)
+            if "integer string conversion" in reason:
+                reason = f"a number has more than {sys.get_int_max_str_digits()} digits"
             raise DecodeError(
-                f"invalid JSON in the document at byte {_byte_offset(text, index)}: {exc}"
+                f"invalid JSON in the document at byte {_byte_offset(text, index)}: {reason}"
             ) from None
         except RecursionError:  # the C scanner recurses once per `[` or `{`
             raise DecodeError(
