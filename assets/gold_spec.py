@@ -24,6 +24,12 @@ table does. A missing mapping is an error, not a silent `all`, so adding a join 
 author say what it means for incremental runs. Without `affected_keys` the entity is recomputed
 whole on every run that finds silver moved.
 
+SQL that several entities share is a view: `shared/<view>.sql` beside entities.yaml holds one query over
+silver tables. An entity SQL that reads `<view>` (and does not define a CTE of that name) gets the
+view's query as its first CTE: the entity's `sql_text` is then the composed query, so the engine runs
+it as it is and its hash (which makes a run recompute the entity) changes when the view changes. The
+tables the view reads count as the entity's sources.
+
 The SQL is parsed when the definitions load, so a mistake fails at once with the file and line: a
 syntax error, more than one statement, a statement that is not a query, a key the query does not
 select, and (given `known_tables`) a table no spec defines. The silver tables an entity reads are
@@ -48,6 +54,7 @@ GOLD_DIR = Path(__file__).resolve().parents[1] / "transforms" / "gold"
 ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ALL = "all"  # an affected_keys value: recompute the whole entity when that table changes
 CHANGED_VIEW = "changed"
+SHARED_VIEWS = "shared"  # folder of SQL that entities share: shared/<view>.sql is the view <view>
 
 
 class GoldEntityEntry(BaseModel):
@@ -78,6 +85,7 @@ class GoldEntity(BaseModel):
 def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = None) -> list[GoldEntity]:
     """Every entity of `folder/entities.yaml`, in file order. `known_tables`: the silver table names
     (spec asset names) the SQL may read; None skips that check."""
+    views = load_shared_views(folder, known_tables)
     index = folder / "entities.yaml"
     text = index.read_text()
     try:
@@ -107,11 +115,46 @@ def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = 
         sql_text = sql_path.read_text()
         query = _parse_query(sql_path, sql_text)
         _check_keys_selected(sql_path, query, entry.keys)
-        sources = _tables_read_by(sql_path, query, known_tables)
+        _tables_read_by(sql_path, query, None if known_tables is None else known_tables | set(views))
+        composed = with_shared_views(query, views)
+        if composed is not query:
+            sql_text = composed.sql(dialect="spark", pretty=True)
+        sources = tuple(sorted(_table_names(composed)))
         if entry.affected_keys is not None:
             _check_affected_keys(index, root, name, entry, sources)
         entities.append(GoldEntity(name=name, **entry.model_dump(), sources=sources, sql_text=sql_text))
     return entities
+
+
+def load_shared_views(folder: Path = GOLD_DIR, known_tables: set[str] | None = None) -> dict[str, exp.Query]:
+    """The queries of `folder/shared/<view>.sql`, by view name: SQL that several entities share (the
+    list-of-values lookup). A shared view reads silver tables only."""
+    views = {}
+    for path in sorted((folder / SHARED_VIEWS).glob("*.sql")):
+        if not ENTITY_NAME.match(path.stem):
+            raise SpecError(f"{path}: shared view name {path.stem!r}: use lower snake_case")
+        query = _parse_query(path, path.read_text())
+        _tables_read_by(path, query, known_tables)
+        views[path.stem] = query
+    return views
+
+
+def with_shared_views(query: exp.Query, views: dict[str, exp.Query]) -> exp.Query:
+    """`query` with each shared view it reads (and does not define itself) as a leading CTE, so the
+    entity's SQL text is complete: Spark runs it as it is, and its hash changes when a view does."""
+    own = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+    read = {table.name.lower() for table in query.find_all(exp.Table)}
+    used = [name for name in views if name in read and name not in own]
+    if not used:
+        return query
+    composed = query.copy()
+    shared = [exp.CTE(this=views[name].copy(), alias=exp.TableAlias(this=exp.to_identifier(name))) for name in used]
+    existing = composed.args.get("with_")
+    if existing is None:
+        composed.set("with_", exp.With(expressions=shared))
+    else:
+        existing.set("expressions", shared + list(existing.expressions))
+    return composed
 
 
 def _refuse_duplicate_names(index: Path, root: yaml.MappingNode) -> None:

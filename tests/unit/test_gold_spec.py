@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlglot
+from sqlglot import exp
 
-from assets.gold_spec import GOLD_DIR, load_gold_entities
+from assets.gold_spec import GOLD_DIR, load_gold_entities, load_shared_views, with_shared_views
 from assets.table_spec import SpecError, load_table_specs
 from transforms.gold.engine import restrict_to_keys
 
@@ -37,8 +39,10 @@ def test_every_gold_entity_loads_and_reads_only_tables_that_specs_define():
     assert entities["customer"].keys == ["customer_id"]
     assert entities["customer"].sources == ("s_addr_per", "s_contact", "s_contact_x", "s_lst_of_val", "s_org_ext")
     assert entities["order"].sources == ("s_lst_of_val", "s_order", "s_order_item")
+    views = load_shared_views(GOLD_DIR, known)
     for entity in entities.values():
-        assert entity.sql_text == (GOLD_DIR / entity.sql).read_text()
+        own_query = sqlglot.parse_one((GOLD_DIR / entity.sql).read_text(), read="spark")
+        assert entity.sql_text == with_shared_views(own_query, views).sql(dialect="spark", pretty=True)
         assert entity.description
         assert sorted(entity.affected_keys) == list(entity.sources)  # every entity updates incrementally
 
@@ -51,6 +55,33 @@ def test_the_tables_an_entity_reads_are_found_in_its_sql_without_its_cte_names(t
     folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
     (entity,) = load_gold_entities(folder, known_tables=KNOWN)
     assert (entity.name, entity.keys, entity.sources) == ("person", ["id"], ("s_contact", "s_lst_of_val"))
+
+
+def test_a_shared_view_becomes_the_first_cte_of_each_entity_that_reads_it(tmp_path):
+    entities = (
+        "person:\n  keys: [id]\n  sql: person.sql\n"
+        "plain:\n  keys: [id]\n  sql: plain.sql\n"
+        "own:\n  keys: [id]\n  sql: own.sql\n"
+    )
+    person = (
+        "WITH named AS (SELECT ROW_ID, CUST_STAT_CD FROM s_contact)\n"
+        "SELECT n.ROW_ID AS id, lov.display['STATUS'][n.CUST_STAT_CD] AS status FROM named AS n CROSS JOIN lov\n"
+    )
+    plain = "SELECT ROW_ID AS id FROM s_contact\n"
+    own = "WITH lov AS (SELECT 1 AS x)\nSELECT ROW_ID AS id, lov.x FROM s_contact CROSS JOIN lov\n"
+    folder = gold_folder(tmp_path, entities, person=person, plain=plain, own=own)
+    (folder / "shared").mkdir()
+    (folder / "shared" / "lov.sql").write_text("SELECT map(NAME, VAL) AS display FROM s_lst_of_val\n")
+    loaded = {e.name: e for e in load_gold_entities(folder, known_tables=KNOWN)}
+
+    composed = sqlglot.parse_one(loaded["person"].sql_text, read="spark")
+    assert [cte.alias_or_name for cte in composed.find_all(exp.CTE)] == ["lov", "named"]
+    assert loaded["person"].sources == ("s_contact", "s_lst_of_val")  # the view's table is read too
+    assert loaded["plain"].sql_text == plain  # an entity that does not read the view keeps its text
+    assert loaded["own"].sql_text == own and loaded["own"].sources == ("s_contact",)  # its own `lov` wins
+
+    (folder / "shared" / "lov.sql").write_text("SELECT map(NAME, VAL) AS display FROM s_lst_of_values\n")
+    assert load_error(folder).startswith(f"{folder / 'shared' / 'lov.sql'}:1: reads s_lst_of_values, which no table spec")
 
 
 def test_a_sql_syntax_error_names_the_sql_file_line_and_column(tmp_path):

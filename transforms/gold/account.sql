@@ -5,35 +5,13 @@
 --   * PR_*_ID holding the No-Match sentinel ('No Match Row Id' or 'NoMatchRowId', any case) -> NULL.
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag
 --     the source did not fill is unknown, not "no".
---   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>:
---     the VAL of the S_LST_OF_VAL row with TYPE = the column's LOV type, NAME = the code,
---     LANG_ID 'ENU' and ACTIVE_FLG 'Y'; if no NAME matches, a row of that type whose VAL is the code
---     (MLOV columns may store the display value); neither: NULL. Of several candidates the NAME match
---     wins, then the row changed last (_commit_ts, _sequence): one value per code, never more rows.
+--   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>
+--     (the shared view `lov`, transforms/gold/shared/lov.sql, says which row gives it).
 --   * CREATED / LAST_UPD are Siebel "UTC Date Time": silver types them as TIMESTAMP in the platform's
 --     UTC session time zone (orchestration/spark_session.py), so they are the UTC instants stored at
 --     the source and pass through unchanged. DATE columns stay dates.
 --   * Dropped: DCKING_NUM (obsolete), CONFLICT_ID, DB_LAST_UPD(_SRC), PAR_ROW_ID and silver's _columns.
 -- Specific to account: X_PTI1_SEGMENT is the deployment's market segment (a padded CHAR(30)).
-WITH lov AS (
-    SELECT lov_type, lookup_code, display_value
-    FROM (
-        SELECT *,
-               ROW_NUMBER() OVER (PARTITION BY lov_type, lookup_code
-                                  ORDER BY match_rank, changed_at DESC, change_sequence DESC) AS pick
-        FROM (
-            SELECT TRIM(TYPE) AS lov_type, TRIM(NAME) AS lookup_code, TRIM(VAL) AS display_value,
-                   1 AS match_rank, _commit_ts AS changed_at, _sequence AS change_sequence
-            FROM s_lst_of_val
-            WHERE TRIM(LANG_ID) = 'ENU' AND TRIM(ACTIVE_FLG) = 'Y'
-            UNION ALL
-            SELECT TRIM(TYPE), TRIM(VAL), TRIM(VAL), 2, _commit_ts, _sequence
-            FROM s_lst_of_val
-            WHERE TRIM(LANG_ID) = 'ENU' AND TRIM(ACTIVE_FLG) = 'Y'
-        ) AS candidates
-    ) AS ranked
-    WHERE pick = 1
-)
 SELECT
     TRIM(a.ROW_ID) AS account_id,
     TRIM(a.NAME) AS name,
@@ -41,9 +19,9 @@ SELECT
     TRIM(a.OU_NUM) AS account_number,
     TRIM(a.BU_ID) AS business_unit_id,
     TRIM(a.ACCNT_TYPE_CD) AS account_type_code,
-    account_type.display_value AS account_type,
+    lov.display['ACCOUNT_TYPE'][TRIM(a.ACCNT_TYPE_CD)] AS account_type,
     TRIM(a.CUST_STAT_CD) AS status_code,
-    status.display_value AS status,
+    lov.display['ACCOUNT_STATUS'][TRIM(a.CUST_STAT_CD)] AS status,
     CASE TRIM(a.INT_ORG_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS is_internal,
     CASE TRIM(a.PROSPECT_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS is_prospect,
     CASE TRIM(a.ACTIVE_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS is_active,
@@ -65,6 +43,4 @@ SELECT
     TRIM(a.LAST_UPD_BY) AS last_updated_by,
     a.MODIFICATION_NUM AS modification_number
 FROM s_org_ext AS a
-LEFT JOIN lov AS account_type
-    ON account_type.lov_type = 'ACCOUNT_TYPE' AND account_type.lookup_code = TRIM(a.ACCNT_TYPE_CD)
-LEFT JOIN lov AS status ON status.lov_type = 'ACCOUNT_STATUS' AND status.lookup_code = TRIM(a.CUST_STAT_CD)
+CROSS JOIN lov

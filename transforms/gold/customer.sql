@@ -7,11 +7,8 @@
 --   * PR_*_ID holding the No-Match sentinel ('No Match Row Id' or 'NoMatchRowId', any case) -> NULL.
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag
 --     the source did not fill is unknown, not "no".
---   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>:
---     the VAL of the S_LST_OF_VAL row with TYPE = the column's LOV type, NAME = the code,
---     LANG_ID 'ENU' and ACTIVE_FLG 'Y'; if no NAME matches, a row of that type whose VAL is the code
---     (MLOV columns may store the display value); neither: NULL. Of several candidates the NAME match
---     wins, then the row changed last (_commit_ts, _sequence): one value per code, never more rows.
+--   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>
+--     (the shared view `lov`, transforms/gold/shared/lov.sql, says which row gives it).
 --   * CREATED / LAST_UPD are Siebel "UTC Date Time": silver types them as TIMESTAMP in the platform's
 --     UTC session time zone (orchestration/spark_session.py), so they are the UTC instants stored at
 --     the source and pass through unchanged. DATE columns stay dates.
@@ -20,26 +17,7 @@
 --   * ATTRIB_nn of the extension are deployment-specific (rule 10): passed through under their own
 --     names, except ATTRIB_48, which Siebel documents as Industry.
 --   * If silver ever holds two extension rows for one contact, the one changed last is used.
-WITH lov AS (
-    SELECT lov_type, lookup_code, display_value
-    FROM (
-        SELECT *,
-               ROW_NUMBER() OVER (PARTITION BY lov_type, lookup_code
-                                  ORDER BY match_rank, changed_at DESC, change_sequence DESC) AS pick
-        FROM (
-            SELECT TRIM(TYPE) AS lov_type, TRIM(NAME) AS lookup_code, TRIM(VAL) AS display_value,
-                   1 AS match_rank, _commit_ts AS changed_at, _sequence AS change_sequence
-            FROM s_lst_of_val
-            WHERE TRIM(LANG_ID) = 'ENU' AND TRIM(ACTIVE_FLG) = 'Y'
-            UNION ALL
-            SELECT TRIM(TYPE), TRIM(VAL), TRIM(VAL), 2, _commit_ts, _sequence
-            FROM s_lst_of_val
-            WHERE TRIM(LANG_ID) = 'ENU' AND TRIM(ACTIVE_FLG) = 'Y'
-        ) AS candidates
-    ) AS ranked
-    WHERE pick = 1
-),
-extension AS (
+WITH extension AS (
     SELECT *
     FROM (
         SELECT *, ROW_NUMBER() OVER (PARTITION BY PAR_ROW_ID ORDER BY _commit_ts DESC, _sequence DESC) AS pick
@@ -61,13 +39,13 @@ SELECT
     TRIM(c.JOB_TITLE) AS job_title,
     TRIM(c.CSN) AS contact_number,
     TRIM(c.CON_CD) AS contact_type_code,
-    contact_type.display_value AS contact_type,
+    lov.display['CONTACT_TYPE'][TRIM(c.CON_CD)] AS contact_type,
     TRIM(c.CUST_STAT_CD) AS status_code,
-    status.display_value AS status,
+    lov.display['CONTACT_STATUS'][TRIM(c.CUST_STAT_CD)] AS status,
     TRIM(c.PREF_COMM_METH_CD) AS preferred_contact_method_code,
-    contact_method.display_value AS preferred_contact_method,
+    lov.display['COMM_METHOD'][TRIM(c.PREF_COMM_METH_CD)] AS preferred_contact_method,
     TRIM(c.X_SEGMENT_CD) AS segment_code,
-    segment.display_value AS segment,
+    lov.display['CUSTOMER_SEGMENT'][TRIM(c.X_SEGMENT_CD)] AS segment,
     CASE TRIM(c.EMP_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS is_employee,
     CASE TRIM(c.SUPPRESS_MAIL_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS suppress_mail,
     CASE TRIM(c.SUPPRESS_CALL_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS suppress_calls,
@@ -88,7 +66,7 @@ SELECT
     TRIM(address.ZIPCODE) AS postal_code,
     TRIM(address.COUNTRY) AS country,
     TRIM(address.ADDR_TYPE_CD) AS address_type_code,
-    address_type.display_value AS address_type,
+    lov.display['ADDRESS_TYPE'][TRIM(address.ADDR_TYPE_CD)] AS address_type,
     TRIM(c.COMMENTS) AS comments,
     TRIM(x.ATTRIB_01) AS attrib_01,
     TRIM(x.ATTRIB_02) AS attrib_02,
@@ -110,13 +88,7 @@ SELECT
     TRIM(c.LAST_UPD_BY) AS last_updated_by,
     c.MODIFICATION_NUM AS modification_number
 FROM s_contact AS c
+CROSS JOIN lov
 LEFT JOIN extension AS x ON x.PAR_ROW_ID = c.ROW_ID
 LEFT JOIN s_addr_per AS address ON address.ROW_ID = c.PR_PER_ADDR_ID
 LEFT JOIN s_org_ext AS account ON account.ROW_ID = c.PR_DEPT_OU_ID
-LEFT JOIN lov AS contact_type ON contact_type.lov_type = 'CONTACT_TYPE' AND contact_type.lookup_code = TRIM(c.CON_CD)
-LEFT JOIN lov AS status ON status.lov_type = 'CONTACT_STATUS' AND status.lookup_code = TRIM(c.CUST_STAT_CD)
-LEFT JOIN lov AS contact_method
-    ON contact_method.lov_type = 'COMM_METHOD' AND contact_method.lookup_code = TRIM(c.PREF_COMM_METH_CD)
-LEFT JOIN lov AS segment ON segment.lov_type = 'CUSTOMER_SEGMENT' AND segment.lookup_code = TRIM(c.X_SEGMENT_CD)
-LEFT JOIN lov AS address_type
-    ON address_type.lov_type = 'ADDRESS_TYPE' AND address_type.lookup_code = TRIM(address.ADDR_TYPE_CD)

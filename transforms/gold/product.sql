@@ -5,46 +5,24 @@
 --   * PR_*_ID holding the No-Match sentinel ('No Match Row Id' or 'NoMatchRowId', any case) -> NULL.
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag
 --     the source did not fill is unknown, not "no".
---   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>:
---     the VAL of the S_LST_OF_VAL row with TYPE = the column's LOV type, NAME = the code,
---     LANG_ID 'ENU' and ACTIVE_FLG 'Y'; if no NAME matches, a row of that type whose VAL is the code
---     (MLOV columns may store the display value); neither: NULL. Of several candidates the NAME match
---     wins, then the row changed last (_commit_ts, _sequence): one value per code, never more rows.
+--   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>
+--     (the shared view `lov`, transforms/gold/shared/lov.sql, says which row gives it).
 --   * CREATED / LAST_UPD are Siebel "UTC Date Time": silver types them as TIMESTAMP in the platform's
 --     UTC session time zone (orchestration/spark_session.py), so they are the UTC instants stored at
 --     the source and pass through unchanged. DATE columns stay dates.
 --   * Dropped: DCKING_NUM (obsolete), CONFLICT_ID, DB_LAST_UPD(_SRC), PAR_ROW_ID and silver's _columns.
 -- Specific to product: X_PROD_FAMILY is the deployment's product family (a padded CHAR(30)).
-WITH lov AS (
-    SELECT lov_type, lookup_code, display_value
-    FROM (
-        SELECT *,
-               ROW_NUMBER() OVER (PARTITION BY lov_type, lookup_code
-                                  ORDER BY match_rank, changed_at DESC, change_sequence DESC) AS pick
-        FROM (
-            SELECT TRIM(TYPE) AS lov_type, TRIM(NAME) AS lookup_code, TRIM(VAL) AS display_value,
-                   1 AS match_rank, _commit_ts AS changed_at, _sequence AS change_sequence
-            FROM s_lst_of_val
-            WHERE TRIM(LANG_ID) = 'ENU' AND TRIM(ACTIVE_FLG) = 'Y'
-            UNION ALL
-            SELECT TRIM(TYPE), TRIM(VAL), TRIM(VAL), 2, _commit_ts, _sequence
-            FROM s_lst_of_val
-            WHERE TRIM(LANG_ID) = 'ENU' AND TRIM(ACTIVE_FLG) = 'Y'
-        ) AS candidates
-    ) AS ranked
-    WHERE pick = 1
-)
 SELECT
     TRIM(p.ROW_ID) AS product_id,
     TRIM(p.NAME) AS name,
     TRIM(p.PART_NUM) AS part_number,
     TRIM(p.DESC_TEXT) AS description,
     TRIM(p.PROD_TYPE_CD) AS product_type_code,
-    product_type.display_value AS product_type,
+    lov.display['PRODUCT_TYPE'][TRIM(p.PROD_TYPE_CD)] AS product_type,
     TRIM(p.UOM_CD) AS unit_of_measure_code,
-    unit_of_measure.display_value AS unit_of_measure,
+    lov.display['UNIT_OF_MEASURE'][TRIM(p.UOM_CD)] AS unit_of_measure,
     TRIM(p.STATUS_CD) AS status_code,
-    status.display_value AS status,
+    lov.display['PRODUCT_STATUS'][TRIM(p.STATUS_CD)] AS status,
     CASE TRIM(p.SALES_PROD_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS is_sales_product,
     CASE TRIM(p.ORDERABLE_FLG) WHEN 'Y' THEN TRUE WHEN 'N' THEN FALSE END AS is_orderable,
     p.EFF_START_DT AS effective_start_date,
@@ -58,8 +36,4 @@ SELECT
     TRIM(p.LAST_UPD_BY) AS last_updated_by,
     p.MODIFICATION_NUM AS modification_number
 FROM s_prod_int AS p
-LEFT JOIN lov AS product_type
-    ON product_type.lov_type = 'PRODUCT_TYPE' AND product_type.lookup_code = TRIM(p.PROD_TYPE_CD)
-LEFT JOIN lov AS unit_of_measure
-    ON unit_of_measure.lov_type = 'UNIT_OF_MEASURE' AND unit_of_measure.lookup_code = TRIM(p.UOM_CD)
-LEFT JOIN lov AS status ON status.lov_type = 'PRODUCT_STATUS' AND status.lookup_code = TRIM(p.STATUS_CD)
+CROSS JOIN lov
