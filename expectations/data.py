@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from expectations.suite import TABLE_PLACEHOLDER, THIS_PLACEHOLDER, Reference, Suite, table_ref
 from transforms.bronze_rows import QUARANTINE_SCHEMA
 from transforms.delta_commits import latest_progress, table_exists
+from transforms.sql_text import quote_identifier
 
 TablePath = Callable[[str, str], str]  # (layer, name) -> Delta table path, e.g. LakeResource.table_path
 PARENT_FOUND = "_parent_found"
@@ -90,7 +91,7 @@ def run_sql(spark: SparkSession, sql: str, rows: DataFrame, table_path: TablePat
 
 
 def _delta_path_sql(path: str) -> str:
-    return "delta.`" + path.replace("`", "``") + "`"
+    return "delta." + quote_identifier(path)
 
 
 def reference_view(
@@ -104,10 +105,10 @@ def reference_view(
     child_columns = list(reference.on)
     aliases = [f"_parent_key_{i}" for i in range(len(child_columns))]
     parent_keys = (
-        parent.select(*[F.col(p).alias(a) for p, a in zip(reference.on.values(), aliases, strict=True)])
+        parent.select(*[F.col(quote_identifier(p)).alias(a) for p, a in zip(reference.on.values(), aliases, strict=True)])
         .distinct()
         .withColumn(PARENT_FOUND, F.lit(True))
     )
-    children = rows.where(reduce(operator.and_, [F.col(c).isNotNull() for c in child_columns]))
-    condition = [children[c] == parent_keys[a] for c, a in zip(child_columns, aliases, strict=True)]
+    children = rows.where(reduce(operator.and_, [F.col(quote_identifier(c)).isNotNull() for c in child_columns]))
+    condition = [children[quote_identifier(c)] == parent_keys[a] for c, a in zip(child_columns, aliases, strict=True)]
     return children.join(parent_keys, on=condition, how="left").drop(*aliases)

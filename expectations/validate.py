@@ -25,6 +25,7 @@ from expectations.data import (
     suite_rows,
 )
 from expectations.suite import ExpectationSpec, Suite, gx_expectation
+from transforms.sql_text import quote_identifier
 
 SAMPLE_SIZE = 5
 # Sample values and keys of a failed expectation come from a second GX pass; with
@@ -160,7 +161,7 @@ def _with_samples(
     if expectation.references is not None:
         if not sample_columns:
             return outcome
-        orphans = frame.where(F.col(PARENT_FOUND).isNull()).select(*sample_columns).limit(SAMPLE_SIZE)
+        orphans = frame.where(F.col(PARENT_FOUND).isNull()).select(*[quote_identifier(c) for c in sample_columns]).limit(SAMPLE_SIZE)
         return replace(outcome, sample_keys=[_plain(row.asDict()) for row in orphans.collect()])
     import great_expectations as gx
 

@@ -91,6 +91,7 @@ def _show(args: argparse.Namespace) -> int:
 
     from orchestration.spark_session import build_spark_session
     from transforms.merge import read_history, read_live_rows, read_table
+    from transforms.sql_text import quote_identifier
 
     spark = build_spark_session(app_name="cdc-lakehouse-cli")
     spark.sparkContext.setLogLevel("ERROR")
@@ -102,9 +103,9 @@ def _show(args: argparse.Namespace) -> int:
         frame = read_table(spark, args.table)
     else:
         frame = read_live_rows(spark, args.table)
-        frame = frame.select(*[c for c in frame.columns if not c.startswith("_")])
+        frame = frame.select(*[quote_identifier(c) for c in frame.columns if not c.startswith("_")])
     order = [c for c in keys if c in frame.columns] + [c for c in ("_valid_from_seq",) if c in frame.columns]
-    for row in frame.orderBy(*order).toLocalIterator():
+    for row in frame.orderBy(*[quote_identifier(c) for c in order]).toLocalIterator():
         print(json.dumps(row.asDict(recursive=True), default=str, ensure_ascii=False))
     return 0
 

@@ -13,6 +13,11 @@ import json
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from transforms.sql_text import quote_identifier, sql_string
+
+# Table properties Delta keeps itself and refuses from a user (a column-mapped table's column counter).
+DELTA_MANAGED_PROPERTIES = frozenset({"delta.columnMapping.maxColumnId"})
+
 
 def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
@@ -128,7 +133,8 @@ def replace_table(spark: SparkSession, source_path: str, target_path: str, user_
     """
     source = spark.read.format("delta").load(source_path)
     detail = DeltaTable.forPath(spark, source_path).detail().collect()[0]
-    properties, partition_columns = dict(detail["properties"] or {}), list(detail["partitionColumns"] or [])
+    properties = {k: v for k, v in (detail["properties"] or {}).items() if k not in DELTA_MANAGED_PROPERTIES}
+    partition_columns = list(detail["partitionColumns"] or [])
     if not _has_own_log(spark, target_path):
         builder = DeltaTable.createIfNotExists(spark).location(target_path).addColumns(source.schema)
         builder = builder.partitionedBy(*partition_columns) if partition_columns else builder
@@ -139,8 +145,8 @@ def replace_table(spark: SparkSession, source_path: str, target_path: str, user_
         stored = dict(DeltaTable.forPath(spark, target_path).detail().collect()[0]["properties"] or {})
         changed = {name: value for name, value in properties.items() if stored.get(name) != value}
         if changed:
-            assignments = ", ".join(f"{_sql_text(k)} = {_sql_text(v)}" for k, v in sorted(changed.items()))
-            spark.sql(f"ALTER TABLE delta.{_sql_path(target_path)} SET TBLPROPERTIES ({assignments})")
+            assignments = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in sorted(changed.items()))
+            spark.sql(f"ALTER TABLE delta.{quote_identifier(target_path)} SET TBLPROPERTIES ({assignments})")
     writer = source.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     writer = writer.partitionBy(*partition_columns) if partition_columns else writer
     writer.option("userMetadata", user_metadata).save(target_path)
@@ -164,11 +170,3 @@ def _has_own_log(spark: SparkSession, path: str) -> bool:
 def _file_system(spark: SparkSession, path: str):
     hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
     return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _sql_path(path: str) -> str:
-    return "`" + path.replace("`", "``") + "`"

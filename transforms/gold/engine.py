@@ -49,6 +49,7 @@ from transforms.delta_commits import (
     table_exists,
 )
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
+from transforms.sql_text import quote_identifier
 
 STAGE = "gold"
 HASH_COLUMN = "_row_hash"
@@ -214,7 +215,7 @@ def _plan(
     if not found:
         return _Plan()
     affected = reduce(DataFrame.unionByName, found)
-    affected = affected.where(" AND ".join(f"`{k}` IS NOT NULL" for k in keys)).distinct().persist()
+    affected = affected.where(" AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in keys)).distinct().persist()
     try:  # vacuumed change files fail here, when the feeds are read
         count = affected.count()
     except Exception as error:
@@ -241,7 +242,7 @@ def changed_silver_rows(spark: SparkSession, path: str, first_version: int, last
     )
     live = ~F.col(DELETED) if DELETED in feed.columns else F.col(IS_CURRENT)
     users = [c for c in feed.columns if c not in METADATA_COLUMNS and c not in CDF_COLUMNS]
-    return feed.where((F.col(KEY) != TABLE_KEY) & live).select(*[f"`{c}`" for c in users], "_change_type")
+    return feed.where((F.col(KEY) != TABLE_KEY) & live).select(*[quote_identifier(c) for c in users], "_change_type")
 
 
 def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFrame, keys: list[str]) -> DataFrame:
@@ -254,7 +255,7 @@ def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFr
     missing = [k for k in keys if k not in found.columns]
     if missing:
         raise GoldError(f"affected_keys.{source}: the query does not return key column(s) {missing}")
-    return found.select(*[f"`{k}`" for k in keys])
+    return found.select(*[quote_identifier(k) for k in keys])
 
 
 def _rows_of_keys(spark: SparkSession, sql_text: str, keys: list[str], result: DataFrame, affected: DataFrame) -> DataFrame:
@@ -269,7 +270,7 @@ def _rows_of_keys(spark: SparkSession, sql_text: str, keys: list[str], result: D
             rows = spark.sql(restricted_sql)  # analysed now: the view can go
         finally:
             spark.catalog.dropTempView(AFFECTED_VIEW)
-    return rows.select(*[f"`{c}`" for c in result.columns])
+    return rows.select(*[quote_identifier(c) for c in result.columns])
 
 
 def restrict_to_keys(sql_text: str, keys: list[str], keys_view: str) -> str | None:
@@ -297,8 +298,8 @@ def restrict_to_keys(sql_text: str, keys: list[str], keys_view: str) -> str | No
         (projections[k].this if isinstance(projections[k], exp.Alias) else projections[k]).sql(dialect="spark")
         for k in keys
     ]
-    selected = ", ".join(f"`{k}`" for k in keys)
-    condition = f"({', '.join(expressions)}) IN (SELECT {selected} FROM `{keys_view}`)"
+    selected = ", ".join(quote_identifier(k) for k in keys)
+    condition = f"({', '.join(expressions)}) IN (SELECT {selected} FROM {quote_identifier(keys_view)})"
     return query.where(sqlglot.condition(condition, dialect="spark"), dialect="spark").sql(dialect="spark")
 
 
@@ -323,7 +324,7 @@ def _gold_commit(spark: SparkSession, metadata: str) -> Iterator[None]:
 
 
 def _with_hash(frame: DataFrame) -> DataFrame:
-    user_columns = [f"`{c}`" for c in frame.columns if not c.startswith("_")]
+    user_columns = [quote_identifier(c) for c in frame.columns if not c.startswith("_")]
     return frame.withColumn(HASH_COLUMN, F.sha2(F.to_json(F.struct(*user_columns)), 256))
 
 
@@ -369,7 +370,7 @@ def _merge_keys(spark, name, keys, sql_text, result, plan: _Plan, gold_path, sil
     try:
         _refuse_duplicate_keys(name, recomputed, keys)
         source = plan.affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
-        columns = {f"`{c}`": f"s.`{c}`" for c in recomputed.columns}
+        columns = {quote_identifier(c): f"s.{quote_identifier(c)}" for c in recomputed.columns}
         target = DeltaTable.forPath(spark, gold_path)
         (
             target.alias("t")
@@ -404,7 +405,7 @@ def _stats_from_merge(spark, gold_path, mode, reason, keys_recomputed, rows, sil
 
 
 def _key_condition(keys: list[str]) -> str:
-    return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    return " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
 
 
 def _columns_changed(spark: SparkSession, gold_path: str, result: DataFrame) -> bool:

@@ -18,9 +18,11 @@ from transforms.merge import change_log
 from transforms.merge.layout import (
     METADATA_COLUMNS,
     MergeError,
+    allow_column_names,
     check_table_matches,
     create_table,
     read_table,
+    silver_column,
     spark_type,
     table_exists,
 )
@@ -47,9 +49,12 @@ def apply_changes(
 
     changes: any order, any split into batches, duplicates and replays allowed.
     keys: the key columns (the source's names). column_types: spec type per column (default string);
-    declared columns exist from the start, others appear as nullable columns when first seen.
+    declared columns exist from the start, others appear as nullable columns when first seen. Silver
+    names each column as the source does, but for backticks (layout.silver_column).
     history: 'scd1' (current row per key) or 'scd2' (every version). An empty batch writes nothing.
     """
+    keys = [silver_column(k) for k in keys]
+    column_types = {silver_column(c): t for c, t in (column_types or {}).items()}
     if history not in HISTORIES:
         raise MergeError(f"history must be one of {HISTORIES}, got {history!r}")
     if not keys:
@@ -57,7 +62,7 @@ def apply_changes(
     reserved = sorted((set(keys) | set(column_types or {})) & METADATA_COLUMNS)
     if reserved:
         raise MergeError(f"columns {reserved} collide with silver's metadata columns; rename them")
-    types = {c: spark_type(t) for c, t in (column_types or {}).items()}
+    types = {c: spark_type(t) for c, t in column_types.items()}
 
     normalized = normalize(changes, keys).persist()
     try:
@@ -76,6 +81,7 @@ def apply_changes(
             if f.name not in METADATA_COLUMNS
         }
         new_columns = [c for c in counts.columns if c not in stored]
+        allow_column_names(spark, table_path, new_columns)
         key_types = {k: stored[k] for k in keys}
         columns = {c: t for c, t in stored.items() if c not in key_types}
         columns.update({c: types.get(c, "string") for c in new_columns})

@@ -10,7 +10,8 @@ SCD1 silver (`history: scd1`), one row per key ever seen (tombstones included):
     _col_seq     column -> sequence of its last setter, only for columns set AFTER _image_seq (the
                  other columns were set by that image or erased by that delete)
     _pk_changed  true for keys linked by a primary-key change (rebuilt from the change log)
-    <key columns> <other columns>   the source's names, typed by the spec (default string)
+    <key columns> <other columns>   the source's names (a backtick becomes U+02CB: silver_column), typed
+                                    by the spec (default string)
 
 One extra row, `_key = '{}'` (the key of a truncate), is the table row: its `_image_seq` is the
 truncate barrier, its `_sequence`/`_commit_ts` the newest change applied to the table. It is marked
@@ -32,6 +33,8 @@ Readers of silver: `read_live_rows` (what gold sees), `read_history` (SCD2 versi
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -45,6 +48,8 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
+
+from transforms.sql_text import quote_identifier, sql_string
 
 TABLE_KEY = "{}"  # the key of a truncate, and of the table row in SCD1 silver
 
@@ -98,18 +103,42 @@ TABLE_PROPERTIES = {
     # Gold reads the keys silver changed, and the merge its own outcome, from the change data feed.
     "delta.enableChangeDataFeed": "true",
 }
+# Column mapping: Delta refuses a column name holding one of ` ,;{}()\n\t=` (a space, a comma, ...)
+# unless the table maps names to physical column names (`delta.columnMapping.mode = name`: protocol
+# reader 2 / writer 5, here the `columnMapping` table feature beside deletion vectors). A table gets it
+# when the first such name arrives: at creation (a key or declared column) or by ALTER TABLE before the
+# MERGE that adds the column (allow_column_names). Only then, not for every new table: one rule covers
+# new tables and tables made by an earlier version alike, and tables with ordinary names (every CRM
+# table) keep the protocol, the Parquet column names and the readers they had. A mapped table keeps all
+# silver needs: the change data feed (gold, the merge's outcome, also across the upgrade) and adding
+# columns (schema drift).
+NEEDS_COLUMN_MAPPING = re.compile(r"[ ,;{}()\n\t=]")
+COLUMN_MAPPING_MODE = "delta.columnMapping.mode"
+# Delta 4.4's MERGE into a table with the change data feed refers to each column as
+# packedCdc.`<name>` without doubling a backtick inside <name>, so no MERGE can write a column whose
+# name holds one. Silver names such a source column with U+02CB (modifier letter grave accent) in place
+# of each backtick; every other name is the source's name unchanged.
+BACKTICK_STAND_IN = "\u02cb"
 
 
 class MergeError(ValueError):
     """The batch or its parameters cannot be applied to this table (the message says why)."""
 
 
-def quoted(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
+def silver_column(source_column: str) -> str:
+    """The silver column that holds a source column (see BACKTICK_STAND_IN)."""
+    return source_column.replace("`", BACKTICK_STAND_IN)
 
 
-def sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def by_silver_column_sql(map_sql: str) -> str:
+    """A map keyed by source column names (SQL text), keyed by silver column names instead."""
+    stand_in = sql_string(BACKTICK_STAND_IN)
+    return f"transform_keys({map_sql}, (__name, __value) -> replace(__name, '`', {stand_in}))"
+
+
+def key_values_sql(key_json_sql: str) -> str:
+    """The key columns' values by silver column name, from a canonical key JSON (SQL text)."""
+    return by_silver_column_sql(f"from_json({key_json_sql}, 'map<string,string>')")
 
 
 def spark_type(type_name: str) -> str:
@@ -129,13 +158,29 @@ def create_table(
     builder = builder.addColumns(metadata)
     for column, type_name in columns.items():
         builder = builder.addColumn(column, spark_type(type_name), nullable=True)
-    for name, value in {
-        **TABLE_PROPERTIES,
-        HISTORY_PROPERTY: history,
-        KEYS_PROPERTY: json.dumps(keys),
-    }.items():
+    properties = {**TABLE_PROPERTIES, HISTORY_PROPERTY: history, KEYS_PROPERTY: json.dumps(keys)}
+    if needs_column_mapping(columns):
+        properties[COLUMN_MAPPING_MODE] = "name"
+    for name, value in properties.items():
         builder = builder.property(name, value)
     builder.execute()
+
+
+def needs_column_mapping(columns: Iterable[str]) -> bool:
+    return any(NEEDS_COLUMN_MAPPING.search(c) for c in columns)
+
+
+def allow_column_names(spark: SparkSession, path: str, new_columns: Iterable[str]) -> None:
+    """Turn column mapping on before columns that need it are added to an existing table (see
+    NEEDS_COLUMN_MAPPING): one commit without data, once per table."""
+    if not needs_column_mapping(new_columns):
+        return
+    properties = DeltaTable.forPath(spark, path).detail().collect()[0]["properties"] or {}
+    if properties.get(COLUMN_MAPPING_MODE, "none") == "none":
+        spark.sql(
+            f"ALTER TABLE delta.{quote_identifier(path)}"
+            f" SET TBLPROPERTIES ({sql_string(COLUMN_MAPPING_MODE)} = 'name')"
+        )
 
 
 def check_table_matches(spark: SparkSession, path: str, *, history: str, keys: list[str]) -> None:
@@ -174,7 +219,7 @@ def read_live_rows(spark: SparkSession, path: str) -> DataFrame:
     version's start). Tombstones, the table row and closed versions are left out.
     """
     table = read_table(spark, path)
-    users = [quoted(c) for c in user_columns(table)]
+    users = [quote_identifier(c) for c in user_columns(table)]
     if history_of(spark, path) == "scd2":
         return table.where(F.col(IS_CURRENT)).select(
             *users, INCOMPLETE, F.col(VALID_FROM_SEQ).alias(SEQUENCE), F.col(VALID_FROM_TS).alias(COMMIT_TS)
@@ -190,4 +235,4 @@ def read_history(spark: SparkSession, path: str, all_columns: bool = False) -> D
     if all_columns:
         return table
     validity = [VALID_FROM_SEQ, VALID_TO_SEQ, VALID_FROM_TS, VALID_TO_TS, IS_CURRENT, INCOMPLETE]
-    return table.select(*[quoted(c) for c in user_columns(table)], *validity)
+    return table.select(*[quote_identifier(c) for c in user_columns(table)], *validity)

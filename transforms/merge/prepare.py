@@ -6,7 +6,8 @@ A normalized change has:
     _kind       'image' (insert, or update carrying the full row), 'update' (partial), 'delete', 'truncate'
     _after      the bronze `after` text (canonical JSON of the present columns; null for delete/truncate)
     _cols       `_after` parsed with from_json(.., 'map<string,string>') minus the key columns: present
-                columns only, a JSON null is a null value, an absent column is no key of the map
+                columns only, a JSON null is a null value, an absent column is no key of the map; keyed
+                by silver column name (layout.silver_column)
     _old_key    the previous key of a primary-key change, else null
     _commit_ts  the source commit time (else the Kafka time, else the ingestion time)
     _content    what two changes must share to be the same change (kind, old key, after)
@@ -20,7 +21,14 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.merge.layout import METADATA_COLUMNS, TABLE_KEY, MergeError, spark_type
+from transforms.merge.layout import (
+    METADATA_COLUMNS,
+    TABLE_KEY,
+    MergeError,
+    by_silver_column_sql,
+    key_values_sql,
+    spark_type,
+)
 
 IMAGE, UPDATE, DELETE, TRUNCATE = "image", "update", "delete", "truncate"
 COLUMNS = ["_key", "_sequence", "_kind", "_after", "_cols", "_old_key", "_commit_ts", "_content"]
@@ -40,6 +48,7 @@ class BatchCounts:
 
 
 def normalize(bronze: DataFrame, keys: list[str]) -> DataFrame:
+    """`keys`: the key columns' silver names."""
     kind = (
         F.when(F.col("op") == TRUNCATE, F.lit(TRUNCATE))
         .when(F.col("op") == DELETE, F.lit(DELETE))
@@ -48,7 +57,7 @@ def normalize(bronze: DataFrame, keys: list[str]) -> DataFrame:
     )
     key_names = F.array(*[F.lit(k) for k in keys])
     carries_row = F.col("_kind").isin(IMAGE, UPDATE)
-    present = F.from_json(F.col("_after_raw"), "map<string,string>")
+    present = F.expr(by_silver_column_sql("from_json(_after_raw, 'map<string,string>')"))
     return (
         bronze.select(
             F.when(kind == TRUNCATE, F.lit(TABLE_KEY)).otherwise(F.col("key")).alias("_key"),
@@ -133,7 +142,7 @@ def _typed(column_types: dict[str, str]) -> list[tuple[str, str]]:
 
 def _cast_failures(column_types: dict[str, str], keys: list[str]) -> list[Column]:
     failures = []
-    key_values = F.from_json("_key", "map<string,string>")
+    key_values = F.expr(key_values_sql("_key"))
     for index, (column, type_name) in enumerate(_typed(column_types)):
         source = F.try_element_at(key_values if column in keys else F.col("_cols"), F.lit(column))
         bad = source.isNotNull() & source.try_cast(spark_type(type_name)).isNull()

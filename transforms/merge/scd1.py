@@ -48,8 +48,9 @@ from pyspark.sql.types import (
 from transforms.delta_commits import last_commit_metrics
 from transforms.merge import change_log, scd1_sql
 from transforms.merge.fold import KeyState, final_states, from_row
-from transforms.merge.layout import PK_CHANGED, TABLE_KEY, read_table, sql_string
+from transforms.merge.layout import PK_CHANGED, TABLE_KEY, read_table
 from transforms.merge.prepare import DELETE, IMAGE, TRUNCATE, BatchCounts
+from transforms.sql_text import sql_string
 
 CELL = StructType([StructField("value", StringType(), True), StructField("seq", StringType(), False)])
 NET_SCHEMA = StructType(

@@ -14,7 +14,8 @@ strictly newer: this one rule gives late changes, duplicates, replays, deletes a
 
 from __future__ import annotations
 
-from transforms.merge.layout import TABLE_KEY, quoted, sql_string
+from transforms.merge.layout import TABLE_KEY, key_values_sql
+from transforms.sql_text import quote_identifier, sql_string
 
 EMPTY_ARRAY = "cast(array() as array<string>)"
 S_COL_SEQS = "transform_values(s._s_cols, (__k, __v) -> __v.seq)"
@@ -70,7 +71,7 @@ def _target_seq(column: str, is_new: bool) -> str:
 
 
 def key_value(column: str, type_name: str) -> str:
-    return f"try_cast(try_element_at(from_json(s._key, 'map<string,string>'), {sql_string(column)}) AS {type_name})"
+    return f"try_cast(try_element_at({key_values_sql('s._key')}, {sql_string(column)}) AS {type_name})"
 
 
 def update_set(columns: dict[str, str], new_columns: set[str]) -> dict[str, str]:
@@ -79,8 +80,8 @@ def update_set(columns: dict[str, str], new_columns: set[str]) -> dict[str, str]
     for column, type_name in columns.items():
         source_seq, target_seq = _source_seq(column), _target_seq(column, column in new_columns)
         wins = f"s._s_replace OR ({source_seq} IS NOT NULL AND ({target_seq} IS NULL OR {source_seq} > {target_seq}))"
-        keep = "NULL" if column in new_columns else f"t.{quoted(column)}"
-        assignments[quoted(column)] = (
+        keep = "NULL" if column in new_columns else f"t.{quote_identifier(column)}"
+        assignments[quote_identifier(column)] = (
             f"CASE WHEN {wins} THEN try_cast({_source_value(column)} AS {type_name}) ELSE {keep} END"
         )
     names = list(columns)
@@ -122,8 +123,8 @@ def update_condition(widen_incomplete: bool) -> str:
 
 def insert_values(keys: dict[str, str], columns: dict[str, str]) -> dict[str, str]:
     values = {"_key": "s._key"}
-    values.update({quoted(k): key_value(k, t) for k, t in keys.items()})
-    values.update({quoted(c): f"try_cast({_source_value(c)} AS {t})" for c, t in columns.items()})
+    values.update({quote_identifier(k): key_value(k, t) for k, t in keys.items()})
+    values.update({quote_identifier(c): f"try_cast({_source_value(c)} AS {t})" for c, t in columns.items()})
     values.update(
         {
             "_col_seq": S_COL_SEQS,
@@ -156,7 +157,7 @@ def truncate_set(existing_columns: list[str], all_columns: list[str], barrier: s
     literal = sql_string(barrier)
     kept = f"map_filter(t._col_seq, (__k, __v) -> __v > {literal})"
     assignments = {
-        quoted(c): f"CASE WHEN {_target_seq(c, False)} > {literal} THEN t.{quoted(c)} END"
+        quote_identifier(c): f"CASE WHEN {_target_seq(c, False)} > {literal} THEN t.{quote_identifier(c)} END"
         for c in existing_columns
     }
     assignments.update(

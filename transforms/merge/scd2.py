@@ -34,10 +34,11 @@ from pyspark.sql.types import (
 
 from transforms.merge import change_log
 from transforms.merge.fold import FoldChange, from_row, versions_of_rows
-from transforms.merge.layout import SCD2_METADATA, TABLE_KEY, quoted, read_table
+from transforms.merge.layout import SCD2_METADATA, TABLE_KEY, key_values_sql, read_table
 from transforms.merge.prepare import BatchCounts
 from transforms.merge.scd1 import execute_with_metadata
 from transforms.merge.scd1_sql import widen_set
+from transforms.sql_text import quote_identifier
 
 FOLDED_SCHEMA = StructType(
     [
@@ -77,7 +78,7 @@ def _fold_groups(
 
 
 def _typed_versions(folded: DataFrame, keys: dict[str, str], columns: dict[str, str]) -> DataFrame:
-    key_values = F.from_json("_key", "map<string,string>")
+    key_values = F.expr(key_values_sql("_key"))
     key_columns = [F.try_element_at(key_values, F.lit(k)).try_cast(t).alias(k) for k, t in keys.items()]
     value_columns = [F.try_element_at("_values", F.lit(c)).try_cast(t).alias(c) for c, t in columns.items()]
     return folded.select(*SCD2_METADATA.fieldNames(), *key_columns, *value_columns)
@@ -169,14 +170,14 @@ def _merge(
     commit_metadata: str | None,
 ) -> dict[str, str]:
     written = [*SCD2_METADATA.fieldNames(), *user_columns]
-    values = {quoted(c): f"s.{quoted(c)}" for c in written}
+    values = {quote_identifier(c): f"s.{quote_identifier(c)}" for c in written}
     assignments = dict(values)
     for newest in ("_valid_to_seq", "_valid_to_ts"):
-        assignments[quoted(newest)] = (
+        assignments[quote_identifier(newest)] = (
             f"CASE WHEN t._key = '{TABLE_KEY}' THEN greatest(t.{newest}, s.{newest}) ELSE s.{newest} END"
         )
     differs = " OR ".join(
-        f"NOT (t.{quoted(c)} <=> s.{quoted(c)})" for c in written if c not in set(new_columns)
+        f"NOT (t.{quote_identifier(c)} <=> s.{quote_identifier(c)})" for c in written if c not in set(new_columns)
     )
     differs = f"t._key = '{TABLE_KEY}' OR " + ("true" if new_columns else differs)
     merge = (

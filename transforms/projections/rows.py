@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
 from assets.projection_spec import CHANGED_VIEW, ProjectionSpec, base_type
+from transforms.sql_text import quote_identifier
 
 HASH = "__row_hash"
 ACTION = "__action"
@@ -109,7 +110,7 @@ def projection_rows(
             f"projection {spec.projection}: its SQL does not return column(s) {missing} (it returns {result.columns})"
         )
     types = {f.name: f.dataType for f in result.schema.fields}
-    rows = result.select(*[cql_value(F.col(f"`{n}`"), t, types[n]).alias(n) for n, t in spec.columns.items()])
+    rows = result.select(*[cql_value(F.col(quote_identifier(n)), t, types[n]).alias(n) for n, t in spec.columns.items()])
     if partitions is not None:
         row_types = {f.name: f.dataType for f in rows.schema.fields}
         keys = partitions.select(*[
@@ -147,7 +148,7 @@ def affected_partitions(
             continue
         changed = changed_rows(spark, gold_paths[entity], before, now)
         if isinstance(mapping, list):
-            frames.append(changed.select(*[F.col(f"`{c}`").alias(k) for c, k in zip(mapping, spec.partition_key, strict=True)]))
+            frames.append(changed.select(*[F.col(quote_identifier(c)).alias(k) for c, k in zip(mapping, spec.partition_key, strict=True)]))
             continue
         for versions in states:
             views = {**gold_views(spark, spec.entities, gold_paths, versions), CHANGED_VIEW: changed}

@@ -1,0 +1,44 @@
+"""Hostile source column names (tests/hostile_names.py) through real Kafka -> bronze -> silver."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.hostile_names import BATCHES, SPEC, expected_rows, live_rows
+from transforms.bronze.ingest import ingest_batch
+from transforms.bronze.kafka_reader import make_consumer
+from transforms.silver import apply_new_bronze
+
+pytestmark = pytest.mark.integration
+
+
+def test_hostile_column_names_go_from_kafka_through_bronze_to_silver(spark, kafka_bootstrap, tmp_lake):
+    spec = SPEC.model_copy(update={"topic": f"crm.hostile.{uuid.uuid4().hex[:8]}"})
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(spec.topic, 1, 1)])[spec.topic].result(timeout=30)
+    bronze, quarantine, silver = (str(tmp_lake / name) for name in ("bronze", "quarantine", "silver"))
+
+    # two micro-batches: the second brings the late older update and the column that appears late
+    for values in (BATCHES[0] + BATCHES[1], BATCHES[2] + BATCHES[3]):
+        producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+        for value in values:
+            producer.produce(spec.topic, value=value)
+        assert producer.flush(30) == 0
+        consumer = make_consumer({"bootstrap.servers": kafka_bootstrap}, group_id="test-hostile")
+        try:
+            ingested = ingest_batch(spark, spec, consumer, bronze, quarantine)
+        finally:
+            consumer.close()
+        assert (ingested.rows_written, ingested.quarantined) == (len(values), 0)
+        apply_new_bronze(spark, spec, bronze, silver)
+
+    expected, actual = expected_rows(), live_rows(spark, silver)
+    assert sorted(actual) == sorted(expected)
+    for key, row in expected.items():
+        assert sorted(actual[key]) == sorted(row)
+        for column, value in row.items():
+            assert actual[key][column] == value, (key, column)
