@@ -20,6 +20,8 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -29,12 +31,18 @@ STACK_DIR = PROJECT_ROOT / ".stack"
 DEFAULT_SEED = 7
 
 
-def workload_config(small: bool, seed: int = DEFAULT_SEED):
-    """The CRM workload `make run` feeds through Kafka (`small`: the size CI uses)."""
-    from orchestration.workload import WorkloadConfig
+def workload_config(small: bool, seed: int = DEFAULT_SEED, ends_at: datetime | None = None):
+    """The CRM workload `make run` feeds through Kafka (`small`: the size CI uses). Its last transaction
+    commits at `ends_at` (UTC; default: now, to the second), so its tables look as fresh as a live
+    source's and the freshness checks pass. The generator's commit times only move forward from its
+    start, by steps that do not depend on the start: one generation measures the span."""
+    from orchestration.workload import WorkloadConfig, generate_workload
 
     initial_rows, changes = (40, 150) if small else (200, 1500)
-    return WorkloadConfig(seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5)
+    config = WorkloadConfig(seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5)
+    ends_at = ends_at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    span = generate_workload(config).ended_at - config.start_time
+    return replace(config, start_time=ends_at - span)
 
 
 def step(text: str) -> None:
@@ -46,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a small workload (what CI runs)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--ends-at", type=datetime.fromisoformat, default=None,
+                        help="commit time of the workload's last transaction, UTC (default: now)")
     parser.add_argument("--stack-dir", type=Path, default=None,
                         help="state directory of the stack to use or start (default $CDC_STACK_DIR, else .stack/)")
     parser.add_argument("--lake", type=Path, default=LAKE, help="folder of the Delta tables, emptied first (default .lake/)")
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the Dagster instance's folder (default .dagster_home/, the one `make dev` opens)")
     args = parser.parse_args(argv)
     lake, dagster_home = args.lake.resolve(), args.dagster_home.resolve()
-    config = workload_config(args.small, args.seed)
+    config = workload_config(args.small, args.seed, args.ends_at)
     started = time.monotonic()
 
     from orchestration.stack.stack import Stack
@@ -66,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    Kafka {stack.kafka_bootstrap}, Cassandra {stack.cassandra_host}:{stack.cassandra_port}")
 
     step(f"Generating the CRM workload (seed {config.seed}: {config.initial_rows} initial rows, "
-         f"{config.changes} change transactions)")
+         f"{config.changes} change transactions, committed from {config.start_time:%Y-%m-%d %H:%M:%S} UTC)")
     from orchestration.workload import generate_workload
 
     workload = generate_workload(config)

@@ -78,7 +78,7 @@ class WorkloadGenerator:
             changes -= self.config.overlap
         for _ in range(changes):
             self._change_transaction()
-        return Workload.from_capture(self.catalogue, self.capture, self.db.state())
+        return Workload.from_capture(self.catalogue, self.capture, self.db.state(), ended_at=self.clock)
 
     def _change_transaction(self) -> None:
         weights = self.config.operation_weights

@@ -11,8 +11,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from orchestration.workload.capture import WorkloadMessage
 
-# Idempotent, acknowledged by every replica, partitioned by key hash as Java clients do.
-PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random", "linger.ms": 5}
+# Idempotent, acknowledged by every replica, partitioned by key hash as Java clients do. librdkafka
+# logs errors only (syslog level 3): its warnings are retries it handles itself (a broker just started
+# answers "coordinator load in progress"), and a message that still fails raises below.
+PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random", "linger.ms": 5,
+                   "log_level": 3}
 
 
 def create_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication_factor: int = 1) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +29,8 @@ def as_text(value: Any) -> str | None:
 class Workload:
     """messages: (topic, key bytes, value bytes) in source order (commit order; with an initial load,
     the load first). transaction_ends: message counts at which a transaction (or the whole initial
-    load) is complete, i.e. the consistent cut points of the stream."""
+    load) is complete, i.e. the consistent cut points of the stream. ended_at: the commit time of the
+    last transaction."""
 
     messages: list[WorkloadMessage]
     transaction_ends: list[int]
@@ -36,9 +38,12 @@ class Workload:
     final_state: State
     effects: list[RowChange | None]
     source_names: dict[str, str]  # table (S_CONTACT) -> source table (SIEBEL.S_CONTACT)
+    ended_at: datetime
 
     @classmethod
-    def from_capture(cls, catalogue: Catalogue, capture: Capture, state: dict[str, dict[str, Row]]) -> Workload:
+    def from_capture(
+        cls, catalogue: Catalogue, capture: Capture, state: dict[str, dict[str, Row]], ended_at: datetime
+    ) -> Workload:
         load = len(capture.load_messages)
         ends = ([load] if load else []) + [load + end for end in capture.transaction_ends]
         names = {name: table.source for name, table in catalogue.tables.items()}
@@ -49,6 +54,7 @@ class Workload:
             final_state={names[name]: rows for name, rows in state.items()},
             effects=capture.load_effects + capture.effects,
             source_names=names,
+            ended_at=ended_at,
         )
 
     def state(self, as_text_values: bool = False) -> State:
