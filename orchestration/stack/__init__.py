@@ -3,6 +3,7 @@
 `Stack` (orchestration.stack.stack) starts, reuses, checks and stops them; `cli` is its command line.
 """
 
+from orchestration.stack.server import StackAuth
 from orchestration.stack.stack import (
     PortInUseError,
     ServerStartError,
@@ -11,4 +12,4 @@ from orchestration.stack.stack import (
     StackPorts,
 )
 
-__all__ = ["PortInUseError", "ServerStartError", "Stack", "StackError", "StackPorts"]
+__all__ = ["PortInUseError", "ServerStartError", "Stack", "StackAuth", "StackError", "StackPorts"]

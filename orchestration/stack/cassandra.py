@@ -5,14 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra import AuthenticationFailed
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.policies import DCAwareRoundRobinPolicy
 
 from orchestration.stack.jars import ensure_jars
 from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, classpath, java_executable
+from orchestration.stack.server import Server, StackAuth, classpath, java_executable
 
 LOCAL_DC = "datacenter1"  # what SimpleSnitch reports
+# The superuser PasswordAuthenticator creates on a node's first start (at once: see _AUTH_JVM_OPTIONS).
+_DEFAULT_SUPERUSER = StackAuth("cassandra", "cassandra")
+_AUTH_SETTINGS = {
+    "authenticator": "PasswordAuthenticator",
+    "authorizer": "CassandraAuthorizer",
+    "role_manager": "CassandraRoleManager",
+}
+_AUTH_JVM_OPTIONS = ["-Dcassandra.superuser_setup_delay_ms=0"]  # default 10 s after boot
 
 # Cassandra's conf/jvm17-server.options (branch cassandra-5.0): without the module flags the
 # daemon exits at once (IllegalAccessException on sun.nio.ch.DirectBuffer).
@@ -71,10 +81,11 @@ class CassandraServer(Server):
     name = "cassandra"
     stop_grace_seconds = 45.0
 
-    def __init__(self, home: Path, log_path: Path, native_port: int, storage_port: int):
+    def __init__(self, home: Path, log_path: Path, native_port: int, storage_port: int, auth: StackAuth | None = None):
         super().__init__(home, log_path)
         self.native_port = native_port
         self.storage_port = storage_port
+        self.auth = auth
 
     @property
     def conf_dir(self) -> Path:
@@ -111,6 +122,7 @@ class CassandraServer(Server):
             "start_native_transport": True,
             "auto_snapshot": False,
             "concurrent_compactors": 1,
+            **(_AUTH_SETTINGS if self.auth else {}),
         }
 
     def prepare(self) -> None:
@@ -124,7 +136,7 @@ class CassandraServer(Server):
         if jamm is None:
             raise RuntimeError("the cassandra jars have no jamm-*.jar (needed as -javaagent)")
         return [
-            java_executable(), *_JVM_OPTIONS, *_JDK17_MODULE_FLAGS,
+            java_executable(), *_JVM_OPTIONS, *(_AUTH_JVM_OPTIONS if self.auth else []), *_JDK17_MODULE_FLAGS,
             f"-javaagent:{jamm}",
             f"-Dcassandra.config=file://{self.conf_dir / 'cassandra.yaml'}",
             f"-Dlogback.configurationFile={self.conf_dir / 'logback.xml'}",
@@ -137,15 +149,39 @@ class CassandraServer(Server):
     def check(self, timeout: float) -> str:
         if not accepts_connections(self.native_port):
             raise ConnectionError(f"nothing accepts connections on {HOST}:{self.native_port}")
+        try:
+            return self._release_version(timeout, self.auth)
+        except NoHostAvailable as error:
+            if not self.auth or not any(isinstance(e, AuthenticationFailed) for e in error.errors.values()):
+                raise
+        # First start: only the default superuser exists. Create our role with it, then log in as ours.
+        self._create_role(timeout)
+        return self._release_version(timeout, self.auth)
+
+    def _cluster(self, timeout: float, auth: StackAuth | None) -> Cluster:
         profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=LOCAL_DC),
                                    request_timeout=timeout)
-        cluster = Cluster(
+        provider = PlainTextAuthProvider(username=auth.user, password=auth.password) if auth else None
+        return Cluster(
             contact_points=[HOST], port=self.native_port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            connect_timeout=timeout, control_connection_timeout=timeout,
+            connect_timeout=timeout, control_connection_timeout=timeout, auth_provider=provider,
         )
+
+    def _release_version(self, timeout: float, auth: StackAuth | None) -> str:
+        cluster = self._cluster(timeout, auth)
         try:
-            session = cluster.connect()
-            row = session.execute("SELECT release_version FROM system.local").one()
+            row = cluster.connect().execute("SELECT release_version FROM system.local").one()
         finally:
             cluster.shutdown()
         return f"Cassandra {row.release_version}"
+
+    def _create_role(self, timeout: float) -> None:
+        """Our role (LOGIN, SUPERUSER), created by the default superuser (Cassandra stores only its hash)."""
+        assert self.auth is not None
+        cluster = self._cluster(timeout, _DEFAULT_SUPERUSER)
+        try:
+            session = cluster.connect()
+            session.execute(f"CREATE ROLE IF NOT EXISTS \"{self.auth.user}\" "
+                            f"WITH PASSWORD = '{self.auth.password}' AND LOGIN = true AND SUPERUSER = true")
+        finally:
+            cluster.shutdown()

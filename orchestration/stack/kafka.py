@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 from orchestration.stack import process
 from orchestration.stack.jars import ensure_jars
 from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, classpath, java_executable
+from orchestration.stack.server import Server, StackAuth, classpath, java_executable
 
 _HEAP = ["-Xms256m", "-Xmx512m"]
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # the broker's message.max.bytes; producers need the same
@@ -38,14 +39,40 @@ logger.controller.level = WARN
 """
 
 
+# With authentication the broker reads its JAAS line (which holds the password) from this variable of
+# its own environment (Kafka's EnvVarConfigProvider), so no file under the state directory holds it.
+_JAAS_VARIABLE = "CDC_STACK_KAFKA_JAAS"
+
+
 class KafkaServer(Server):
     name = "kafka"
     stop_grace_seconds = 30.0
 
-    def __init__(self, home: Path, log_path: Path, port: int, controller_port: int):
+    def __init__(self, home: Path, log_path: Path, port: int, controller_port: int, auth: StackAuth | None = None):
         super().__init__(home, log_path)
         self.port = port
         self.controller_port = controller_port
+        self.auth = auth
+
+    @property
+    def listener(self) -> str:
+        """The clients' listener: PLAINTEXT, or SASL_PLAINTEXT (mechanism PLAIN) with authentication."""
+        return "SASL_PLAINTEXT" if self.auth else "PLAINTEXT"
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka settings of a client of this broker (credentials included)."""
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.listener}
+        if self.auth:
+            config.update({"sasl.mechanism": "PLAIN", "sasl.username": self.auth.user,
+                           "sasl.password": self.auth.password})
+        return config
+
+    def environment(self) -> dict[str, str]:
+        if not self.auth:
+            return {}
+        user, password = self.auth.user, self.auth.password
+        return {_JAAS_VARIABLE: "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                                f'username="{user}" password="{password}" user_{user}="{password}";'}
 
     @property
     def bootstrap_servers(self) -> str:
@@ -69,11 +96,11 @@ class KafkaServer(Server):
             # A static quorum: the formatted storage does not remember the controller's address,
             # so the stack may move to other ports between runs.
             "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listeners": f"{self.listener}://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"{self.listener}://{HOST}:{self.port}",
+            "listener.security.protocol.map": f"{self.listener}:{self.listener},CONTROLLER:PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "inter.broker.listener.name": self.listener,
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
             # One node: internal topics with one replica; one partition each makes the first
@@ -94,6 +121,18 @@ class KafkaServer(Server):
             # instead of failing at the producer. Replica fetches must take the largest record.
             "message.max.bytes": str(MAX_RECORD_BYTES),
             "replica.fetch.max.bytes": str(MAX_RECORD_BYTES),
+            **(self._sasl_properties() if self.auth else {}),
+        }
+
+    def _sasl_properties(self) -> dict[str, str]:
+        """SASL/PLAIN on the clients' listener (also the broker's own, as the inter-broker listener);
+        the controller listener stays PLAINTEXT on 127.0.0.1."""
+        return {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "config.providers": "env",
+            "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": f"${{env:{_JAAS_VARIABLE}}}",
         }
 
     def prepare(self) -> None:
@@ -111,7 +150,8 @@ class KafkaServer(Server):
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== formatting storage: {process.describe(command)}\n".encode())
             log.flush()
-            result = subprocess.run(command, cwd=self.home, stdout=log, stderr=subprocess.STDOUT)
+            environment = {**os.environ, **self.environment()}
+            result = subprocess.run(command, cwd=self.home, env=environment, stdout=log, stderr=subprocess.STDOUT)
         if result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode})")
 
@@ -129,7 +169,7 @@ class KafkaServer(Server):
     def check(self, timeout: float) -> str:
         if not accepts_connections(self.port):
             raise ConnectionError(f"nothing accepts connections on {self.bootstrap_servers}")
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "logger": _QUIET})
+        admin = AdminClient({**self.client_config(), "logger": _QUIET})
         metadata = admin.list_topics(timeout=timeout)
         if not metadata.brokers:
             raise ConnectionError("the cluster metadata lists no broker")

@@ -16,8 +16,12 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def spawn(command: Sequence[str], log_path: Path, cwd: Path, die_with_parent: bool = False) -> subprocess.Popen:
+def spawn(
+    command: Sequence[str], log_path: Path, cwd: Path, die_with_parent: bool = False,
+    environment: dict[str, str] | None = None,
+) -> subprocess.Popen:
     """Start `command` in a new session (its own process group), stdout and stderr appended to log_path.
+    `environment`: variables added to ours (never written to the log: they may hold secrets).
 
     With die_with_parent the kernel sends the process SIGTERM when the calling thread exits, so a
     killed test run cannot leave servers behind; call it from the thread that lives longest
@@ -30,6 +34,7 @@ def spawn(command: Sequence[str], log_path: Path, cwd: Path, die_with_parent: bo
         return subprocess.Popen(
             list(command),
             cwd=cwd,
+            env={**os.environ, **environment} if environment else None,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

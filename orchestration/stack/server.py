@@ -5,9 +5,24 @@ from __future__ import annotations
 import os
 import shutil
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.stack import process
+
+
+@dataclass(frozen=True)
+class StackAuth:
+    """A user a server of the stack requires (off unless given): Kafka SASL/PLAIN, Cassandra's
+    PasswordAuthenticator. The password is never written under the state directory nor shown in a repr."""
+
+    user: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for label, value in (("user", self.user), ("password", self.password)):
+            if not value or any(char in value for char in "\"'\\\n"):
+                raise ValueError(f"StackAuth {label}: must be non-empty, without quotes, backslashes or newlines")
 
 
 class Server(ABC):
@@ -35,6 +50,10 @@ class Server(ABC):
     @abstractmethod
     def check(self, timeout: float) -> str:
         """Make a real request to the server; return a short description or raise."""
+
+    def environment(self) -> dict[str, str]:
+        """Variables the server's process needs beyond ours (e.g. a secret kept out of its files)."""
+        return {}
 
     @property
     def client_port(self) -> int:

@@ -43,7 +43,7 @@ from orchestration.stack.jars import PROJECT_ROOT
 from orchestration.stack.kafka import KafkaServer
 from orchestration.stack.ports import HOST, free_ports, port_is_free
 from orchestration.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION, S3Server, local_credentials
-from orchestration.stack.server import Server
+from orchestration.stack.server import Server, StackAuth
 from orchestration.stack.spark_standalone import SparkStandaloneServer
 
 SERVER_NAMES = ("kafka", "cassandra")  # what a stack runs unless told otherwise
@@ -147,6 +147,8 @@ class Stack:
         ports: StackPorts | None = None,
         servers: Sequence[str] = SERVER_NAMES,
         die_with_parent: bool = False,
+        kafka_auth: StackAuth | None = None,
+        cassandra_auth: StackAuth | None = None,
     ):
         unknown = set(servers) - set(ALL_SERVER_NAMES)
         if unknown:
@@ -155,6 +157,7 @@ class Stack:
         self.ports = ports or StackPorts.resolve(self._read_state().get("ports"))
         self.server_names = tuple(name for name in ALL_SERVER_NAMES if name in servers)
         self.die_with_parent = die_with_parent
+        self.kafka_auth, self.cassandra_auth = kafka_auth, cassandra_auth
         self._children: dict[str, object] = {}
         self._state_guard = threading.Lock()
 
@@ -173,13 +176,21 @@ class Stack:
         return self.ports.cassandra
 
     def connection_settings(self) -> dict[str, str]:
-        """The environment variables that point `orchestration.resources.resources_from_env` here."""
+        """The environment variables that point `orchestration.resources.resources_from_env` here
+        (with authentication: the users, not the passwords, CDC_KAFKA_SASL_PASSWORD and
+        CDC_CASSANDRA_PASSWORD)."""
         settings = {}
         if "kafka" in self.server_names:
             settings["CDC_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+            if self.kafka_auth:
+                settings["CDC_KAFKA_SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
+                settings["CDC_KAFKA_SASL_MECHANISM"] = "PLAIN"
+                settings["CDC_KAFKA_SASL_USERNAME"] = self.kafka_auth.user
         if "cassandra" in self.server_names:
             settings["CDC_CASSANDRA_HOSTS"] = self.cassandra_host
             settings["CDC_CASSANDRA_PORT"] = str(self.cassandra_port)
+            if self.cassandra_auth:
+                settings["CDC_CASSANDRA_USERNAME"] = self.cassandra_auth.user
         if "s3" in self.server_names:
             access_key, secret_key = local_credentials()
             settings["CDC_S3_ENDPOINT"] = self.s3_endpoint
@@ -221,9 +232,9 @@ class Stack:
     def server(self, name: str) -> Server:
         home, log = self.state_dir / name, self.log_dir / f"{name}.log"
         if name == "kafka":
-            return KafkaServer(home, log, self.ports.kafka, self.ports.kafka_controller)
+            return KafkaServer(home, log, self.ports.kafka, self.ports.kafka_controller, self.kafka_auth)
         if name == "cassandra":
-            return CassandraServer(home, log, self.ports.cassandra, self.ports.cassandra_storage)
+            return CassandraServer(home, log, self.ports.cassandra, self.ports.cassandra_storage, self.cassandra_auth)
         if name == "s3":
             access_key, secret_key = local_credentials()
             return S3Server(home, log, self.ports.s3, access_key, secret_key)
@@ -331,7 +342,7 @@ class Stack:
 
     def _spawn(self, server: Server) -> None:
         child = process.spawn(server.command(), server.log_path, cwd=server.home,
-                              die_with_parent=self.die_with_parent)
+                              die_with_parent=self.die_with_parent, environment=server.environment())
         self._children[server.name] = child
         self._record(server, child.pid)
 

@@ -21,7 +21,20 @@ class KafkaReadError(RuntimeError):
     pass
 
 
-def make_consumer(client_config: dict, group_id: str) -> Consumer:
+class BronzeConsumer(Consumer):
+    """A Consumer that knows its bootstrap servers and the last error librdkafka reported about the
+    cluster (a refused connection, a failed SASL authentication), so a failure can say what and where."""
+
+    def __init__(self, config: dict):
+        self.bootstrap_servers = str(config.get("bootstrap.servers", "?"))
+        self.last_error: KafkaError | None = None
+        super().__init__({**config, "error_cb": self._remember})
+
+    def _remember(self, error: KafkaError) -> None:
+        self.last_error = error
+
+
+def make_consumer(client_config: dict, group_id: str) -> BronzeConsumer:
     config = {
         **client_config,
         "group.id": group_id,
@@ -31,12 +44,16 @@ def make_consumer(client_config: dict, group_id: str) -> Consumer:
         "isolation.level": "read_committed",
         "enable.partition.eof": True,
     }
-    return Consumer(config)
+    return BronzeConsumer(config)
 
 
 def watermarks(consumer: Consumer, topic: str, timeout_s: float = 15.0) -> dict[int, tuple[int, int]]:
-    """(low, high) offsets of every partition of a topic. Fails clearly if the topic does not exist."""
-    metadata = consumer.list_topics(topic, timeout=timeout_s)
+    """(low, high) offsets of every partition of a topic. Fails clearly if the topic does not exist or
+    the cluster cannot be reached (naming the servers and librdkafka's reason, e.g. authentication)."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaReadError(_unreachable(consumer, f"reading the metadata of topic {topic!r}", exc)) from exc
     topic_meta = metadata.topics.get(topic)
     if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
         reason = topic_meta.error if topic_meta is not None else "no metadata"
@@ -45,6 +62,14 @@ def watermarks(consumer: Consumer, topic: str, timeout_s: float = 15.0) -> dict[
         p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s, cached=False)
         for p in sorted(topic_meta.partitions)
     }
+
+
+def _unreachable(consumer: Consumer, action: str, exc: KafkaException) -> str:
+    if not isinstance(consumer, BronzeConsumer):
+        return f"Kafka: {action} failed: {exc}"
+    consumer.poll(0)  # serves librdkafka's error callback: the cluster-level reason, if any
+    reason = f"; last client error: {consumer.last_error.str()}" if consumer.last_error is not None else ""
+    return f"Kafka at {consumer.bootstrap_servers}: {action} failed: {exc}{reason}"
 
 
 def read_ranges(consumer: Consumer, ranges: list[OffsetRange], idle_timeout_s: float = 30.0) -> Iterator[KafkaMessage]:
