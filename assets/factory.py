@@ -6,7 +6,6 @@ per key). Every entity of `transforms/gold/entities.yaml` becomes `gold/<entity>
 silver tables its SQL reads. Nothing here knows a particular table: everything comes from the specs.
 """
 
-
 import os
 from pathlib import Path
 
@@ -118,7 +117,9 @@ def build_cut_asset(source: str, specs: list[TableSpec]) -> dg.AssetsDefinition:
         ),
         kinds={"kafka", "delta"},
     )
-    def cut(context: dg.AssetExecutionContext, kafka: KafkaResource, spark: SparkResource, lake: LakeResource):
+    def cut(
+        context: dg.AssetExecutionContext, kafka: KafkaResource, spark: SparkResource, lake: LakeResource
+    ):
         import time
 
         from transforms.bronze.frontier import bronze_frontiers
@@ -132,15 +133,19 @@ def build_cut_asset(source: str, specs: list[TableSpec]) -> dg.AssetsDefinition:
                 frontier
                 for spec in specs
                 for frontier in bronze_frontiers(
-                    spark.session(lake), lake.table_path("bronze", spec.asset_name), spec.topic,
+                    spark.session(lake),
+                    lake.table_path("bronze", spec.asset_name),
+                    spec.topic,
                     watermarks(consumer, spec.topic),
                 )
             ]
         finally:
             consumer.close()
         cut = consistent_cut(frontiers, now_ms=int(time.time() * 1000), idle_seconds=idle_seconds_from_env())
-        shown = "none (every partition idle)" if cut.position is None else (
-            "nothing yet" if not cut.position else str(decode_sequence(cut.position)[0])
+        shown = (
+            "none (every partition idle)"
+            if cut.position is None
+            else ("nothing yet" if not cut.position else str(decode_sequence(cut.position)[0]))
         )
         context.log.info(f"cut {source}: below commit position {shown}, held by {list(cut.held_by)}")
         return dg.MaterializeResult(
@@ -179,7 +184,9 @@ def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
         pool=f"table:{spec.asset_name}",
         metadata={"source_table": spec.table, "keys": spec.keys, "history": spec.history},
     )
-    def silver(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    def silver(
+        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
         from transforms.silver import apply_new_bronze
 
         cut = latest_cut(context, spec.source)
@@ -191,10 +198,14 @@ def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
             cut,
         )
         stats = batch.stats
-        context.log.info(f"silver {spec.asset_name}: bronze versions {batch.bronze_from}..{batch.bronze_to}, {stats}")
+        context.log.info(
+            f"silver {spec.asset_name}: bronze versions {batch.bronze_from}..{batch.bronze_to}, {stats}"
+        )
         return dg.MaterializeResult(
             metadata={
-                "bronze_versions": f"{batch.bronze_from}..{batch.bronze_to}" if batch.bronze_from is not None else "nothing new",
+                "bronze_versions": f"{batch.bronze_from}..{batch.bronze_to}"
+                if batch.bronze_from is not None
+                else "nothing new",
                 "changes_read": stats.changes_read,
                 "rows_inserted": stats.rows_inserted,
                 "rows_updated": stats.rows_updated,
@@ -229,7 +240,9 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
             "incremental": entity.affected_keys is not None,
         },
     )
-    def gold(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    def gold(
+        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
         from transforms.gold.engine import (
             SKIPPED,
             GoldStats,
@@ -278,12 +291,17 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
     return gold
 
 
-def build_table_assets(specs: list[TableSpec], entities: list[GoldEntity], projections: list = ()) -> list[dg.AssetsDefinition]:
+def build_table_assets(
+    specs: list[TableSpec], entities: list[GoldEntity], projections: list = ()
+) -> list[dg.AssetsDefinition]:
     by_name = {spec.asset_name: spec for spec in specs}
     entities_by_name = {entity.name: entity for entity in entities}
     return (
         [build_bronze_asset(spec, specs) for spec in specs]
-        + [build_cut_asset(source, [s for s in specs if s.source == source]) for source in sorted({s.source for s in specs})]
+        + [
+            build_cut_asset(source, [s for s in specs if s.source == source])
+            for source in sorted({s.source for s in specs})
+        ]
         + [build_silver_asset(spec) for spec in specs]
         + [build_gold_asset(entity, by_name) for entity in entities]
         + [build_projection_asset(p, entities_by_name, by_name) for p in projections]
@@ -315,8 +333,15 @@ def projection_tables(projection, entities_by_name: dict[str, GoldEntity]) -> li
     return sorted({source for name in projection.entities for source in entities_by_name[name].sources})
 
 
-def project_gold(projection, tables: list[str], specs_by_name: dict[str, TableSpec], spark: SparkResource,
-                 lake: LakeResource, cassandra: CassandraResource, full_refresh: bool = False):
+def project_gold(
+    projection,
+    tables: list[str],
+    specs_by_name: dict[str, TableSpec],
+    spark: SparkResource,
+    lake: LakeResource,
+    cassandra: CassandraResource,
+    full_refresh: bool = False,
+):
     """Write a projection's gold entities to Cassandra, as of the source position their silver tables
     reflect (transforms.projections.project; `full_refresh`: rewrite it whole)."""
     from transforms.projections import already_projected, project
@@ -332,7 +357,9 @@ def project_gold(projection, tables: list[str], specs_by_name: dict[str, TableSp
     position = reflected_position(
         session,
         {
-            name: TablePaths(specs_by_name[name].topic, lake.table_path("bronze", name), lake.table_path("silver", name))
+            name: TablePaths(
+                specs_by_name[name].topic, lake.table_path("bronze", name), lake.table_path("silver", name)
+            )
             for name in tables
         },
     )
@@ -354,7 +381,9 @@ def projection_pool(projection) -> str:
     return f"projection:{projection.projection}"
 
 
-def build_projection_asset(projection, entities_by_name: dict[str, GoldEntity], specs_by_name: dict[str, TableSpec]):
+def build_projection_asset(
+    projection, entities_by_name: dict[str, GoldEntity], specs_by_name: dict[str, TableSpec]
+):
     """`cassandra/<projection>`: the gold entities it reads, written to Cassandra as of their versions."""
     entities = [entities_by_name[name] for name in projection.entities]
     tables = projection_tables(projection, entities_by_name)
@@ -369,7 +398,10 @@ def build_projection_asset(projection, entities_by_name: dict[str, GoldEntity], 
         metadata={"partition_key": projection.partition_key, "latest_n": projection.latest_n or "all"},
     )
     def cassandra_projection(
-        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, cassandra: CassandraResource
+        context: dg.AssetExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        cassandra: CassandraResource,
     ) -> dg.MaterializeResult:
         stats = project_gold(projection, tables, specs_by_name, spark, lake, cassandra)
         context.log.info(f"projection {projection.projection}: {stats.status} ({stats.reason})")

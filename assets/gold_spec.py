@@ -148,7 +148,9 @@ def with_shared_views(query: exp.Query, views: dict[str, exp.Query]) -> exp.Quer
     if not used:
         return query
     composed = query.copy()
-    shared = [exp.CTE(this=views[name].copy(), alias=exp.TableAlias(this=exp.to_identifier(name))) for name in used]
+    shared = [
+        exp.CTE(this=views[name].copy(), alias=exp.TableAlias(this=exp.to_identifier(name))) for name in used
+    ]
     existing = composed.args.get("with_")
     if existing is None:
         composed.set("with_", exp.With(expressions=shared))
@@ -162,7 +164,9 @@ def _refuse_duplicate_names(index: Path, root: yaml.MappingNode) -> None:
     for key_node, _ in root.value:
         line = key_node.start_mark.line + 1
         if key_node.value in seen:
-            raise SpecError(f"{index}:{line}: entity {key_node.value!r} is already defined on line {seen[key_node.value]}")
+            raise SpecError(
+                f"{index}:{line}: entity {key_node.value!r} is already defined on line {seen[key_node.value]}"
+            )
         seen[key_node.value] = line
 
 
@@ -190,7 +194,9 @@ def _parse_query(path: Path, sql_text: str) -> exp.Query:
             f"{first.get('description', exc)} near {first.get('highlight', '')!r}"
         ) from None
     if len(statements) != 1:
-        raise SpecError(f"{path}: a gold SQL file holds exactly one query, found {len(statements)} statements")
+        raise SpecError(
+            f"{path}: a gold SQL file holds exactly one query, found {len(statements)} statements"
+        )
     (query,) = statements
     if not isinstance(query, exp.Query):
         raise SpecError(f"{path}: a gold SQL file holds a query (SELECT ...), not {query.key.upper()}")
@@ -203,10 +209,14 @@ def _check_keys_selected(path: Path, query: exp.Query, keys: list[str]) -> None:
         return  # the columns are known only when the query runs (the engine checks then)
     missing = [k for k in keys if k not in selected]
     if missing:
-        raise SpecError(f"{path}: the query does not select the key column(s) {missing} (it selects {selected})")
+        raise SpecError(
+            f"{path}: the query does not select the key column(s) {missing} (it selects {selected})"
+        )
 
 
-def _check_affected_keys(index: Path, root: yaml.Node, name: str, entry: GoldEntityEntry, sources: tuple[str, ...]) -> None:
+def _check_affected_keys(
+    index: Path, root: yaml.Node, name: str, entry: GoldEntityEntry, sources: tuple[str, ...]
+) -> None:
     mappings = entry.affected_keys or {}
     missing = [s for s in sources if s not in mappings]
     if missing:
@@ -226,10 +236,14 @@ def _check_affected_keys(index: Path, root: yaml.Node, name: str, entry: GoldEnt
         selected = query.named_selects
         absent = [k for k in entry.keys if k not in selected]
         if absent:
-            raise SpecError(f"{where}: the query does not select the key column(s) {absent} (it selects {selected})")
+            raise SpecError(
+                f"{where}: the query does not select the key column(s) {absent} (it selects {selected})"
+            )
         read = _table_names(query)
         if CHANGED_VIEW not in read:
-            raise SpecError(f"{where}: the query does not read `{CHANGED_VIEW}` (the changed rows of {source})")
+            raise SpecError(
+                f"{where}: the query does not read `{CHANGED_VIEW}` (the changed rows of {source})"
+            )
         others = sorted(read - {CHANGED_VIEW} - set(sources))
         if others:
             raise SpecError(

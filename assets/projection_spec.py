@@ -65,8 +65,23 @@ CHANGED_VIEW = "changed"
 # Native types the projections write (Cassandra aliases varchar to text). Left out on purpose:
 # counter (not an upsert), duration/time (no Spark type to carry them), vector (no use here).
 NATIVE_TYPES = {
-    "ascii", "bigint", "blob", "boolean", "date", "decimal", "double", "float", "inet", "int",
-    "smallint", "text", "timestamp", "timeuuid", "tinyint", "uuid", "varint",
+    "ascii",
+    "bigint",
+    "blob",
+    "boolean",
+    "date",
+    "decimal",
+    "double",
+    "float",
+    "inet",
+    "int",
+    "smallint",
+    "text",
+    "timestamp",
+    "timeuuid",
+    "tinyint",
+    "uuid",
+    "varint",
 }
 ALIASES = {"varchar": "text"}
 COLLECTIONS = {"list": 1, "set": 1, "map": 2, "frozen": 1}
@@ -74,6 +89,7 @@ _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(<)|(>)|(,))")
 
 
 # -- CQL types: parsed, checked and spelled the way system_schema.columns.type spells them --------
+
 
 class CqlTypeError(ValueError):
     pass
@@ -208,7 +224,9 @@ class ProjectionSpec(BaseModel):
         if (self.entity is None) == (self.sql is None):
             raise ValueError("give either `entity` (one gold entity) or `sql` (Spark SQL over gold entities)")
         if self.entity is not None and self.affected_partitions is not None:
-            raise ValueError("`affected_partitions` goes with `sql`; with `entity` a changed row affects its own key")
+            raise ValueError(
+                "`affected_partitions` goes with `sql`; with `entity` a changed row affects its own key"
+            )
         if self.sql is not None and not self.affected_partitions:
             raise ValueError(
                 "`sql` needs `affected_partitions`: for each entity the SQL reads, the columns of a changed "
@@ -222,7 +240,9 @@ class ProjectionSpec(BaseModel):
         for role, names in (("partition_key", self.partition_key), ("clustering", clustering)):
             missing = [name for name in names if name not in self.columns]
             if missing:
-                raise ValueError(f"{role} column(s) {missing} are not in `columns` ({', '.join(self.columns)})")
+                raise ValueError(
+                    f"{role} column(s) {missing} are not in `columns` ({', '.join(self.columns)})"
+                )
             if len(set(names)) != len(names):
                 raise ValueError(f"{role} repeats a column: {names}")
         both = sorted(set(self.partition_key) & set(clustering))
@@ -230,7 +250,9 @@ class ProjectionSpec(BaseModel):
             raise ValueError(f"column(s) {both} are in both partition_key and clustering")
         for name in self.primary_key:
             if is_collection(self.columns[name]):
-                raise ValueError(f"key column {name} has type {self.columns[name]}: a key cannot be a non-frozen collection")
+                raise ValueError(
+                    f"key column {name} has type {self.columns[name]}: a key cannot be a non-frozen collection"
+                )
         if self.latest_n is not None and not clustering:
             raise ValueError("latest_n needs clustering columns: they define which rows are the latest")
         return self
@@ -247,7 +269,9 @@ class ProjectionSpec(BaseModel):
                 f"(it lists {', '.join(sorted(declared))})"
             )
         if declared - read:
-            raise ValueError(f"affected_partitions lists {', '.join(sorted(declared - read))}, which the sql does not read")
+            raise ValueError(
+                f"affected_partitions lists {', '.join(sorted(declared - read))}, which the sql does not read"
+            )
         for entity, mapping in (self.affected_partitions or {}).items():
             if isinstance(mapping, list) and len(mapping) != len(self.partition_key):
                 raise ValueError(
@@ -327,7 +351,9 @@ def load_projection_spec(path: Path, known_entities: set[str] | None = None) -> 
     except yaml.YAMLError as error:
         raise SpecError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(data, dict):
-        raise SpecError(f"{path}:1: a projection spec is a mapping of fields (projection, entity or sql, ...)")
+        raise SpecError(
+            f"{path}:1: a projection spec is a mapping of fields (projection, entity or sql, ...)"
+        )
     try:
         spec = ProjectionSpec.model_validate(data)
     except ValidationError as error:
@@ -343,7 +369,9 @@ def load_projection_spec(path: Path, known_entities: set[str] | None = None) -> 
     return spec
 
 
-def load_projection_specs(folder: Path = PROJECTIONS_DIR, known_entities: set[str] | None = None) -> list[ProjectionSpec]:
+def load_projection_specs(
+    folder: Path = PROJECTIONS_DIR, known_entities: set[str] | None = None
+) -> list[ProjectionSpec]:
     """Every `*.yaml` spec of a folder, sorted by projection name. A projection name, or a
     (keyspace, table) pair, used twice is an error naming both files."""
     loaded = [(path, load_projection_spec(path, known_entities)) for path in sorted(folder.glob("*.yaml"))]
@@ -355,7 +383,9 @@ def load_projection_specs(folder: Path = PROJECTIONS_DIR, known_entities: set[st
         for path, spec in loaded:
             value = value_of(spec)
             if value in seen:
-                field_name = "projection" if label == "projection" else ("table" if spec.table else "projection")
+                field_name = (
+                    "projection" if label == "projection" else ("table" if spec.table else "projection")
+                )
                 line = _line_of(yaml.compose(path.read_text()), (field_name,))
                 raise SpecError(f"{path}:{line}: {label} {value!r} is already used by {seen[value]}")
             seen[value] = path
@@ -386,8 +416,11 @@ def _sql_field_and_line(root: yaml.Node, cause: SqlTextError, fallback: int) -> 
     candidates = [(("sql",), "sql")]
     mappings = next((v for k, v in root.value if k.value == "affected_partitions"), None)
     if isinstance(mappings, yaml.MappingNode):
-        candidates += [(("affected_partitions", k.value), f"affected_partitions.{k.value}") for k, v in mappings.value
-                       if isinstance(v, yaml.ScalarNode)]
+        candidates += [
+            (("affected_partitions", k.value), f"affected_partitions.{k.value}")
+            for k, v in mappings.value
+            if isinstance(v, yaml.ScalarNode)
+        ]
     for loc, name in candidates:
         node = _node_at(root, loc)
         if isinstance(node, yaml.ScalarNode):

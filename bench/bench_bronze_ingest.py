@@ -62,8 +62,16 @@ def table_messages(table: str, count: int, changes: int) -> list[tuple[bytes | N
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> float:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "none"})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "compression.type": "none",
+        }
+    )
     started = time.perf_counter()
     for key, value in messages:
         while True:
@@ -79,8 +87,14 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
 
 
 def raw_read(bootstrap: str, topic: str) -> dict:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     try:
         marks = watermarks(consumer, topic)
         pending = {p for p, (low, high) in marks.items() if high > low}
@@ -97,12 +111,18 @@ def raw_read(bootstrap: str, topic: str) -> dict:
         seconds = time.perf_counter() - started
     finally:
         consumer.close()
-    return {"messages": count, "seconds": round(seconds, 2), "messages_per_s": round(count / seconds),
-            "mb_per_s": round(size / seconds / 1e6, 1)}
+    return {
+        "messages": count,
+        "seconds": round(seconds, 2),
+        "messages_per_s": round(count / seconds),
+        "mb_per_s": round(size / seconds / 1e6, 1),
+    }
 
 
 def decode_only(bootstrap: str, spec) -> dict:
-    consumer = make_consumer({"bootstrap.servers": bootstrap}, group_id=f"bench-decode-{uuid.uuid4().hex[:6]}")
+    consumer = make_consumer(
+        {"bootstrap.servers": bootstrap}, group_id=f"bench-decode-{uuid.uuid4().hex[:6]}"
+    )
     try:
         ranges = plan_ranges(spec.topic, watermarks(consumer, spec.topic), {})
         count = changes = failed = 0
@@ -110,14 +130,21 @@ def decode_only(bootstrap: str, spec) -> dict:
         for message in read_ranges(consumer, ranges):
             count += 1
             try:
-                changes += len(decode(message, format=spec.format, keys=spec.keys, sequence_by=spec.sequence_by))
+                changes += len(
+                    decode(message, format=spec.format, keys=spec.keys, sequence_by=spec.sequence_by)
+                )
             except DecodeError:
                 failed += 1
         seconds = time.perf_counter() - started
     finally:
         consumer.close()
-    return {"records": count, "changes": changes, "undecodable": failed, "seconds": round(seconds, 2),
-            "records_per_s": round(count / seconds)}
+    return {
+        "records": count,
+        "changes": changes,
+        "undecodable": failed,
+        "seconds": round(seconds, 2),
+        "records_per_s": round(count / seconds),
+    }
 
 
 def bronze(bootstrap: str, spec, lake: Path, count: int) -> dict:
@@ -125,26 +152,45 @@ def bronze(bootstrap: str, spec, lake: Path, count: int) -> dict:
     warm = str(lake / "warm-up")
     spark.range(1000).write.format("delta").save(warm)  # JVM, Delta and Python workers warm (not timed)
     spark.read.format("delta").load(warm).count()
-    consumer = make_consumer({"bootstrap.servers": bootstrap}, group_id=f"bench-bronze-{uuid.uuid4().hex[:6]}")
+    consumer = make_consumer(
+        {"bootstrap.servers": bootstrap}, group_id=f"bench-bronze-{uuid.uuid4().hex[:6]}"
+    )
     try:
         started = time.perf_counter()
-        batch = ingest_batch(spark, spec, consumer, str(lake / "bronze"), str(lake / "quarantine"),
-                             max_records_per_partition=count)
+        batch = ingest_batch(
+            spark,
+            spec,
+            consumer,
+            str(lake / "bronze"),
+            str(lake / "quarantine"),
+            max_records_per_partition=count,
+        )
         seconds = time.perf_counter() - started
     finally:
         consumer.close()
-    return {"records_read": batch.records_read, "rows_written": batch.rows_written, "quarantined": batch.quarantined,
-            "seconds": round(seconds, 2), "events_per_s": round(batch.rows_written / seconds),
-            "records_per_s": round(batch.records_read / seconds)}
+    return {
+        "records_read": batch.records_read,
+        "rows_written": batch.rows_written,
+        "quarantined": batch.quarantined,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(batch.rows_written / seconds),
+        "records_per_s": round(batch.records_read / seconds),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--table", default="S_CONTACT", help="CRM table whose messages are produced")
-    parser.add_argument("--generator-changes", type=int, default=6000,
-                        help="business transactions the workload generator runs (its messages are repeated)")
+    parser.add_argument(
+        "--generator-changes",
+        type=int,
+        default=6000,
+        help="business transactions the workload generator runs (its messages are repeated)",
+    )
     parser.add_argument("--bootstrap", help="a running Kafka (host:port)")
     parser.add_argument("--stack-dir", help="use (or start) the project stack of this state directory")
     args = parser.parse_args()
@@ -154,8 +200,11 @@ def main() -> None:
     if args.bootstrap:
         bootstrap = args.bootstrap
     else:
-        stack = Stack(args.stack_dir) if args.stack_dir else Stack(
-            work / "stack", StackPorts.free(), servers=("kafka",), die_with_parent=True)
+        stack = (
+            Stack(args.stack_dir)
+            if args.stack_dir
+            else Stack(work / "stack", StackPorts.free(), servers=("kafka",), die_with_parent=True)
+        )
         stack.up()
         bootstrap = stack.kafka_bootstrap
     try:
@@ -168,7 +217,10 @@ def main() -> None:
         decoded = decode_only(bootstrap, spec)
         ingested = bronze(bootstrap, spec, work / "lake", args.messages)
         report = {
-            "topic": spec.topic, "table": spec.table, "format": spec.format, "partitions": args.partitions,
+            "topic": spec.topic,
+            "table": spec.table,
+            "format": spec.format,
+            "partitions": args.partitions,
             "messages": len(messages),
             "mean_value_bytes": round(sum(len(v) for _, v in messages) / len(messages)),
             "produce_seconds": round(produce_seconds, 2),

@@ -128,7 +128,11 @@ class DeltaLog:
             names = os.listdir(os.path.join(path, "_delta_log"))
         except FileNotFoundError:
             return None
-        versions = [int(name[:20]) for name in names if len(name) == 25 and name.endswith(".json") and name[:20].isdigit()]
+        versions = [
+            int(name[:20])
+            for name in names
+            if len(name) == 25 and name.endswith(".json") and name[:20].isdigit()
+        ]
         return max(versions) if versions else None
 
     def user_metadata(self, path: str, version: int) -> dict | None:
@@ -174,7 +178,9 @@ def projection_state(session, keyspace: str, projection: str):
         committed = read_state(session, keyspace, projection).committed
         if committed is None:
             return {}
-        return {topic: (dict(partitions), None) for topic, partitions in committed.position.kafka_offsets.items()}
+        return {
+            topic: (dict(partitions), None) for topic, partitions in committed.position.kafka_offsets.items()
+        }
 
     return state
 
@@ -195,10 +201,14 @@ def gold_state(log: DeltaLog, lake, entity: str, topics: dict[str, str]):
             silver_version = (gold.get("silver_versions") or {}).get(table)
             if silver_version is None:
                 continue
-            silver = log.progress(lake.table_path("silver", table), SILVER_STAGE, at_or_before=int(silver_version))
+            silver = log.progress(
+                lake.table_path("silver", table), SILVER_STAGE, at_or_before=int(silver_version)
+            )
             if silver is None:
                 continue
-            bronze = log.progress(lake.table_path("bronze", table), BRONZE_STAGE, at_or_before=int(silver["bronze_version"]))
+            bronze = log.progress(
+                lake.table_path("bronze", table), BRONZE_STAGE, at_or_before=int(silver["bronze_version"])
+            )
             if bronze is None:
                 continue
             ends = {int(partition): int(end) for partition, (_, end) in bronze["ranges"].items()}
@@ -290,7 +300,9 @@ class Tracker:
                         while pointer < len(indices):
                             change = self.changes[indices[pointer]]
                             position = change.commit_position
-                            if change.offset >= end or (cut is not None and (position is None or position >= cut)):
+                            if change.offset >= end or (
+                                cut is not None and (position is None or position >= cut)
+                            ):
                                 break
                             change.pending -= 1
                             if change.pending == 0:
@@ -300,11 +312,15 @@ class Tracker:
 
     def waiting(self, stream: bool | None = None) -> list[Change]:
         with self.lock:
-            return [c for c in self.changes if c.arrived_at is None and (stream is None or c.stream == stream)]
+            return [
+                c for c in self.changes if c.arrived_at is None and (stream is None or c.stream == stream)
+            ]
 
     def latencies(self) -> list[float]:
         with self.lock:
-            return sorted(c.arrived_at - c.produced_at for c in self.changes if c.stream and c.arrived_at is not None)
+            return sorted(
+                c.arrived_at - c.produced_at for c in self.changes if c.stream and c.arrived_at is not None
+            )
 
 
 def poll_forever(tracker: Tracker, every: float, stop: threading.Event) -> None:
@@ -317,8 +333,17 @@ def poll_forever(tracker: Tracker, every: float, stop: threading.Event) -> None:
 # -- producing ------------------------------------------------------------------------------------
 
 
-def produce(bootstrap: str, tracker: Tracker, messages, table_of: dict[str, str], sequence_field: dict[str, str],
-            *, stream: bool, rate: float | None, report=None) -> float:
+def produce(
+    bootstrap: str,
+    tracker: Tracker,
+    messages,
+    table_of: dict[str, str],
+    sequence_field: dict[str, str],
+    *,
+    stream: bool,
+    rate: float | None,
+    report=None,
+) -> float:
     """Send the messages (paced at `rate` per second, or at once) with an idempotent producer, as the
     workload producer does (acks=all, Java's key hashing); every change is tracked. Returns seconds."""
     from confluent_kafka import Producer
@@ -334,15 +359,24 @@ def produce(bootstrap: str, tracker: Tracker, messages, table_of: dict[str, str]
                 producer.poll(min(delay, 0.05))
                 delay = started + number / rate - time.monotonic()
         table = table_of[message.topic]
-        index = tracker.add(Change(
-            message.topic, table, commit_position_of(message.value, sequence_field[table]), stream,
-            pending=tracker.models_of_topic[message.topic],
-        ))
+        index = tracker.add(
+            Change(
+                message.topic,
+                table,
+                commit_position_of(message.value, sequence_field[table]),
+                stream,
+                pending=tracker.models_of_topic[message.topic],
+            )
+        )
         tracker.changes[index].produced_at = time.monotonic()
         while True:
             try:
-                producer.produce(message.topic, value=message.value, key=message.key,
-                                 on_delivery=functools.partial(tracker.delivered, index))
+                producer.produce(
+                    message.topic,
+                    value=message.value,
+                    key=message.key,
+                    on_delivery=functools.partial(tracker.delivered, index),
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -362,12 +396,13 @@ def stream_messages(seed: int, initial_rows: int, wanted: int):
 
     transactions = max(10, math.ceil(wanted / 3.0))  # about 3.6 messages per CRM transaction
     while True:
-        workload = generate_workload(WorkloadConfig(seed=seed, initial_rows=initial_rows, changes=transactions,
-                                                    initial_load=True))
+        workload = generate_workload(
+            WorkloadConfig(seed=seed, initial_rows=initial_rows, changes=transactions, initial_load=True)
+        )
         loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
         ends = [end - loaded for end in workload.transaction_ends[1:] if end - loaded >= wanted]
         if ends:
-            return workload.messages[:loaded], workload.messages[loaded:loaded + ends[0]]
+            return workload.messages[:loaded], workload.messages[loaded : loaded + ends[0]]
         transactions *= 2
 
 
@@ -414,7 +449,9 @@ def start_loop(work: Path, interval: float):
 # -- figures --------------------------------------------------------------------------------------
 
 
-def runs_between(runs: list[tuple[float, float, bool]], start: float, end: float) -> list[tuple[float, float, bool]]:
+def runs_between(
+    runs: list[tuple[float, float, bool]], start: float, end: float
+) -> list[tuple[float, float, bool]]:
     """The loop runs that were going on at some moment between start and end."""
     return [run for run in runs if run[0] <= end and run[0] + run[1] >= start]
 
@@ -434,8 +471,16 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def wait_for(tracker: Tracker, watcher: LoopWatcher, loop, stream: bool, timeout: float, label: str,
-             until=None, give_up=None) -> bool:
+def wait_for(
+    tracker: Tracker,
+    watcher: LoopWatcher,
+    loop,
+    stream: bool,
+    timeout: float,
+    label: str,
+    until=None,
+    give_up=None,
+) -> bool:
     """Until every change (of the load or the stream) has arrived and `until()` holds: True. False when
     `give_up()` says nothing more will come, or after `timeout` seconds."""
     started = time.monotonic()
@@ -452,8 +497,10 @@ def wait_for(tracker: Tracker, watcher: LoopWatcher, loop, stream: bool, timeout
         if time.monotonic() - last_report >= 15:
             last_report = time.monotonic()
             errors = sorted({error[:120] for error in tracker.poll_errors.values()})
-            log(f"{label}: {len(waiting)} changes not yet everywhere after {time.monotonic() - started:.0f}s"
-                + (f" (not readable yet: {'; '.join(errors)})" if errors else ""))
+            log(
+                f"{label}: {len(waiting)} changes not yet everywhere after {time.monotonic() - started:.0f}s"
+                + (f" (not readable yet: {'; '.join(errors)})" if errors else "")
+            )
         time.sleep(0.5)
     return False
 
@@ -463,21 +510,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of the change stream")
     parser.add_argument("--rate", type=float, default=100.0, help="changes (messages) per second")
     parser.add_argument("--interval", type=float, default=README_LOOP_INTERVAL, help="the loop's --interval")
-    parser.add_argument("--cut-idle-seconds", type=float, default=None,
-                        help="CDC_CUT_IDLE_SECONDS for the loop (default: unset, the platform's 30)")
-    parser.add_argument("--sinks", choices=("all", "projections"), default="all",
-                        help="all: a change arrives when every projection AND every gold entity without a "
-                             "projection that reads its table reflect it; projections: gold only for tables "
-                             "no projection reads")
-    parser.add_argument("--drain-timeout", type=float, default=1800.0,
-                        help="at most this many seconds after the stream for every change to arrive (the wait "
-                             "ends sooner when the loop reports nothing left to do)")
-    parser.add_argument("--warm-timeout", type=float, default=1200.0,
-                        help="seconds to wait for the initial load to arrive (the warm-up run)")
-    parser.add_argument("--poll", type=float, default=0.5, help="seconds between reads of the read models' state")
+    parser.add_argument(
+        "--cut-idle-seconds",
+        type=float,
+        default=None,
+        help="CDC_CUT_IDLE_SECONDS for the loop (default: unset, the platform's 30)",
+    )
+    parser.add_argument(
+        "--sinks",
+        choices=("all", "projections"),
+        default="all",
+        help="all: a change arrives when every projection AND every gold entity without a "
+        "projection that reads its table reflect it; projections: gold only for tables "
+        "no projection reads",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=1800.0,
+        help="at most this many seconds after the stream for every change to arrive (the wait "
+        "ends sooner when the loop reports nothing left to do)",
+    )
+    parser.add_argument(
+        "--warm-timeout",
+        type=float,
+        default=1200.0,
+        help="seconds to wait for the initial load to arrive (the warm-up run)",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=0.5, help="seconds between reads of the read models' state"
+    )
     parser.add_argument("--initial-rows", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--stack-dir", type=Path, default=None, help="use (or start) this stack; default a private one")
+    parser.add_argument(
+        "--stack-dir", type=Path, default=None, help="use (or start) this stack; default a private one"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up as Ctrl-C does
 
@@ -485,7 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.stack.stack import Stack, StackPorts
 
     work = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
-    stack = Stack(args.stack_dir) if args.stack_dir else Stack(work / "stack", StackPorts.free(), die_with_parent=True)
+    stack = (
+        Stack(args.stack_dir)
+        if args.stack_dir
+        else Stack(work / "stack", StackPorts.free(), die_with_parent=True)
+    )
     loop = None
     finished = False
     stop = threading.Event()
@@ -518,8 +589,10 @@ def main(argv: list[str] | None = None) -> int:
 
         wanted = max(1, round(args.rate * args.duration))
         load, changes = stream_messages(args.seed, args.initial_rows, wanted)
-        log(f"workload: initial load {len(load)} messages, stream {len(changes)} messages "
-            f"({len(changes) / args.rate:.0f}s at {args.rate:g}/s)")
+        log(
+            f"workload: initial load {len(load)} messages, stream {len(changes)} messages "
+            f"({len(changes) / args.rate:.0f}s at {args.rate:g}/s)"
+        )
 
         delete_topics(stack.kafka_bootstrap, sorted(table_of))  # a reused stack's earlier run
         create_topics(stack.kafka_bootstrap, sorted(table_of), PARTITIONS)
@@ -529,13 +602,21 @@ def main(argv: list[str] | None = None) -> int:
 
         loop = start_loop(work, args.interval)
         watcher = LoopWatcher(work / "loop.log")
-        log(f"loop started (pid {loop.pid}, --interval {args.interval:g}, cut idle "
-            f"{idle_seconds_from_env():g}s); warming up on the initial load")
+        log(
+            f"loop started (pid {loop.pid}, --interval {args.interval:g}, cut idle "
+            f"{idle_seconds_from_env():g}s); warming up on the initial load"
+        )
         warm_started = time.monotonic()
-        wait_for(tracker, watcher, loop, False, args.warm_timeout, "warm-up", until=lambda: bool(watcher.runs))
+        wait_for(
+            tracker, watcher, loop, False, args.warm_timeout, "warm-up", until=lambda: bool(watcher.runs)
+        )
         if tracker.waiting(False):
-            raise SystemExit(f"the initial load did not arrive within {args.warm_timeout:g}s; loop log: {work / 'loop.log'}")
-        log(f"warm: the initial load is everywhere and the first run ended ({time.monotonic() - warm_started:.0f}s)")
+            raise SystemExit(
+                f"the initial load did not arrive within {args.warm_timeout:g}s; loop log: {work / 'loop.log'}"
+            )
+        log(
+            f"warm: the initial load is everywhere and the first run ended ({time.monotonic() - warm_started:.0f}s)"
+        )
 
         last = [time.monotonic()]
 
@@ -547,13 +628,23 @@ def main(argv: list[str] | None = None) -> int:
                 last[0] = time.monotonic()
                 done = tracker.latencies()
                 p99 = percentile(done, 0.99)
-                log(f"stream: {sent}/{len(changes)} sent, {len(done)} arrived"
+                log(
+                    f"stream: {sent}/{len(changes)} sent, {len(done)} arrived"
                     + (f", p99 so far {p99:.1f}s" if p99 is not None else "")
-                    + f", {len(watcher.runs)} loop runs ended so far")
+                    + f", {len(watcher.runs)} loop runs ended so far"
+                )
 
         stream_started = time.monotonic()
-        produce_seconds = produce(stack.kafka_bootstrap, tracker, changes, table_of, sequence_field,
-                                  stream=True, rate=args.rate, report=report)
+        produce_seconds = produce(
+            stack.kafka_bootstrap,
+            tracker,
+            changes,
+            table_of,
+            sequence_field,
+            stream=True,
+            rate=args.rate,
+            report=report,
+        )
         stream_ended = time.monotonic()
         log(f"stream produced in {produce_seconds:.1f}s; waiting for every change to arrive")
 
@@ -565,12 +656,16 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2 * args.poll + 1)  # the poller reads the final state once more
             return True
 
-        all_arrived = wait_for(tracker, watcher, loop, True, args.drain_timeout, "drain", give_up=loop_has_nothing_left)
+        all_arrived = wait_for(
+            tracker, watcher, loop, True, args.drain_timeout, "drain", give_up=loop_has_nothing_left
+        )
         settled = all_arrived or len([t for t in watcher.nothing_to_do if t > stream_ended]) >= 2
         drained = time.monotonic()
         watcher.read()
         if not settled:
-            log(f"the drain was cut at {args.drain_timeout:g}s while the loop still had work: `lost` counts late changes too")
+            log(
+                f"the drain was cut at {args.drain_timeout:g}s while the loop still had work: `lost` counts late changes too"
+            )
 
         latencies = tracker.latencies()
         lost = len(tracker.waiting(True))
@@ -602,7 +697,9 @@ def main(argv: list[str] | None = None) -> int:
             "interval_s": args.interval,
             "cut_idle_seconds": idle_seconds_from_env(),
             "read_models": [model.name for model in models],
-            "p99_s_by_table": {t: rounded(percentile(sorted(v), 0.99), 1) for t, v in sorted(by_table.items())},
+            "p99_s_by_table": {
+                t: rounded(percentile(sorted(v), 0.99), 1) for t, v in sorted(by_table.items())
+            },
             "total_s": rounded(time.monotonic() - begun, 0),
             "bench_process_cpu_s": rounded(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
         }

@@ -31,7 +31,8 @@ TARGETS = ("local", "s3", "hdfs")
 
 def table_frame(spark, start: int, end: int):
     return spark.range(start, end).selectExpr(
-        "id", "concat('name-', id) AS name", "concat('city-', id % 1000) AS city", "id * 1.5 AS amount")
+        "id", "concat('name-', id) AS name", "concat('city-', id % 1000) AS city", "id * 1.5 AS amount"
+    )
 
 
 def write_and_merge(spark, path: str, rows: int, changes: int) -> tuple[float, float]:
@@ -40,7 +41,8 @@ def write_and_merge(spark, path: str, rows: int, changes: int) -> tuple[float, f
     written = time.perf_counter()
     source = table_frame(spark, rows - changes // 2, rows + changes - changes // 2)
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(source.alias("s"), "t.id = s.id")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
@@ -54,9 +56,14 @@ def lakes(stack: Stack, local_root: Path, run: str) -> dict[str, LakeResource]:
     s3 = stack.server("s3")
     return {
         "local": LakeResource(root=str(local_root)),
-        "s3": LakeResource(root=f"s3a://{DEFAULT_BUCKET}/bench-{run}", s3_endpoint=s3.endpoint,
-                           s3_path_style_access=True, s3_region=LOCAL_REGION,
-                           s3_access_key=s3.access_key, s3_secret_key=s3.secret_key),
+        "s3": LakeResource(
+            root=f"s3a://{DEFAULT_BUCKET}/bench-{run}",
+            s3_endpoint=s3.endpoint,
+            s3_path_style_access=True,
+            s3_region=LOCAL_REGION,
+            s3_access_key=s3.access_key,
+            s3_secret_key=s3.secret_key,
+        ),
         "hdfs": LakeResource(root=f"{stack.hdfs_uri}/bench-{run}", hadoop_conf={"dfs.replication": "1"}),
     }
 
@@ -66,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the target table")
     parser.add_argument("--changes", type=int, default=100_000, help="source rows merged (half new)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds; the best time is reported")
-    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset of local,s3,hdfs")
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), help="comma-separated subset of local,s3,hdfs"
+    )
     args = parser.parse_args(argv)
     targets = [name.strip() for name in args.targets.split(",") if name.strip()]
     if unknown := sorted(set(targets) - set(TARGETS)):
@@ -81,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             stack.up()
         print(f"servers {servers} up in {time.perf_counter() - started:.1f} s", flush=True)
         run = uuid.uuid4().hex[:8]
-        by_target = {name: lake for name, lake in lakes(stack, work / "local-lake", run).items() if name in targets}
+        by_target = {
+            name: lake for name, lake in lakes(stack, work / "local-lake", run).items() if name in targets
+        }
         started = time.perf_counter()
         first_root = by_target["s3"].root if "s3" in by_target else None
         spark = build_spark_session(lake_root=first_root)
@@ -96,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, lake in by_target.items():
                 path = lake.table_path("bench", f"merge_{round_number}")
                 write_seconds, merge_seconds = write_and_merge(spark, path, args.rows, args.changes)
-                print(f"round {round_number + 1} {name:<5} write {write_seconds:6.2f} s  merge {merge_seconds:6.2f} s",
-                      flush=True)
+                print(
+                    f"round {round_number + 1} {name:<5} write {write_seconds:6.2f} s  merge {merge_seconds:6.2f} s",
+                    flush=True,
+                )
                 previous = best.get(name, (float("inf"), float("inf")))
                 best[name] = (min(previous[0], write_seconds), min(previous[1], merge_seconds))
 

@@ -86,7 +86,7 @@ def cloned_messages(messages: list, clones: dict[str, str], limit: int | None) -
 
     out = []
     for clone_topic, base_topic in clones.items():
-        suffix = clone_topic[len(base_topic):]
+        suffix = clone_topic[len(base_topic) :]
         base = [m for m in messages if m.topic == base_topic][:limit]
         for message in base:
             value = json.loads(message.value)
@@ -146,19 +146,33 @@ def run_once(instance, profile: Path | None = None, everything: bool = False) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--initial-rows", type=int, default=200)
-    parser.add_argument("--changes", type=int, default=1500, help="change transactions (about 2 messages each)")
+    parser.add_argument(
+        "--changes", type=int, default=1500, help="change transactions (about 2 messages each)"
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--tables", type=int, default=8, help="tables: the 8 shipped specs plus clones of them")
+    parser.add_argument(
+        "--tables", type=int, default=8, help="tables: the 8 shipped specs plus clones of them"
+    )
     parser.add_argument("--clone-changes", type=int, default=100, help="change messages per cloned table")
-    parser.add_argument("--stack-dir", type=Path, default=None, help="use (or start) this stack; default a private one")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="write pyinstrument profiles of the two counted runs to <this>.changes.txt / .idle.txt")
+    parser.add_argument(
+        "--stack-dir", type=Path, default=None, help="use (or start) this stack; default a private one"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="write pyinstrument profiles of the two counted runs to <this>.changes.txt / .idle.txt",
+    )
     args = parser.parse_args(argv)
 
     from orchestration.stack.stack import Stack, StackPorts
 
     work = Path(tempfile.mkdtemp(prefix="bench-microbatch-"))
-    stack = Stack(args.stack_dir) if args.stack_dir else Stack(work / "stack", StackPorts.free(), die_with_parent=True)
+    stack = (
+        Stack(args.stack_dir)
+        if args.stack_dir
+        else Stack(work / "stack", StackPorts.free(), die_with_parent=True)
+    )
     try:
         stack.up()
         point_platform_at(stack, work)
@@ -173,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.workload.producer import delete_topics, produce_messages
 
         workload = generate_workload(
-            WorkloadConfig(seed=args.seed, initial_rows=args.initial_rows, changes=args.changes, initial_load=True)
+            WorkloadConfig(
+                seed=args.seed, initial_rows=args.initial_rows, changes=args.changes, initial_load=True
+            )
         )
         loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
         load, changes = workload.messages[:loaded], workload.messages[loaded:]
@@ -181,12 +197,17 @@ def main(argv: list[str] | None = None) -> int:
         changes = changes + cloned_messages(changes, clones, args.clone_changes)
         instance = dg.DagsterInstance.get()
 
-        delete_topics(stack.kafka_bootstrap, sorted({spec.topic for spec in specs}))  # a reused stack's earlier run
+        delete_topics(
+            stack.kafka_bootstrap, sorted({spec.topic for spec in specs})
+        )  # a reused stack's earlier run
         produce_messages(stack.kafka_bootstrap, load, partitions=3)
         warm_seconds, _ = run_once(instance)
         produce_messages(stack.kafka_bootstrap, changes, partitions=3)
-        profiles = (None, None) if args.profile is None else (
-            args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
+        profiles = (
+            (None, None)
+            if args.profile is None
+            else (args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
+        )
         seconds, steps = run_once(instance, profiles[0])
         idle_seconds, idle_steps = run_once(instance, profiles[1])
         idle_everything_seconds, _ = run_once(instance, everything=True)

@@ -73,13 +73,20 @@ def raw_upserts(session, keyspace: str, spec, rows: list[tuple], concurrency: in
     parameters = [(*row, AS_OF_US) for row in rows]
     started = time.perf_counter()
     for start in range(0, len(parameters), 5000):
-        execute_concurrent_with_args(session, insert, parameters[start:start + 5000], concurrency=concurrency,
-                                     raise_on_first_error=True)
+        execute_concurrent_with_args(
+            session,
+            insert,
+            parameters[start : start + 5000],
+            concurrency=concurrency,
+            raise_on_first_error=True,
+        )
     return time.perf_counter() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000, help="gold orders = projection rows")
     parser.add_argument("--orders-per-customer", type=int, default=20, help="at most 30 keeps every row")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -88,10 +95,15 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-projections-"))
-    stack = Stack(args.stack_dir) if args.stack_dir else Stack(work / "stack", StackPorts.free(),
-                                                               servers=("cassandra",), die_with_parent=True)
+    stack = (
+        Stack(args.stack_dir)
+        if args.stack_dir
+        else Stack(work / "stack", StackPorts.free(), servers=("cassandra",), die_with_parent=True)
+    )
     stack.up()
-    cluster = Cluster(**CassandraResource(contact_points=[stack.cassandra_host], port=stack.cassandra_port).cluster_kwargs())
+    cluster = Cluster(
+        **CassandraResource(contact_points=[stack.cassandra_host], port=stack.cassandra_port).cluster_kwargs()
+    )
     session = cluster.connect()
     spark = build_spark_session()
     try:
@@ -105,30 +117,47 @@ def main() -> None:
         rows = [tuple(row[:-1]) for row in plan.where(F.col(ACTION) == "upsert").collect()]
         raw_seconds = raw_upserts(session, keyspace, spec, rows, args.concurrency)
 
-        first = project(spark, session, spec, {"order": path}, as_of_us=AS_OF_US, keyspace=keyspace,
-                        concurrency=args.concurrency)
+        first = project(
+            spark,
+            session,
+            spec,
+            {"order": path},
+            as_of_us=AS_OF_US,
+            keyspace=keyspace,
+            concurrency=args.concurrency,
+        )
 
         changed = max(1, int(args.rows * args.incremental_fraction))
         DeltaTable.forPath(spark, path).update(
             condition=F.col("order_id") < F.format_string("O%08d", F.lit(changed)),
             set={"status": F.lit("Shipped"), "status_code": F.lit("SHI")},
         )
-        second = project(spark, session, spec, {"order": path}, as_of_us=AS_OF_US + 60_000_000, keyspace=keyspace,
-                         concurrency=args.concurrency)
+        second = project(
+            spark,
+            session,
+            spec,
+            {"order": path},
+            as_of_us=AS_OF_US + 60_000_000,
+            keyspace=keyspace,
+            concurrency=args.concurrency,
+        )
 
         report = {
             "rows": len(rows),
             "concurrency": args.concurrency,
             "raw_upserts": {"seconds": round(raw_seconds, 2), "rows_per_s": round(len(rows) / raw_seconds)},
             "project_first_run": {
-                "seconds": first.seconds, "rows_written": first.rows_written,
+                "seconds": first.seconds,
+                "rows_written": first.rows_written,
                 "rows_per_s": round(first.rows_written / first.seconds),
                 "latency_ms": [first.latency_p50_ms, first.latency_p95_ms, first.latency_p99_ms],
                 "rows_trimmed": first.rows_trimmed,
             },
             "project_incremental": {
-                "changed_gold_rows": changed, "seconds": second.seconds,
-                "partitions_affected": second.partitions_affected, "rows_written": second.rows_written,
+                "changed_gold_rows": changed,
+                "seconds": second.seconds,
+                "partitions_affected": second.partitions_affected,
+                "rows_written": second.rows_written,
                 "rows_unchanged": second.rows_unchanged,
                 "latency_ms": [second.latency_p50_ms, second.latency_p95_ms, second.latency_p99_ms],
             },

@@ -229,7 +229,10 @@ def main() -> None:
         "--workdir", type=Path, default=None, help="where the tables go (default: a temp dir)"
     )
     parser.add_argument(
-        "--spark-conf", type=json.loads, default={}, help='extra Spark settings as JSON, e.g. \'{"spark.sql.shuffle.partitions": "8"}\''
+        "--spark-conf",
+        type=json.loads,
+        default={},
+        help='extra Spark settings as JSON, e.g. \'{"spark.sql.shuffle.partitions": "8"}\'',
     )
     args = parser.parse_args()
 
@@ -281,7 +284,9 @@ def main() -> None:
 
     print(f"\n2. the same {args.batch:,}-change batch into {args.rows:,} rows and {args.big_rows:,} rows")
     small_seconds = timed(f"silver, {args.rows:,} rows", lambda: apply(silver, small))
-    naive_small_seconds = timed(f"naive, {args.rows:,} rows", lambda: naive_merge(spark, plain, small, columns))
+    naive_small_seconds = timed(
+        f"naive, {args.rows:,} rows", lambda: naive_merge(spark, plain, small, columns)
+    )
     big_seconds = None
     if args.big_rows:
         silver_big = silver_table("silver_big", args.big_rows)
@@ -315,17 +320,30 @@ def main() -> None:
     print(f"  plain table (naive, no metadata):  {plain_bytes:>14,}")
     log_bytes = table_bytes(spark, f"{silver}/_changes")
     print(f"  silver change log (_changes):      {log_bytes:>14,}")
-    print(json.dumps({
-        "rows": args.rows, "big_rows": args.big_rows, "changes": args.changes, "batch": args.batch,
-        "silver_seconds_100k": round(seconds, 2), "naive_seconds_100k": round(naive_seconds, 2),
-        "silver_over_naive_100k": round(seconds / naive_seconds, 2), "silver_over_naive_100k_target": 1.5,
-        "silver_seconds_10k": round(small_seconds, 2), "naive_seconds_10k": round(naive_small_seconds, 2),
-        "silver_over_naive_10k": round(small_seconds / naive_small_seconds, 2), "silver_over_naive_10k_target": 1.5,
-        "silver_seconds_10k_big": round(big_seconds, 2) if big_seconds else None,
-        "big_over_small": round(big_seconds / small_seconds, 2) if big_seconds else None, "big_over_small_target": 1.3,
-        "silver_seconds_10k_with_purge": round(purge_seconds, 2),
-        "silver_bytes": silver_bytes, "plain_bytes": plain_bytes,
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "big_rows": args.big_rows,
+                "changes": args.changes,
+                "batch": args.batch,
+                "silver_seconds_100k": round(seconds, 2),
+                "naive_seconds_100k": round(naive_seconds, 2),
+                "silver_over_naive_100k": round(seconds / naive_seconds, 2),
+                "silver_over_naive_100k_target": 1.5,
+                "silver_seconds_10k": round(small_seconds, 2),
+                "naive_seconds_10k": round(naive_small_seconds, 2),
+                "silver_over_naive_10k": round(small_seconds / naive_small_seconds, 2),
+                "silver_over_naive_10k_target": 1.5,
+                "silver_seconds_10k_big": round(big_seconds, 2) if big_seconds else None,
+                "big_over_small": round(big_seconds / small_seconds, 2) if big_seconds else None,
+                "big_over_small_target": 1.3,
+                "silver_seconds_10k_with_purge": round(purge_seconds, 2),
+                "silver_bytes": silver_bytes,
+                "plain_bytes": plain_bytes,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -110,8 +110,11 @@ def ordered_reads(
         return []
     own = suite_asset_key(suite)
     reads = {asset_key_of(*table) for table in suite.tables_read() if table[0] != "quarantine"}
-    return sorted(key for key in reads if key != own and (known is None or key in known)
-                  and key not in upstream.get(own, set()))
+    return sorted(
+        key
+        for key in reads
+        if key != own and (known is None or key in known) and key not in upstream.get(own, set())
+    )
 
 
 def ordering_checks_for(suites: Iterable[Suite], checks: Iterable[dg.AssetCheckKey]) -> set[dg.AssetCheckKey]:
@@ -214,14 +217,21 @@ def _readers(suite: Suite, table: dg.AssetKey) -> list[str]:
     return [e.name for e in suite.expectations if tuple(table.path) in e.tables_read()]
 
 
-def ordering_result(suite: Suite, table: dg.AssetKey, version: int | None, readers: list[str]) -> dg.AssetCheckResult:
+def ordering_result(
+    suite: Suite, table: dg.AssetKey, version: int | None, readers: list[str]
+) -> dg.AssetCheckResult:
     shown = table.to_user_string()
-    metadata = {"read_by": suite.asset, "checks": dg.MetadataValue.json(readers),
-                "version": version if version is not None else "no table"}
+    metadata = {
+        "read_by": suite.asset,
+        "checks": dg.MetadataValue.json(readers),
+        "version": version if version is not None else "no table",
+    }
     if version is None:
         description = f"{shown} has no Delta table: the checks of {suite.asset} that read it ({', '.join(readers)}) fail"
     else:
-        description = f"the checks of {suite.asset} that read {shown} ({', '.join(readers)}) read its version {version}"
+        description = (
+            f"the checks of {suite.asset} that read {shown} ({', '.join(readers)}) read its version {version}"
+        )
     return dg.AssetCheckResult(
         asset_key=table,
         check_name=ordering_check_name(suite),

@@ -105,10 +105,19 @@ def reference_view(
     child_columns = list(reference.on)
     aliases = [f"_parent_key_{i}" for i in range(len(child_columns))]
     parent_keys = (
-        parent.select(*[F.col(quote_identifier(p)).alias(a) for p, a in zip(reference.on.values(), aliases, strict=True)])
+        parent.select(
+            *[
+                F.col(quote_identifier(p)).alias(a)
+                for p, a in zip(reference.on.values(), aliases, strict=True)
+            ]
+        )
         .distinct()
         .withColumn(PARENT_FOUND, F.lit(True))
     )
-    children = rows.where(reduce(operator.and_, [F.col(quote_identifier(c)).isNotNull() for c in child_columns]))
-    condition = [children[quote_identifier(c)] == parent_keys[a] for c, a in zip(child_columns, aliases, strict=True)]
+    children = rows.where(
+        reduce(operator.and_, [F.col(quote_identifier(c)).isNotNull() for c in child_columns])
+    )
+    condition = [
+        children[quote_identifier(c)] == parent_keys[a] for c, a in zip(child_columns, aliases, strict=True)
+    ]
     return children.join(parent_keys, on=condition, how="left").drop(*aliases)

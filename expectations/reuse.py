@@ -34,17 +34,24 @@ LOOK_BACK = 5
 
 def tables_of(suite: Suite) -> list[tuple[str, str]]:
     """Every lake table the suite's outcome depends on: (layer, name)."""
-    own = [("bronze", suite.table), ("quarantine", suite.table)] if suite.data == "last_batch_quarantine" else [
-        (suite.layer, suite.table)]
+    own = (
+        [("bronze", suite.table), ("quarantine", suite.table)]
+        if suite.data == "last_batch_quarantine"
+        else [(suite.layer, suite.table)]
+    )
     return sorted({*own, *suite.tables_read()})
 
 
-def suite_inputs(suite: Suite, table_path: TablePath, version_of: Callable[[str], int | None]) -> dict[str, Any]:
+def suite_inputs(
+    suite: Suite, table_path: TablePath, version_of: Callable[[str], int | None]
+) -> dict[str, Any]:
     """What the suite's outcome depends on, as recorded in each result: its sha256 and, per table,
     its current Delta version (None: no table)."""
     return {
         "suite_sha256": hashlib.sha256(suite.model_dump_json().encode("utf-8")).hexdigest(),
-        "tables": {f"{layer}/{name}": version_of(table_path(layer, name)) for layer, name in tables_of(suite)},
+        "tables": {
+            f"{layer}/{name}": version_of(table_path(layer, name)) for layer, name in tables_of(suite)
+        },
     }
 
 
@@ -63,7 +70,9 @@ def reusable(evaluation, inputs: dict[str, Any]) -> bool:
     return recorded is not None and recorded.value == inputs and "error" not in metadata
 
 
-def reused_result(evaluation, run_id: str, expectation: ExpectationSpec, now: datetime | None = None) -> dg.AssetCheckResult | None:
+def reused_result(
+    evaluation, run_id: str, expectation: ExpectationSpec, now: datetime | None = None
+) -> dg.AssetCheckResult | None:
     """The evaluation reported again (None when it cannot be: a freshness value it cannot read).
     `run_id` is the run that recorded it; a result reused before names the run that computed it."""
     metadata = dict(evaluation.metadata)

@@ -104,7 +104,9 @@ def run_suite(
             frames.append(frame)
             columns = set(frame.columns)
             sample_columns = list(dict.fromkeys(c for c in sample_columns if c in columns))
-            outcomes.update(_validate_group(suite, frame, [expectation], table_path, spark, now, sample_columns))
+            outcomes.update(
+                _validate_group(suite, frame, [expectation], table_path, spark, now, sample_columns)
+            )
     finally:
         # GX persists every frame it validates and never lets go: held, they would fill the memory of a
         # long-running session and answer later reads of the same table with these rows, even after a
@@ -161,7 +163,11 @@ def _with_samples(
     if expectation.references is not None:
         if not sample_columns:
             return outcome
-        orphans = frame.where(F.col(PARENT_FOUND).isNull()).select(*[quote_identifier(c) for c in sample_columns]).limit(SAMPLE_SIZE)
+        orphans = (
+            frame.where(F.col(PARENT_FOUND).isNull())
+            .select(*[quote_identifier(c) for c in sample_columns])
+            .limit(SAMPLE_SIZE)
+        )
         return replace(outcome, sample_keys=[_plain(row.asDict()) for row in orphans.collect()])
     import great_expectations as gx
 

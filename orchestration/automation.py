@@ -83,7 +83,9 @@ def lag_threshold() -> int:
     except ValueError:
         threshold = 0
     if threshold < 1:
-        raise ValueError(f"{THRESHOLD_VARIABLE}={text!r}: use a whole number of records >= 1 (1 = any new data)")
+        raise ValueError(
+            f"{THRESHOLD_VARIABLE}={text!r}: use a whole number of records >= 1 (1 = any new data)"
+        )
     return threshold
 
 
@@ -105,7 +107,9 @@ def build_lag_sensor(specs: list[TableSpec]) -> dg.SensorDefinition:
                 if not error.args[0].retriable():
                     raise
                 # e.g. a partition between leaders, or a topic created a moment ago: the next tick asks again
-                return dg.SkipReason(f"Kafka could not tell the lag of topic {spec.topic} yet: {error.args[0].str()}")
+                return dg.SkipReason(
+                    f"Kafka could not tell the lag of topic {spec.topic} yet: {error.args[0].str()}"
+                )
             waiting += sum(records for _, records in lag.values())
             marks[spec.asset_name] = {str(p): high for p, (high, _) in sorted(lag.items())}
         cursor = json.dumps(marks, sort_keys=True)
@@ -114,11 +118,16 @@ def build_lag_sensor(specs: list[TableSpec]) -> dg.SensorDefinition:
         if cursor == context.cursor:
             return dg.SkipReason(f"{waiting} records waiting, already requested a run for these watermarks")
         writers = {microbatch_job.name, *BACKFILL_AND_REBUILD_JOBS}
-        in_flight = [run for run in context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
-                     if run.job_name in writers]
+        in_flight = [
+            run
+            for run in context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
+            if run.job_name in writers
+        ]
         if in_flight:
             run = in_flight[0]
-            return dg.SkipReason(f"{waiting} records waiting; run {run.run_id} of {run.job_name} is still in flight")
+            return dg.SkipReason(
+                f"{waiting} records waiting; run {run.run_id} of {run.job_name} is still in flight"
+            )
         # The run key names the step from the last watermarks to these: a repeated tick (the daemon
         # died before it stored the cursor) is deduplicated, while watermarks seen before (topics
         # recreated) still get their run.

@@ -84,7 +84,9 @@ class Rebuilt:
     rows: int = 0
 
 
-def rebuild_silver(spark: SparkSession, spec: TableSpec, bronze_path: str, silver_path: str, cut=None) -> Rebuilt:
+def rebuild_silver(
+    spark: SparkSession, spec: TableSpec, bronze_path: str, silver_path: str, cut=None
+) -> Rebuilt:
     """Silver from all of bronze (up to `cut`, a transforms.cut.Cut), replacing the live table in one commit."""
     from transforms.merge import change_log
     from transforms.silver import STAGE, apply_new_bronze
@@ -95,14 +97,20 @@ def rebuild_silver(spark: SparkSession, spec: TableSpec, bronze_path: str, silve
     if not table_exists(spark, side):  # bronze holds no change to apply: the live table stays as it is
         return Rebuilt(None, {})
     reflects = _rebuilt_progress(spark, side, STAGE)
-    replace_table(spark, change_log.log_path(side), change_log.log_path(silver_path),
-                  progress_metadata("silver_change_log_rebuild", **reflects))
+    replace_table(
+        spark,
+        change_log.log_path(side),
+        change_log.log_path(silver_path),
+        progress_metadata("silver_change_log_rebuild", **reflects),
+    )
     version = replace_table(spark, side, silver_path, progress_metadata(STAGE, **reflects, rebuilt=True))
     remove_folder(spark, side)
     return Rebuilt(version, reflects, spark.read.format("delta").load(silver_path).count())
 
 
-def rebuild_gold(spark: SparkSession, entity: GoldEntity, gold_path: str, silver_paths: dict[str, str]) -> Rebuilt:
+def rebuild_gold(
+    spark: SparkSession, entity: GoldEntity, gold_path: str, silver_paths: dict[str, str]
+) -> Rebuilt:
     """A gold entity recomputed from silver, replacing the live table in one commit."""
     from transforms.gold.engine import STAGE, refresh_entity, register_silver_views, silver_version_map
     from transforms.merge import read_live_rows
@@ -112,8 +120,14 @@ def rebuild_gold(spark: SparkSession, entity: GoldEntity, gold_path: str, silver
     # versions first, rows second (as the gold asset does): a silver commit in between is read again later
     versions = silver_version_map(spark, silver_paths)
     register_silver_views(spark, {name: read_live_rows(spark, path) for name, path in silver_paths.items()})
-    refresh_entity(spark, name=entity.name, keys=entity.keys, sql_text=entity.sql_text, gold_path=side,
-                   silver_versions=versions)
+    refresh_entity(
+        spark,
+        name=entity.name,
+        keys=entity.keys,
+        sql_text=entity.sql_text,
+        gold_path=side,
+        silver_versions=versions,
+    )
     reflects = _rebuilt_progress(spark, side, STAGE)
     version = replace_table(spark, side, gold_path, progress_metadata(STAGE, **reflects, rebuilt=True))
     remove_folder(spark, side)
@@ -123,7 +137,9 @@ def rebuild_gold(spark: SparkSession, entity: GoldEntity, gold_path: str, silver
 def _rebuilt_progress(spark: SparkSession, side: str, stage: str) -> dict:
     progress = latest_progress(spark, side, stage)
     if progress is None:
-        raise RuntimeError(f"the rebuild at {side} wrote no {stage} progress record; the live table was not touched")
+        raise RuntimeError(
+            f"the rebuild at {side} wrote no {stage} progress record; the live table was not touched"
+        )
     return {key: value for key, value in progress.items() if key != "stage"}
 
 
@@ -169,8 +185,12 @@ def _bronze_backfill_op(spec: TableSpec, specs: list[TableSpec]) -> dg.OpDefinit
         consumer = make_consumer(kafka.client_config(), group_id=f"cdc-lakehouse.backfill.{spec.asset_name}")
         try:
             result = backfill_date(
-                spark.session(lake), spec, consumer,
-                lake.table_path("bronze", spec.asset_name), lake.table_path("quarantine", spec.asset_name), day,
+                spark.session(lake),
+                spec,
+                consumer,
+                lake.table_path("bronze", spec.asset_name),
+                lake.table_path("quarantine", spec.asset_name),
+                day,
                 other_tables_on_topic=other_tables,
                 read_before=timedelta(hours=config.read_before_hours),
                 read_after=timedelta(hours=config.read_after_hours),
@@ -178,10 +198,13 @@ def _bronze_backfill_op(spec: TableSpec, specs: list[TableSpec]) -> dg.OpDefinit
         finally:
             consumer.close()
         context.log.info(f"bronze {spec.asset_name} {day}: {result.metadata()}")
-        context.log_event(dg.AssetObservation(
-            asset_key=bronze_key(spec), description=f"event date {day} rewritten from Kafka",
-            metadata={"backfill": dg.MetadataValue.json(result.metadata())},
-        ))
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=bronze_key(spec),
+                description=f"event date {day} rewritten from Kafka",
+                metadata={"backfill": dg.MetadataValue.json(result.metadata())},
+            )
+        )
 
     return backfill
 
@@ -214,36 +237,61 @@ def _choice(field: str, op_names: dict[str, str]) -> dg.ConfigMapping:
 
     return dg.ConfigMapping(
         config_fn=to_op_config,
-        config_schema={field: dg.Field([names], default_value=[], description=f"the {field} to rebuild; empty: all")},
+        config_schema={
+            field: dg.Field([names], default_value=[], description=f"the {field} to rebuild; empty: all")
+        },
     )
 
 
 def _silver_rebuild_op(spec: TableSpec) -> dg.OpDefinition:
-    @dg.op(name=f"rebuild_silver_{spec.asset_name}", pool=table_pool(spec),
-           description=f"Rebuild silver `{spec.asset_name}` from all of bronze.")
-    def rebuild(context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource) -> None:
+    @dg.op(
+        name=f"rebuild_silver_{spec.asset_name}",
+        pool=table_pool(spec),
+        description=f"Rebuild silver `{spec.asset_name}` from all of bronze.",
+    )
+    def rebuild(
+        context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource
+    ) -> None:
         from assets.factory import latest_cut, silver_key
 
         if not config.chosen:
             return
-        result = rebuild_silver(spark.session(lake), spec, lake.table_path("bronze", spec.asset_name),
-                                lake.table_path("silver", spec.asset_name), latest_cut(context, spec.source))
+        result = rebuild_silver(
+            spark.session(lake),
+            spec,
+            lake.table_path("bronze", spec.asset_name),
+            lake.table_path("silver", spec.asset_name),
+            latest_cut(context, spec.source),
+        )
         context.log.info(f"silver {spec.asset_name} rebuilt: {result}")
         if result.version is not None:
-            context.log_event(dg.AssetMaterialization(
-                asset_key=silver_key(spec), description="rebuilt from bronze",
-                metadata={"rebuilt": True, "silver_version": result.version, "rows": result.rows,
-                          "reflects": dg.MetadataValue.json(result.reflects)},
-            ))
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=silver_key(spec),
+                    description="rebuilt from bronze",
+                    metadata={
+                        "rebuilt": True,
+                        "silver_version": result.version,
+                        "rows": result.rows,
+                        "reflects": dg.MetadataValue.json(result.reflects),
+                    },
+                )
+            )
 
     return rebuild
 
 
-def _rebuild_job(name: str, field: str, ops: dict[str, dg.OpDefinition], description: str) -> dg.JobDefinition:
+def _rebuild_job(
+    name: str, field: str, ops: dict[str, dg.OpDefinition], description: str
+) -> dg.JobDefinition:
     """A job running every op of `ops` ({choice name: op}); run config `{field: [names]}` picks which."""
 
-    @dg.job(name=name, config=_choice(field, {choice: op.name for choice, op in ops.items()}),
-            description=description, tags={JOB_TAG: name})
+    @dg.job(
+        name=name,
+        config=_choice(field, {choice: op.name for choice, op in ops.items()}),
+        description=description,
+        tags={JOB_TAG: name},
+    )
     def rebuild_job():
         for op in ops.values():
             op()
@@ -253,70 +301,113 @@ def _rebuild_job(name: str, field: str, ops: dict[str, dg.OpDefinition], descrip
 
 def build_silver_rebuild_job(specs: list[TableSpec]) -> dg.JobDefinition:
     return _rebuild_job(
-        SILVER_REBUILD_JOB, "tables", {spec.asset_name: _silver_rebuild_op(spec) for spec in specs},
+        SILVER_REBUILD_JOB,
+        "tables",
+        {spec.asset_name: _silver_rebuild_op(spec) for spec in specs},
         "Rebuild silver tables from bronze (run config `tables`, empty: all); one commit per table.",
     )
 
 
 def _gold_rebuild_op(entity: GoldEntity) -> dg.OpDefinition:
-    @dg.op(name=f"rebuild_gold_{entity.name}", pool=gold_pool(entity),
-           description=f"Recompute gold `{entity.name}` from silver.")
-    def rebuild(context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource) -> None:
+    @dg.op(
+        name=f"rebuild_gold_{entity.name}",
+        pool=gold_pool(entity),
+        description=f"Recompute gold `{entity.name}` from silver.",
+    )
+    def rebuild(
+        context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource
+    ) -> None:
         from assets.factory import gold_key
 
         if not config.chosen:
             return
-        result = rebuild_gold(spark.session(lake), entity, lake.table_path("gold", entity.name),
-                              {name: lake.table_path("silver", name) for name in entity.sources})
+        result = rebuild_gold(
+            spark.session(lake),
+            entity,
+            lake.table_path("gold", entity.name),
+            {name: lake.table_path("silver", name) for name in entity.sources},
+        )
         context.log.info(f"gold {entity.name} rebuilt: {result}")
-        context.log_event(dg.AssetMaterialization(
-            asset_key=gold_key(entity), description="recomputed from silver",
-            metadata={"rebuilt": True, "gold_version": result.version, "rows": result.rows,
-                      "reflects": dg.MetadataValue.json(result.reflects)},
-        ))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=gold_key(entity),
+                description="recomputed from silver",
+                metadata={
+                    "rebuilt": True,
+                    "gold_version": result.version,
+                    "rows": result.rows,
+                    "reflects": dg.MetadataValue.json(result.reflects),
+                },
+            )
+        )
 
     return rebuild
 
 
 def build_gold_rebuild_job(entities: list[GoldEntity]) -> dg.JobDefinition:
     return _rebuild_job(
-        GOLD_REBUILD_JOB, "entities", {entity.name: _gold_rebuild_op(entity) for entity in entities},
+        GOLD_REBUILD_JOB,
+        "entities",
+        {entity.name: _gold_rebuild_op(entity) for entity in entities},
         "Recompute gold entities from silver (run config `entities`, empty: all); one commit per entity.",
     )
 
 
-def _projection_rebuild_op(projection: ProjectionSpec, tables: list[str], specs_by_name: dict[str, TableSpec]):
-    @dg.op(name=f"rebuild_projection_{projection.projection}", pool=projection_pool(projection),
-           description=f"Rewrite Cassandra projection `{projection.projection}` whole from gold.")
-    def rebuild(context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource,
-                cassandra: CassandraResource) -> None:
+def _projection_rebuild_op(
+    projection: ProjectionSpec, tables: list[str], specs_by_name: dict[str, TableSpec]
+):
+    @dg.op(
+        name=f"rebuild_projection_{projection.projection}",
+        pool=projection_pool(projection),
+        description=f"Rewrite Cassandra projection `{projection.projection}` whole from gold.",
+    )
+    def rebuild(
+        context: dg.OpExecutionContext,
+        config: Chosen,
+        spark: SparkResource,
+        lake: LakeResource,
+        cassandra: CassandraResource,
+    ) -> None:
         if not config.chosen:
             return
         stats = project_gold(projection, tables, specs_by_name, spark, lake, cassandra, full_refresh=True)
         context.log.info(f"projection {projection.projection} rebuilt: {stats.status} ({stats.reason})")
         if stats.status == "refused":
             raise dg.Failure(f"projection {projection.projection} was not rebuilt: {stats.reason}")
-        context.log_event(dg.AssetMaterialization(
-            asset_key=projection_key(projection), description="rewritten whole from gold",
-            metadata={"rebuilt": True, **stats.metadata()},
-        ))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=projection_key(projection),
+                description="rewritten whole from gold",
+                metadata={"rebuilt": True, **stats.metadata()},
+            )
+        )
 
     return rebuild
 
 
-def build_projection_rebuild_job(projections: list[ProjectionSpec], entities: list[GoldEntity],
-                                 specs: list[TableSpec]) -> dg.JobDefinition:
+def build_projection_rebuild_job(
+    projections: list[ProjectionSpec], entities: list[GoldEntity], specs: list[TableSpec]
+) -> dg.JobDefinition:
     entities_by_name = {entity.name: entity for entity in entities}
     specs_by_name = {spec.asset_name: spec for spec in specs}
     ops = {
         p.projection: _projection_rebuild_op(p, projection_tables(p, entities_by_name), specs_by_name)
         for p in projections
     }
-    return _rebuild_job(PROJECTION_REBUILD_JOB, "projections", ops,
-                        "Rewrite Cassandra projections whole from gold (run config `projections`, empty: all).")
+    return _rebuild_job(
+        PROJECTION_REBUILD_JOB,
+        "projections",
+        ops,
+        "Rewrite Cassandra projections whole from gold (run config `projections`, empty: all).",
+    )
 
 
-def build_backfill_jobs(specs: list[TableSpec], entities: list[GoldEntity],
-                        projections: list[ProjectionSpec]) -> list[dg.JobDefinition]:
-    return [build_bronze_backfill_job(specs), build_silver_rebuild_job(specs), build_gold_rebuild_job(entities),
-            build_projection_rebuild_job(projections, entities, specs)]
+def build_backfill_jobs(
+    specs: list[TableSpec], entities: list[GoldEntity], projections: list[ProjectionSpec]
+) -> list[dg.JobDefinition]:
+    return [
+        build_bronze_backfill_job(specs),
+        build_silver_rebuild_job(specs),
+        build_gold_rebuild_job(entities),
+        build_projection_rebuild_job(projections, entities, specs),
+    ]

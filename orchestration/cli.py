@@ -51,7 +51,11 @@ def _apply(args: argparse.Namespace) -> int:
     from transforms.merge import apply_changes
 
     spec = load_table_spec(args.spec)
-    lines = sys.stdin.buffer.read().splitlines() if str(args.input) == "-" else args.input.read_bytes().splitlines()
+    lines = (
+        sys.stdin.buffer.read().splitlines()
+        if str(args.input) == "-"
+        else args.input.read_bytes().splitlines()
+    )
     now = datetime.now(UTC)
     source = f"file:{args.input.name}"
     rows, bad = [], []
@@ -82,7 +86,9 @@ def _apply(args: argparse.Namespace) -> int:
         history=spec.history,
         tombstone_retention_hours=spec.deletes.tombstone_retention_hours,
     )
-    print(json.dumps({"lines": len(lines), "changes": len(rows), "quarantined": len(bad), **_stats_dict(stats)}))
+    print(
+        json.dumps({"lines": len(lines), "changes": len(rows), "quarantined": len(bad), **_stats_dict(stats)})
+    )
     return 1 if bad and not rows else 0
 
 

@@ -39,7 +39,9 @@ def workload_config(small: bool, seed: int = DEFAULT_SEED, ends_at: datetime | N
     from orchestration.workload import WorkloadConfig, generate_workload
 
     initial_rows, changes = (40, 150) if small else (200, 1500)
-    config = WorkloadConfig(seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5)
+    config = WorkloadConfig(
+        seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5
+    )
     ends_at = ends_at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     span = generate_workload(config).ended_at - config.start_time
     return replace(config, start_time=ends_at - span)
@@ -54,13 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a small workload (what CI runs)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--ends-at", type=datetime.fromisoformat, default=None,
-                        help="commit time of the workload's last transaction, UTC (default: now)")
-    parser.add_argument("--stack-dir", type=Path, default=None,
-                        help="state directory of the stack to use or start (default $CDC_STACK_DIR, else .stack/)")
-    parser.add_argument("--lake", type=Path, default=LAKE, help="folder of the Delta tables, emptied first (default .lake/)")
-    parser.add_argument("--dagster-home", type=Path, default=DAGSTER_HOME,
-                        help="the Dagster instance's folder (default .dagster_home/, the one `make dev` opens)")
+    parser.add_argument(
+        "--ends-at",
+        type=datetime.fromisoformat,
+        default=None,
+        help="commit time of the workload's last transaction, UTC (default: now)",
+    )
+    parser.add_argument(
+        "--stack-dir",
+        type=Path,
+        default=None,
+        help="state directory of the stack to use or start (default $CDC_STACK_DIR, else .stack/)",
+    )
+    parser.add_argument(
+        "--lake", type=Path, default=LAKE, help="folder of the Delta tables, emptied first (default .lake/)"
+    )
+    parser.add_argument(
+        "--dagster-home",
+        type=Path,
+        default=DAGSTER_HOME,
+        help="the Dagster instance's folder (default .dagster_home/, the one `make dev` opens)",
+    )
     args = parser.parse_args(argv)
     lake, dagster_home = args.lake.resolve(), args.dagster_home.resolve()
     config = workload_config(args.small, args.seed, args.ends_at)
@@ -75,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[name] = str(value)
     print(f"    Kafka {stack.kafka_bootstrap}, Cassandra {stack.cassandra_host}:{stack.cassandra_port}")
 
-    step(f"Generating the CRM workload (seed {config.seed}: {config.initial_rows} initial rows, "
-         f"{config.changes} change transactions, committed from {config.start_time:%Y-%m-%d %H:%M:%S} UTC)")
+    step(
+        f"Generating the CRM workload (seed {config.seed}: {config.initial_rows} initial rows, "
+        f"{config.changes} change transactions, committed from {config.start_time:%Y-%m-%d %H:%M:%S} UTC)"
+    )
     from orchestration.workload import generate_workload
 
     workload = generate_workload(config)
@@ -117,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    Spark's own log (its warnings): {spark_log}")
     if dagster_home == DAGSTER_HOME and lake == LAKE and stack.state_dir == STACK_DIR:
         print("    The stack keeps running. Open the Dagster UI with `make dev` (http://127.0.0.1:3000):")
-        print("    the asset graph, both runs, their metadata and checks are there. Stop the servers: `make stack-down`.")
+        print(
+            "    the asset graph, both runs, their metadata and checks are there. Stop the servers: `make stack-down`."
+        )
     else:
         settings = " ".join(f"{name}={value}" for name, value in stack.connection_settings().items())
         print("    The stack keeps running. Open the Dagster UI (http://127.0.0.1:3000) with:")
-        print(f"    DAGSTER_HOME={dagster_home} CDC_LAKE_ROOT={lake} {settings} dagster dev -w workspace.yaml")
+        print(
+            f"    DAGSTER_HOME={dagster_home} CDC_LAKE_ROOT={lake} {settings} dagster dev -w workspace.yaml"
+        )
         print(f"    Stop the servers: `CDC_STACK_DIR={stack.state_dir} make stack-down`.")
     return 0 if ok and all(r.success for r in results) else 1
 

@@ -22,7 +22,9 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     all_equal = True
 
     print("\n==> Rows per table")
-    print(f"    {'table':<14} {'bronze events':>13} {'quarantined':>11} {'silver rows':>11}  silver = source?")
+    print(
+        f"    {'table':<14} {'bronze events':>13} {'quarantined':>11} {'silver rows':>11}  silver = source?"
+    )
     for spec in specs:
         bronze = _count(spark, lake.table_path("bronze", spec.asset_name))
         quarantined = _count(spark, lake.table_path("quarantine", spec.asset_name))
@@ -46,10 +48,14 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     for evaluation in failed:
         observed = evaluation.metadata.get("observed_value")
         observed = getattr(observed, "value", observed)
-        print(f"    failed ({evaluation.severity.value}): {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-              f", observed {observed}")
+        print(
+            f"    failed ({evaluation.severity.value}): {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            f", observed {observed}"
+        )
     held = not_materialized(result)
-    if held:  # each waits for a failed blocking check upstream of it (or a failed step): the run's events say which
+    if (
+        held
+    ):  # each waits for a failed blocking check upstream of it (or a failed step): the run's events say which
         print(f"    not materialized in that run: {', '.join(held)}")
 
     print("\n==> Cassandra projections")
@@ -58,9 +64,13 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     session = resources["cassandra"].session()
     for projection in load_projections(entities):
         snapshot = load_projection_with_offsets(session, projection, keyspace=projection.keyspace or "cdc")
-        print(f"    {projection.projection}: {len(snapshot.rows)} rows, as of source commit time "
-              f"{snapshot.as_of_us} µs, write timestamp {snapshot.write_timestamp}")
-        offsets = ", ".join(f"{topic}{dict(sorted(parts.items()))}" for topic, parts in sorted(snapshot.kafka_offsets.items()))
+        print(
+            f"    {projection.projection}: {len(snapshot.rows)} rows, as of source commit time "
+            f"{snapshot.as_of_us} µs, write timestamp {snapshot.write_timestamp}"
+        )
+        offsets = ", ".join(
+            f"{topic}{dict(sorted(parts.items()))}" for topic, parts in sorted(snapshot.kafka_offsets.items())
+        )
         print(f"      reflects Kafka offsets (next to read): {offsets}")
     busiest = session.execute(
         "SELECT customer_id, count(*) AS orders FROM cdc.orders_by_customer GROUP BY customer_id"

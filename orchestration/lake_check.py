@@ -42,13 +42,13 @@ def _fail_fast_settings(scheme: str, timeout_seconds: float) -> dict[str, str]:
     millis = str(int(timeout_seconds * 1000))
     if scheme == "s3a":
         return {
-            "fs.s3a.attempts.maximum": "1",        # AWS SDK retries
-            "fs.s3a.retry.limit": "1",             # s3a's own retries
+            "fs.s3a.attempts.maximum": "1",  # AWS SDK retries
+            "fs.s3a.retry.limit": "1",  # s3a's own retries
             "fs.s3a.retry.throttle.limit": "1",
             "fs.s3a.connection.establish.timeout": millis,
             "fs.s3a.connection.timeout": millis,
             "fs.s3a.connection.request.timeout": millis,
-            "fs.s3a.bucket.probe": "2",            # a missing bucket fails at once, by name
+            "fs.s3a.bucket.probe": "2",  # a missing bucket fails at once, by name
         }
     if scheme == "hdfs":
         return {
@@ -74,7 +74,10 @@ def check_lake_reachable(
     """
     jvm = spark.sparkContext._jvm
     configuration = jvm.org.apache.hadoop.conf.Configuration(spark.sparkContext._jsc.hadoopConfiguration())
-    for key, value in {**(hadoop_settings or {}), **_fail_fast_settings(_scheme(root), timeout_seconds)}.items():
+    for key, value in {
+        **(hadoop_settings or {}),
+        **_fail_fast_settings(_scheme(root), timeout_seconds),
+    }.items():
         configuration.set(key, value)
     probe = jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/{PROBE_FOLDER}/{uuid.uuid4().hex}")
     content = f"cdc-lakehouse probe {time.time()}".encode()
@@ -86,7 +89,9 @@ def check_lake_reachable(
         stream.close()
         with_content = bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(filesystem.open(probe)))
         if with_content != content:
-            raise LakeUnreachableError(f"lake root {root}: the probe object read back differs from what was written")
+            raise LakeUnreachableError(
+                f"lake root {root}: the probe object read back differs from what was written"
+            )
         filesystem.delete(probe, False)
     except Py4JJavaError as error:
         raise LakeUnreachableError(explain_lake_error(root, error, configuration)) from None
@@ -108,15 +113,21 @@ def explain_lake_error(root: str, error: BaseException, configuration=None) -> s
     text = " | ".join(f"{name}: {message}" for name, message in chain)
     scheme = _scheme(root)
     if "ClassNotFoundException" in text and "S3AFileSystem" in text:
-        hint = ("the s3a connector is not on the session's classpath: build the session with the lake "
-                "(SparkResource.session(lake) or build_spark_session(lake_root=...))")
+        hint = (
+            "the s3a connector is not on the session's classpath: build the session with the lake "
+            "(SparkResource.session(lake) or build_spark_session(lake_root=...))"
+        )
     elif scheme == "s3a":
         hint = _s3a_hint(root, text, configuration)
     elif scheme == "hdfs":
         hint = _hdfs_hint(root, text)
-    elif any(word in text for word in ("AccessDeniedException", "Permission denied", "ReadOnlyFileSystem",
-                                       "Mkdirs failed")):
-        hint = "this process cannot create or write the folder: check that its parent exists and its permissions"
+    elif any(
+        word in text
+        for word in ("AccessDeniedException", "Permission denied", "ReadOnlyFileSystem", "Mkdirs failed")
+    ):
+        hint = (
+            "this process cannot create or write the folder: check that its parent exists and its permissions"
+        )
     else:
         hint = "could not write, read back and delete a probe object there"
     name, message = chain[-1]  # the root cause says most (e.g. ConnectException: Connection refused)
@@ -127,17 +138,42 @@ def _s3a_hint(root: str, text: str, configuration) -> str:
     bucket = root.split("://", 1)[1].split("/", 1)[0]
     endpoint = _s3a_endpoint(bucket, configuration)
     if any(word in text for word in ("UnknownStoreException", "NoSuchBucket", "does not exist")):
-        return (f"bucket {bucket!r} does not exist at {endpoint}: create it, or fix the bucket in the lake root "
-                "(CDC_LAKE_ROOT)")
-    if any(word in text for word in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403",
-                                     "NoAuthWithAWSException", "No AWS Credentials")):
-        return (f"the S3 endpoint {endpoint} rejected the credentials: check AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (LakeResource s3_access_key / s3_secret_key)")
-    if any(word in text for word in ("ConnectException", "Connection refused", "UnknownHostException",
-                                     "ConnectTimeout", "Unable to execute HTTP request", "SdkClientException",
-                                     "NoRouteToHost", "timed out")):
-        return (f"cannot connect to the S3 endpoint {endpoint}: check CDC_S3_ENDPOINT (LakeResource s3_endpoint, "
-                "fs.s3a.endpoint) and that the server runs and is reachable")
+        return (
+            f"bucket {bucket!r} does not exist at {endpoint}: create it, or fix the bucket in the lake root "
+            "(CDC_LAKE_ROOT)"
+        )
+    if any(
+        word in text
+        for word in (
+            "AccessDenied",
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "403",
+            "NoAuthWithAWSException",
+            "No AWS Credentials",
+        )
+    ):
+        return (
+            f"the S3 endpoint {endpoint} rejected the credentials: check AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (LakeResource s3_access_key / s3_secret_key)"
+        )
+    if any(
+        word in text
+        for word in (
+            "ConnectException",
+            "Connection refused",
+            "UnknownHostException",
+            "ConnectTimeout",
+            "Unable to execute HTTP request",
+            "SdkClientException",
+            "NoRouteToHost",
+            "timed out",
+        )
+    ):
+        return (
+            f"cannot connect to the S3 endpoint {endpoint}: check CDC_S3_ENDPOINT (LakeResource s3_endpoint, "
+            "fs.s3a.endpoint) and that the server runs and is reachable"
+        )
     return f"S3 at {endpoint} refused a probe object in bucket {bucket!r}"
 
 
@@ -153,14 +189,28 @@ def _s3a_endpoint(bucket: str, configuration) -> str:
 def _hdfs_hint(root: str, text: str) -> str:
     parts = urlsplit(root)
     namenode = parts.netloc or "(no NameNode in the URI)"
-    if any(word in text for word in ("ConnectException", "Connection refused", "UnknownHostException",
-                                     "NoRouteToHost", "SocketTimeout", "ConnectTimeout", "timed out")):
-        return (f"cannot connect to the NameNode {namenode}: check the host and port in the lake root "
-                "(CDC_LAKE_ROOT) and that HDFS runs")
+    if any(
+        word in text
+        for word in (
+            "ConnectException",
+            "Connection refused",
+            "UnknownHostException",
+            "NoRouteToHost",
+            "SocketTimeout",
+            "ConnectTimeout",
+            "timed out",
+        )
+    ):
+        return (
+            f"cannot connect to the NameNode {namenode}: check the host and port in the lake root "
+            "(CDC_LAKE_ROOT) and that HDFS runs"
+        )
     if "SafeModeException" in text:
         return f"the NameNode {namenode} is in safe mode (starting, or short of DataNodes): wait, or check its DataNodes"
     if "AccessControlException" in text or "Permission denied" in text:
-        return f"HDFS at {namenode} denies this user write access to {parts.path or '/'}: check its permissions"
+        return (
+            f"HDFS at {namenode} denies this user write access to {parts.path or '/'}: check its permissions"
+        )
     if "could only be written to 0" in text or "replicated to 0 nodes" in text:
         return f"the NameNode {namenode} has no DataNode to store blocks: check that the DataNodes run"
     return f"HDFS at {namenode} refused a probe object"

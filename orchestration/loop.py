@@ -32,7 +32,10 @@ Selection = tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]
 
 
 def run_microbatch(
-    instance: dg.DagsterInstance, batch_tag: str, log_level: str = "WARNING", selection: Selection | None = None
+    instance: dg.DagsterInstance,
+    batch_tag: str,
+    log_level: str = "WARNING",
+    selection: Selection | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of the `microbatch` job in this process (its Spark session stays warm for the next):
     every asset, or only `selection` (assets, checks)."""
@@ -60,12 +63,19 @@ def pending_selection() -> tuple[Selection, str]:
     from orchestration.pending import microbatch_selection, tables_with_work
     from orchestration.resources import resources_from_env
 
-    needed = {name: resource for name, resource in resources_from_env().items() if name in ("kafka", "spark", "lake")}
+    needed = {
+        name: resource
+        for name, resource in resources_from_env().items()
+        if name in ("kafka", "spark", "lake")
+    }
     with dg.build_resources(needed) as resources:
-        work = tables_with_work(specs, resources.kafka, resources.spark.session(resources.lake), resources.lake)
+        work = tables_with_work(
+            specs, resources.kafka, resources.spark.session(resources.lake), resources.lake
+        )
     selection = microbatch_selection(defs.resolve_asset_graph(), specs, load_suites(), work)
     tables = ", ".join(
-        f"{name} ({'?' if w.records_waiting is None else w.records_waiting} waiting)" for name, w in sorted(work.items())
+        f"{name} ({'?' if w.records_waiting is None else w.records_waiting} waiting)"
+        for name, w in sorted(work.items())
     )
     return selection, f"tables with work: {tables or 'none'}"
 
@@ -88,25 +98,37 @@ def describe(result: dg.ExecuteInProcessResult, seconds: float) -> str:
     """One line per run: its id, outcome, what it wrote, which checks failed, what it held back."""
     written = sum(1 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
     failed = sorted(
-        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
     )
     outcome = "succeeded" if result.success else "FAILED"
     checks = f", failed checks: {', '.join(failed)}" if failed else ""
     held = not_materialized(result)
     held_text = f", not materialized: {', '.join(held)}" if held else ""
-    return f"run {result.run_id[:8]}: {outcome}, {written} materializations in {seconds:.1f}s{checks}{held_text}"
+    return (
+        f"run {result.run_id[:8]}: {outcome}, {written} materializations in {seconds:.1f}s{checks}{held_text}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.loop", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds from one run's start to the next's")
-    parser.add_argument("--runs", type=int, default=None, help="stop after this many runs (default: run until stopped)")
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestration.loop", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--interval", type=float, default=10.0, help="seconds from one run's start to the next's"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help="stop after this many runs (default: run until stopped)"
+    )
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the loop as Ctrl-C does
 
     instance = dg.DagsterInstance.get()
-    print(f"micro-batch loop: a run every {args.interval:g}s, recorded in the Dagster instance at {instance.root_directory}")
+    print(
+        f"micro-batch loop: a run every {args.interval:g}s, recorded in the Dagster instance at {instance.root_directory}"
+    )
     runs, failures = 0, 0
     try:
         while args.runs is None or runs < args.runs:

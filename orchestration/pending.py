@@ -70,7 +70,9 @@ def tables_with_work(
             waiting = sum(records for _, records in lag.values())
         except (KafkaException, KafkaReadError):  # e.g. no such topic: bronze runs and its run says why
             waiting = None
-        behind = silver_behind(spark, lake.table_path("bronze", spec.asset_name), lake.table_path("silver", spec.asset_name))
+        behind = silver_behind(
+            spark, lake.table_path("bronze", spec.asset_name), lake.table_path("silver", spec.asset_name)
+        )
         if waiting != 0 or behind:
             work[spec.asset_name] = TableWork(waiting, behind)
     return work

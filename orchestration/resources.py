@@ -58,7 +58,9 @@ class KafkaResource(dg.ConfigurableResource):
     sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, ...")
     sasl_username: str | None = None
     sasl_password: str | None = None
-    ssl_ca_location: str | None = Field(default=None, description="CA certificate file (PEM) for SSL/SASL_SSL")
+    ssl_ca_location: str | None = Field(
+        default=None, description="CA certificate file (PEM) for SSL/SASL_SSL"
+    )
 
     def client_config(self) -> dict[str, str]:
         """The librdkafka settings shared by every client: servers, security, credentials."""
@@ -102,7 +104,9 @@ class SparkResource(dg.ConfigurableResource):
     master: str = Field(default="local[2]", description="local[N], spark://host:port, yarn, ...")
     app_name: str = "cdc-lakehouse"
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
-    log_file: str | None = Field(default=None, description="Spark's own log goes to this file, not the console")
+    log_file: str | None = Field(
+        default=None, description="Spark's own log goes to this file, not the console"
+    )
 
     @field_validator("master")
     @classmethod
@@ -122,8 +126,11 @@ class SparkResource(dg.ConfigurableResource):
         """
         check_spark_master(self.master)
         return build_spark_session(
-            master=self.master, app_name=self.app_name, extra_conf=self.conf,
-            lake_root=lake.root if lake else None, hadoop_conf=lake.hadoop_settings() if lake else None,
+            master=self.master,
+            app_name=self.app_name,
+            extra_conf=self.conf,
+            lake_root=lake.root if lake else None,
+            hadoop_conf=lake.hadoop_settings() if lake else None,
             log_file=self.log_file,
         )
 
@@ -159,9 +166,11 @@ class CassandraResource(dg.ConfigurableResource):
         kwargs: dict[str, Any] = {
             "contact_points": list(self.contact_points),
             "port": self.port,
-            "execution_profiles": {EXEC_PROFILE_DEFAULT: ExecutionProfile(
-                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-            )},
+            "execution_profiles": {
+                EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                    load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+                )
+            },
         }
         if self.username:
             kwargs["auth_provider"] = PlainTextAuthProvider(
@@ -190,14 +199,23 @@ class LakeResource(dg.ConfigurableResource):
     and fails with the URI and what to check.
     """
 
-    root: str = Field(default=DEFAULT_LAKE_ROOT, description="local path, file://, hdfs://host:port/path, s3a://bucket/path")
-    s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL (http://host:port for an S3-compatible server); default AWS")
-    s3_path_style_access: bool = Field(default=False, description="address buckets as endpoint/bucket (most S3-compatible servers)")
+    root: str = Field(
+        default=DEFAULT_LAKE_ROOT, description="local path, file://, hdfs://host:port/path, s3a://bucket/path"
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="S3 endpoint URL (http://host:port for an S3-compatible server); default AWS",
+    )
+    s3_path_style_access: bool = Field(
+        default=False, description="address buckets as endpoint/bucket (most S3-compatible servers)"
+    )
     s3_region: str | None = Field(default=None, description="e.g. eu-west-1")
     s3_access_key: str | None = None
     s3_secret_key: str | None = Field(default=None, description="(read at run time, never shown in the UI)")
     s3_session_token: str | None = Field(default=None, description="for temporary credentials")
-    hadoop_conf: dict[str, str] = Field(default_factory=dict, description="extra Hadoop settings (win over the above)")
+    hadoop_conf: dict[str, str] = Field(
+        default_factory=dict, description="extra Hadoop settings (win over the above)"
+    )
 
     @field_validator("root")
     @classmethod
@@ -206,7 +224,9 @@ class LakeResource(dg.ConfigurableResource):
             return os.path.abspath(root)
         scheme = root.split("://", 1)[0]
         if scheme == "s3":
-            raise ValueError(f"lake root {root!r}: Spark writes S3 through Hadoop's s3a connector, use s3a://")
+            raise ValueError(
+                f"lake root {root!r}: Spark writes S3 through Hadoop's s3a connector, use s3a://"
+            )
         if scheme not in LAKE_URI_SCHEMES:
             raise ValueError(f"lake root {root!r}: scheme {scheme!r} is not one of {LAKE_URI_SCHEMES}")
         return root
@@ -230,7 +250,9 @@ class LakeResource(dg.ConfigurableResource):
         settings: dict[str, str] = {}
         if self.scheme == "s3a":
             bucket = self.root.split("://", 1)[1].split("/", 1)[0]
-            settings.update({f"fs.s3a.bucket.{bucket}.{key}": value for key, value in self._s3a_settings().items()})
+            settings.update(
+                {f"fs.s3a.bucket.{bucket}.{key}": value for key, value in self._s3a_settings().items()}
+            )
         settings.update(self.hadoop_conf)
         return settings
 
@@ -344,7 +366,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "lake": LakeResource(
             root=_env("CDC_LAKE_ROOT") or DEFAULT_LAKE_ROOT,
             s3_endpoint=_env("CDC_S3_ENDPOINT"),
-            s3_path_style_access=(_env("CDC_S3_PATH_STYLE_ACCESS") or "false").lower() in ("true", "1", "yes"),
+            s3_path_style_access=(_env("CDC_S3_PATH_STYLE_ACCESS") or "false").lower()
+            in ("true", "1", "yes"),
             s3_region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION"),
             s3_access_key=_env("AWS_ACCESS_KEY_ID"),
             s3_secret_key=_secret("AWS_SECRET_ACCESS_KEY"),

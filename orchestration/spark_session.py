@@ -139,7 +139,9 @@ def session_conf(
         conf["spark.driver.extraJavaOptions"] = f"{options} {given}" if given else options
     if on_class_path:
         given = conf.get("spark.driver.extraClassPath")
-        conf["spark.driver.extraClassPath"] = ":".join([*(str(j) for j in on_class_path), *([given] if given else [])])
+        conf["spark.driver.extraClassPath"] = ":".join(
+            [*(str(j) for j in on_class_path), *([given] if given else [])]
+        )
     return conf
 
 

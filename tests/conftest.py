@@ -129,11 +129,16 @@ def s3_lake(s3_stack: Stack, spark):
     server = s3_stack.server("s3")
     lake = LakeResource(
         root=f"s3a://{DEFAULT_BUCKET}/tests-{uuid.uuid4().hex[:8]}",
-        s3_endpoint=server.endpoint, s3_path_style_access=True, s3_region=LOCAL_REGION,
-        s3_access_key=server.access_key, s3_secret_key=server.secret_key,
+        s3_endpoint=server.endpoint,
+        s3_path_style_access=True,
+        s3_region=LOCAL_REGION,
+        s3_access_key=server.access_key,
+        s3_secret_key=server.secret_key,
         # few retries, so a write against a stopped server gives up in seconds, not minutes
-        hadoop_conf={f"fs.s3a.bucket.{DEFAULT_BUCKET}.retry.limit": "2",
-                     f"fs.s3a.bucket.{DEFAULT_BUCKET}.attempts.maximum": "2"},
+        hadoop_conf={
+            f"fs.s3a.bucket.{DEFAULT_BUCKET}.retry.limit": "2",
+            f"fs.s3a.bucket.{DEFAULT_BUCKET}.attempts.maximum": "2",
+        },
     )
     lake.configure(spark)
     return lake
@@ -145,7 +150,8 @@ def hdfs_lake(hdfs_stack: Stack, spark):
 
     from orchestration.resources import LakeResource
 
-    lake = LakeResource(root=f"{hdfs_stack.hdfs_uri}/tests-{uuid.uuid4().hex[:8]}",
-                        hadoop_conf={"dfs.replication": "1"})
+    lake = LakeResource(
+        root=f"{hdfs_stack.hdfs_uri}/tests-{uuid.uuid4().hex[:8]}", hadoop_conf={"dfs.replication": "1"}
+    )
     lake.configure(spark)
     return lake

@@ -338,7 +338,8 @@ def read_gold(spark, path: str, key: str) -> dict[str, dict]:
 
     table = spark.read.format("delta").load(path)
     columns = [
-        F.col(f"`{f.name}`").cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, TimestampType)
+        F.col(f"`{f.name}`").cast("timestamp_ntz").alias(f.name)
+        if isinstance(f.dataType, TimestampType)
         else F.col(f"`{f.name}`")
         for f in table.schema
     ]

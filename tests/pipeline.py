@@ -14,7 +14,9 @@ from orchestration.resources import CassandraResource, KafkaResource, LakeResour
 
 def specs_on_topics(prefix: str) -> list[TableSpec]:
     """The project's CRM specs, reading topics `<prefix>.<TABLE>` (so tests never share topics)."""
-    return [spec.model_copy(update={"topic": f"{prefix}.{spec.table.split('.')[-1]}"}) for spec in load_specs()]
+    return [
+        spec.model_copy(update={"topic": f"{prefix}.{spec.table.split('.')[-1]}"}) for spec in load_specs()
+    ]
 
 
 def unique_prefix() -> str:
@@ -32,6 +34,8 @@ def resources(kafka_bootstrap: str, lake: Path, cassandra_port: int | None = Non
     return result
 
 
-def materialize_all(specs: list[TableSpec], res: dict, selection: str | None = None) -> dg.ExecuteInProcessResult:
+def materialize_all(
+    specs: list[TableSpec], res: dict, selection: str | None = None
+) -> dg.ExecuteInProcessResult:
     assets = build_table_assets(specs, load_entities(specs))
     return dg.materialize(assets, resources=res, selection=selection, raise_on_error=True)

@@ -83,6 +83,8 @@ def consistent_cut(frontiers: list[PartitionFrontier], now_ms: int, idle_seconds
     holding = [f for f in frontiers if not is_idle(f)]
     if not holding:
         return Cut(None)
-    positions = {f.name: NOTHING if f.newest_sequence is None else commit_position(f.newest_sequence) for f in holding}
+    positions = {
+        f.name: NOTHING if f.newest_sequence is None else commit_position(f.newest_sequence) for f in holding
+    }
     lowest = min(positions.values())
     return Cut(lowest, tuple(sorted(name for name, position in positions.items() if position == lowest)))

@@ -23,7 +23,9 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
-def latest_progress(spark: SparkSession, path: str, stage: str, at_or_before: int | None = None) -> dict | None:
+def latest_progress(
+    spark: SparkSession, path: str, stage: str, at_or_before: int | None = None
+) -> dict | None:
     """The userMetadata of the newest commit written by `stage`, or None (no table, or no such commit).
 
     `at_or_before`: only commits up to that table version (what the table held as of that version).

@@ -80,7 +80,9 @@ def new_bronze_rows(
         # bronze is append-only; a date backfill rewrites rows (delete + insert): re-applying them is harmless
         rows = _below(feed.where(F.col("_change_type") == "insert").select(*columns), new_cut)
     if applied_cut is not None and (new_cut is None or new_cut > applied_cut):
-        held = _below(_bronze(spark, bronze_path, applied_version).where(F.col("sequence") >= applied_cut), new_cut)
+        held = _below(
+            _bronze(spark, bronze_path, applied_version).where(F.col("sequence") >= applied_cut), new_cut
+        )
         rows = held if rows is None else rows.unionByName(held)
     return rows if rows is not None else spark.createDataFrame([], BRONZE_SCHEMA)
 

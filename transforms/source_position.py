@@ -41,11 +41,15 @@ def reflected_position(spark: SparkSession, tables: dict[str, TablePaths]) -> So
             offsets[paths.topic] = {int(p): end for p, (_, end) in progress["ranges"].items()}
             if cut is not None:
                 offsets[paths.topic].update(_first_held_offsets(spark, paths.bronze, applied, cut))
-        micros = spark.read.format("delta").load(paths.silver).agg(F.max(F.unix_micros("_commit_ts"))).collect()[0][0]
+        micros = (
+            spark.read.format("delta")
+            .load(paths.silver)
+            .agg(F.max(F.unix_micros("_commit_ts")))
+            .collect()[0][0]
+        )
         if micros is not None:
             newest = micros if newest is None else max(newest, micros)
     return SourcePositionReflected(newest, offsets)
-
 
 
 def _first_held_offsets(spark: SparkSession, bronze_path: str, version: int, cut: str) -> dict[int, int]:

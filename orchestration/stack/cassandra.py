@@ -27,35 +27,63 @@ _AUTH_JVM_OPTIONS = ["-Dcassandra.superuser_setup_delay_ms=0"]  # default 10 s a
 # Cassandra's conf/jvm17-server.options (branch cassandra-5.0): without the module flags the
 # daemon exits at once (IllegalAccessException on sun.nio.ch.DirectBuffer).
 _JDK17_MODULE_FLAGS = [
-    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
-    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
-    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
-    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
-    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
-    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
-    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
-    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
-    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
-    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
-    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
-    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
-    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
-    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
-    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
-    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
-    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens", "java.base/java.io=ALL-UNNAMED",
-    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
-    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
-    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "--add-exports",
+    "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports",
+    "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports",
+    "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports",
+    "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports",
+    "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports",
+    "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens",
+    "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.io=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens",
+    "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.util=ALL-UNNAMED",
 ]
 
 _JVM_OPTIONS = [
-    "-Xms512m", "-Xmx512m", "-Xss256k",
-    "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxTenuringThreshold=1",
-    "-XX:MaxGCPauseMillis=300", "-XX:+ExitOnOutOfMemoryError",
+    "-Xms512m",
+    "-Xmx512m",
+    "-Xss256k",
+    "-XX:+UseG1GC",
+    "-XX:+ParallelRefProcEnabled",
+    "-XX:MaxTenuringThreshold=1",
+    "-XX:MaxGCPauseMillis=300",
+    "-XX:+ExitOnOutOfMemoryError",
     "-Djava.net.preferIPv4Stack=true",
     "-Djdk.attach.allowAttachSelf=true",
     "-Dio.netty.tryReflectionSetAccessible=true",
@@ -81,7 +109,9 @@ class CassandraServer(Server):
     name = "cassandra"
     stop_grace_seconds = 45.0
 
-    def __init__(self, home: Path, log_path: Path, native_port: int, storage_port: int, auth: StackAuth | None = None):
+    def __init__(
+        self, home: Path, log_path: Path, native_port: int, storage_port: int, auth: StackAuth | None = None
+    ):
         super().__init__(home, log_path)
         self.native_port = native_port
         self.storage_port = storage_port
@@ -111,10 +141,12 @@ class CassandraServer(Server):
             "cdc_raw_directory": str(data / "cdc_raw"),
             "commitlog_sync": "periodic",
             "commitlog_sync_period": "10000ms",
-            "seed_provider": [{
-                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                "parameters": [{"seeds": f"{HOST}:{self.storage_port}"}],
-            }],
+            "seed_provider": [
+                {
+                    "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                    "parameters": [{"seeds": f"{HOST}:{self.storage_port}"}],
+                }
+            ],
             "listen_address": HOST,
             "rpc_address": HOST,
             "storage_port": self.storage_port,
@@ -136,13 +168,17 @@ class CassandraServer(Server):
         if jamm is None:
             raise RuntimeError("the cassandra jars have no jamm-*.jar (needed as -javaagent)")
         return [
-            java_executable(), *_JVM_OPTIONS, *(_AUTH_JVM_OPTIONS if self.auth else []), *_JDK17_MODULE_FLAGS,
+            java_executable(),
+            *_JVM_OPTIONS,
+            *(_AUTH_JVM_OPTIONS if self.auth else []),
+            *_JDK17_MODULE_FLAGS,
             f"-javaagent:{jamm}",
             f"-Dcassandra.config=file://{self.conf_dir / 'cassandra.yaml'}",
             f"-Dlogback.configurationFile={self.conf_dir / 'logback.xml'}",
             f"-Dcassandra.logdir={self.home / 'logs'}",
             f"-Dcassandra.storagedir={self.home / 'data'}",
-            "-cp", classpath([self.conf_dir, *jars]),
+            "-cp",
+            classpath([self.conf_dir, *jars]),
             "org.apache.cassandra.service.CassandraDaemon",
         ]
 
@@ -159,12 +195,17 @@ class CassandraServer(Server):
         return self._release_version(timeout, self.auth)
 
     def _cluster(self, timeout: float, auth: StackAuth | None) -> Cluster:
-        profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=LOCAL_DC),
-                                   request_timeout=timeout)
+        profile = ExecutionProfile(
+            load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=LOCAL_DC), request_timeout=timeout
+        )
         provider = PlainTextAuthProvider(username=auth.user, password=auth.password) if auth else None
         return Cluster(
-            contact_points=[HOST], port=self.native_port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            connect_timeout=timeout, control_connection_timeout=timeout, auth_provider=provider,
+            contact_points=[HOST],
+            port=self.native_port,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=timeout,
+            control_connection_timeout=timeout,
+            auth_provider=provider,
         )
 
     def _release_version(self, timeout: float, auth: StackAuth | None) -> str:
@@ -181,7 +222,9 @@ class CassandraServer(Server):
         cluster = self._cluster(timeout, _DEFAULT_SUPERUSER)
         try:
             session = cluster.connect()
-            session.execute(f"CREATE ROLE IF NOT EXISTS \"{self.auth.user}\" "
-                            f"WITH PASSWORD = '{self.auth.password}' AND LOGIN = true AND SUPERUSER = true")
+            session.execute(
+                f'CREATE ROLE IF NOT EXISTS "{self.auth.user}" '
+                f"WITH PASSWORD = '{self.auth.password}' AND LOGIN = true AND SUPERUSER = true"
+            )
         finally:
             cluster.shutdown()

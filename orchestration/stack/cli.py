@@ -31,12 +31,23 @@ ON_DEMAND_PROFILES = ("s3a",)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cdc-stack", description="The local Kafka + Cassandra stack.")
     parser.add_argument("--state-dir", help="state directory (default $CDC_STACK_DIR or <project>/.stack)")
-    parser.add_argument("--only", choices=ALL_SERVER_NAMES, action="append",
-                        help="act on this server only (repeatable; default: kafka and cassandra)")
-    parser.add_argument("--with", dest="optional", type=_optional_servers, default=[],
-                        help=f"also these optional servers, comma-separated: {','.join(OPTIONAL_SERVER_NAMES)}")
+    parser.add_argument(
+        "--only",
+        choices=ALL_SERVER_NAMES,
+        action="append",
+        help="act on this server only (repeatable; default: kafka and cassandra)",
+    )
+    parser.add_argument(
+        "--with",
+        dest="optional",
+        type=_optional_servers,
+        default=[],
+        help=f"also these optional servers, comma-separated: {','.join(OPTIONAL_SERVER_NAMES)}",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    fetch = commands.add_parser("fetch-jars", help="fetch the jars of every pom.xml profile but s3a (or those named)")
+    fetch = commands.add_parser(
+        "fetch-jars", help="fetch the jars of every pom.xml profile but s3a (or those named)"
+    )
     fetch.add_argument("profiles", nargs="*")
     up = commands.add_parser("up", help="start the servers (reusing running ones) and wait until they answer")
     up.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait per server")
@@ -64,7 +75,9 @@ def _optional_servers(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(names) - set(OPTIONAL_SERVER_NAMES))
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown servers {unknown}; choose from {','.join(OPTIONAL_SERVER_NAMES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown servers {unknown}; choose from {','.join(OPTIONAL_SERVER_NAMES)}"
+        )
     return names
 
 

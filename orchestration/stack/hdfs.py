@@ -59,10 +59,18 @@ class HdfsServer(Server):
 
     def command(self) -> list[str]:
         return [
-            java_executable(), "-Xms128m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.net.preferIPv4Stack=true", *_LOG_SETTINGS,
-            "-cp", classpath([compiled_main(), *ensure_jars("hdfs")]),
-            MAIN_CLASS, str(self.home / "data"), str(self.namenode_port), str(self.http_port),
+            java_executable(),
+            "-Xms128m",
+            "-Xmx512m",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.net.preferIPv4Stack=true",
+            *_LOG_SETTINGS,
+            "-cp",
+            classpath([compiled_main(), *ensure_jars("hdfs")]),
+            MAIN_CLASS,
+            str(self.home / "data"),
+            str(self.namenode_port),
+            str(self.http_port),
         ]
 
     def check(self, timeout: float) -> str:
@@ -93,8 +101,9 @@ def compiled_main() -> Path:
     javac = _javac()
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="compile-", dir=folder.parent))
-    result = subprocess.run([javac, "-d", str(staging), "-cp", classpath(jars), str(MAIN_SOURCE)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [javac, "-d", str(staging), "-cp", classpath(jars), str(MAIN_SOURCE)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"javac could not compile {MAIN_SOURCE}:\n{result.stdout}{result.stderr}")
@@ -116,5 +125,7 @@ def _javac() -> str:
             return str(candidate)
     found = shutil.which("javac")
     if found is None:
-        raise RuntimeError("no `javac` found: the local HDFS needs a JDK 17 (Debian package openjdk-17-jdk-headless)")
+        raise RuntimeError(
+            "no `javac` found: the local HDFS needs a JDK 17 (Debian package openjdk-17-jdk-headless)"
+        )
     return found

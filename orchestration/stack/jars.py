@@ -56,8 +56,16 @@ def _fetch(profile: str, folder: Path) -> None:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    cmd = [mvn, "-q", "-B", "-f", str(POM), f"-P{profile}", "dependency:copy-dependencies",
-           f"-DoutputDirectory={folder}"]
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(POM),
+        f"-P{profile}",
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={folder}",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])

@@ -48,7 +48,9 @@ class KafkaServer(Server):
     name = "kafka"
     stop_grace_seconds = 30.0
 
-    def __init__(self, home: Path, log_path: Path, port: int, controller_port: int, auth: StackAuth | None = None):
+    def __init__(
+        self, home: Path, log_path: Path, port: int, controller_port: int, auth: StackAuth | None = None
+    ):
         super().__init__(home, log_path)
         self.port = port
         self.controller_port = controller_port
@@ -63,16 +65,23 @@ class KafkaServer(Server):
         """The librdkafka settings of a client of this broker (credentials included)."""
         config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.listener}
         if self.auth:
-            config.update({"sasl.mechanism": "PLAIN", "sasl.username": self.auth.user,
-                           "sasl.password": self.auth.password})
+            config.update(
+                {
+                    "sasl.mechanism": "PLAIN",
+                    "sasl.username": self.auth.user,
+                    "sasl.password": self.auth.password,
+                }
+            )
         return config
 
     def environment(self) -> dict[str, str]:
         if not self.auth:
             return {}
         user, password = self.auth.user, self.auth.password
-        return {_JAAS_VARIABLE: "org.apache.kafka.common.security.plain.PlainLoginModule required "
-                                f'username="{user}" password="{password}" user_{user}="{password}";'}
+        return {
+            _JAAS_VARIABLE: "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{password}" user_{user}="{password}";'
+        }
 
     @property
     def bootstrap_servers(self) -> str:
@@ -144,23 +153,39 @@ class KafkaServer(Server):
             self._format_storage()
 
     def _format_storage(self) -> None:
-        command = [*self._java(), "kafka.tools.StorageTool", "format",
-                   "-t", _random_cluster_id(), "-c", str(self.properties_path)]
+        command = [
+            *self._java(),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            _random_cluster_id(),
+            "-c",
+            str(self.properties_path),
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== formatting storage: {process.describe(command)}\n".encode())
             log.flush()
             environment = {**os.environ, **self.environment()}
-            result = subprocess.run(command, cwd=self.home, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            result = subprocess.run(
+                command, cwd=self.home, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
         if result.returncode != 0:
-            raise RuntimeError(f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode})")
+            raise RuntimeError(
+                f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode})"
+            )
 
     def _java(self) -> list[str]:
         return [
-            java_executable(), *_HEAP, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            java_executable(),
+            *_HEAP,
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp", classpath(ensure_jars("kafka")),
+            "-cp",
+            classpath(ensure_jars("kafka")),
         ]
 
     def command(self) -> list[str]:

@@ -17,7 +17,10 @@ _PR_SET_PDEATHSIG = 1
 
 
 def spawn(
-    command: Sequence[str], log_path: Path, cwd: Path, die_with_parent: bool = False,
+    command: Sequence[str],
+    log_path: Path,
+    cwd: Path,
+    die_with_parent: bool = False,
     environment: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """Start `command` in a new session (its own process group), stdout and stderr appended to log_path.

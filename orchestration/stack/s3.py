@@ -40,16 +40,24 @@ class S3RequestError(RuntimeError):
 
 def local_credentials() -> tuple[str, str]:
     """The access and secret key the local server accepts (environment, else the defaults)."""
-    return (os.environ.get("CDC_S3_LOCAL_ACCESS_KEY") or LOCAL_ACCESS_KEY,
-            os.environ.get("CDC_S3_LOCAL_SECRET_KEY") or LOCAL_SECRET_KEY)
+    return (
+        os.environ.get("CDC_S3_LOCAL_ACCESS_KEY") or LOCAL_ACCESS_KEY,
+        os.environ.get("CDC_S3_LOCAL_SECRET_KEY") or LOCAL_SECRET_KEY,
+    )
 
 
 class S3Server(Server):
     name = "s3"
     stop_grace_seconds = 15.0
 
-    def __init__(self, home: Path, log_path: Path, port: int,
-                 access_key: str = LOCAL_ACCESS_KEY, secret_key: str = LOCAL_SECRET_KEY):
+    def __init__(
+        self,
+        home: Path,
+        log_path: Path,
+        port: int,
+        access_key: str = LOCAL_ACCESS_KEY,
+        secret_key: str = LOCAL_SECRET_KEY,
+    ):
         super().__init__(home, log_path)
         self.port = port
         self.access_key = access_key
@@ -91,8 +99,16 @@ class S3Server(Server):
         jar = next((jar for jar in ensure_jars("s3proxy") if jar.name.startswith("s3proxy-")), None)
         if jar is None:
             raise RuntimeError("the s3proxy profile of jars/pom.xml fetched no s3proxy-*.jar")
-        return [java_executable(), "-Xms64m", "-Xmx256m", "-XX:+ExitOnOutOfMemoryError",
-                "-jar", str(jar), "--properties", str(self.properties_path)]
+        return [
+            java_executable(),
+            "-Xms64m",
+            "-Xmx256m",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-jar",
+            str(jar),
+            "--properties",
+            str(self.properties_path),
+        ]
 
     def check(self, timeout: float) -> str:
         if not accepts_connections(self.port):
@@ -116,11 +132,15 @@ class S3Server(Server):
         date = email.utils.formatdate(usegmt=True)
         string_to_sign = f"{method}\n\n\n{date}\n{path}"
         digest = hmac.new(self.secret_key.encode(), string_to_sign.encode(), hashlib.sha1).digest()
-        headers = {"Date": date, "Authorization": f"AWS {self.access_key}:{base64.b64encode(digest).decode()}"}
+        headers = {
+            "Date": date,
+            "Authorization": f"AWS {self.access_key}:{base64.b64encode(digest).decode()}",
+        }
         request = urllib.request.Request(self.endpoint + path, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.read().decode(errors="replace")
         except urllib.error.HTTPError as error:
-            raise S3RequestError(error.code, error.read().decode(errors="replace"),
-                                 f"{what} at {self.endpoint}") from None
+            raise S3RequestError(
+                error.code, error.read().decode(errors="replace"), f"{what} at {self.endpoint}"
+            ) from None

@@ -22,7 +22,9 @@ class StackAuth:
     def __post_init__(self) -> None:
         for label, value in (("user", self.user), ("password", self.password)):
             if not value or any(char in value for char in "\"'\\\n"):
-                raise ValueError(f"StackAuth {label}: must be non-empty, without quotes, backslashes or newlines")
+                raise ValueError(
+                    f"StackAuth {label}: must be non-empty, without quotes, backslashes or newlines"
+                )
 
 
 class Server(ABC):

@@ -44,8 +44,15 @@ class SparkStandaloneServer(Server):
     name = "spark"
     stop_grace_seconds = 20.0
 
-    def __init__(self, home: Path, log_path: Path, master_port: int, master_web_port: int,
-                 worker_port: int, worker_web_port: int):
+    def __init__(
+        self,
+        home: Path,
+        log_path: Path,
+        master_port: int,
+        master_web_port: int,
+        worker_port: int,
+        worker_web_port: int,
+    ):
         super().__init__(home, log_path)
         self.master_port = master_port
         self.master_web_port = master_web_port
@@ -61,15 +68,25 @@ class SparkStandaloneServer(Server):
         return f"http://{HOST}:{self.master_web_port}"
 
     def ports(self) -> dict[str, int]:
-        return {"master": self.master_port, "master_web": self.master_web_port,
-                "worker": self.worker_port, "worker_web": self.worker_web_port}
+        return {
+            "master": self.master_port,
+            "master_web": self.master_web_port,
+            "worker": self.worker_port,
+            "worker_web": self.worker_web_port,
+        }
 
     def prepare(self) -> None:
         (self.home / "work").mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "orchestration.stack.spark_standalone", "--home", str(self.home),
-                *(f"--{role.replace('_', '-')}-port={port}" for role, port in self.ports().items())]
+        return [
+            sys.executable,
+            "-m",
+            "orchestration.stack.spark_standalone",
+            "--home",
+            str(self.home),
+            *(f"--{role.replace('_', '-')}-port={port}" for role, port in self.ports().items()),
+        ]
 
     def check(self, timeout: float) -> str:
         """The master answers its JSON status page as ALIVE with at least one ALIVE worker."""
@@ -78,8 +95,9 @@ class SparkStandaloneServer(Server):
         state = self.master_state(timeout)
         workers = [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
         if state.get("status") != "ALIVE" or not workers:
-            raise ConnectionError(f"master {self.master_url} is {state.get('status')} with "
-                                  f"{len(workers)} alive workers")
+            raise ConnectionError(
+                f"master {self.master_url} is {state.get('status')} with {len(workers)} alive workers"
+            )
         cores = sum(w["cores"] for w in workers)
         return f"master ALIVE, {len(workers)} worker ({cores} cores, {workers[0]['memory']} MiB)"
 
@@ -90,6 +108,7 @@ class SparkStandaloneServer(Server):
 
 
 # -- the supervisor ----------------------------------------------------------------------------------
+
 
 def _daemon_environment(home: Path) -> dict[str, str]:
     java = Path(shutil.which(java_executable()) or java_executable()).resolve()
@@ -117,7 +136,9 @@ def _start(arguments: list[str], environment: dict[str, str], cwd: Path) -> subp
     return subprocess.Popen(command, env=environment, cwd=cwd, preexec_fn=_die_with_parent)
 
 
-def supervise(home: Path, master_port: int, master_web_port: int, worker_port: int, worker_web_port: int) -> int:
+def supervise(
+    home: Path, master_port: int, master_web_port: int, worker_port: int, worker_web_port: int
+) -> int:
     environment = _daemon_environment(home)
     master_url = f"spark://{HOST}:{master_port}"
     children: list[subprocess.Popen] = []
@@ -138,17 +159,40 @@ def supervise(home: Path, master_port: int, master_web_port: int, worker_port: i
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children.append(_start([MASTER_CLASS, "--host", HOST, "--port", str(master_port),
-                            "--webui-port", str(master_web_port)], environment, home))
+    children.append(
+        _start(
+            [MASTER_CLASS, "--host", HOST, "--port", str(master_port), "--webui-port", str(master_web_port)],
+            environment,
+            home,
+        )
+    )
     while not accepts_connections(master_port):
         if children[0].poll() is not None:
             print(f"the master exited with {children[0].returncode} before listening", flush=True)
             return 1
         time.sleep(0.2)
-    children.append(_start([WORKER_CLASS, "--host", HOST, "--port", str(worker_port),
-                            "--webui-port", str(worker_web_port), "--cores", str(WORKER_CORES),
-                            "--memory", WORKER_MEMORY, "--work-dir", str(home / "work"), master_url],
-                           environment, home))
+    children.append(
+        _start(
+            [
+                WORKER_CLASS,
+                "--host",
+                HOST,
+                "--port",
+                str(worker_port),
+                "--webui-port",
+                str(worker_web_port),
+                "--cores",
+                str(WORKER_CORES),
+                "--memory",
+                WORKER_MEMORY,
+                "--work-dir",
+                str(home / "work"),
+                master_url,
+            ],
+            environment,
+            home,
+        )
+    )
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
     dead = next(child for child in children if child.poll() is not None)
@@ -163,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     for role in ("master", "master-web", "worker", "worker-web"):
         parser.add_argument(f"--{role}-port", type=int, required=True)
     args = parser.parse_args(argv)
-    return supervise(args.home, args.master_port, args.master_web_port, args.worker_port, args.worker_web_port)
+    return supervise(
+        args.home, args.master_port, args.master_web_port, args.worker_port, args.worker_web_port
+    )
 
 
 if __name__ == "__main__":

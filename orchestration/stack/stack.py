@@ -234,15 +234,23 @@ class Stack:
         if name == "kafka":
             return KafkaServer(home, log, self.ports.kafka, self.ports.kafka_controller, self.kafka_auth)
         if name == "cassandra":
-            return CassandraServer(home, log, self.ports.cassandra, self.ports.cassandra_storage, self.cassandra_auth)
+            return CassandraServer(
+                home, log, self.ports.cassandra, self.ports.cassandra_storage, self.cassandra_auth
+            )
         if name == "s3":
             access_key, secret_key = local_credentials()
             return S3Server(home, log, self.ports.s3, access_key, secret_key)
         if name == "hdfs":
             return HdfsServer(home, log, self.ports.hdfs, self.ports.hdfs_http)
         if name == "spark":
-            return SparkStandaloneServer(home, log, self.ports.spark_master, self.ports.spark_master_web,
-                                         self.ports.spark_worker, self.ports.spark_worker_web)
+            return SparkStandaloneServer(
+                home,
+                log,
+                self.ports.spark_master,
+                self.ports.spark_master_web,
+                self.ports.spark_worker,
+                self.ports.spark_worker_web,
+            )
         raise ValueError(name)
 
     def servers(self) -> list[Server]:
@@ -277,8 +285,9 @@ class Stack:
                         _result(future, server)
                         self._spawn(server)
                         started.append(server)
-                    waits = [pool.submit(self._wait_until_answering, server, timeout)
-                             for server in self.servers()]
+                    waits = [
+                        pool.submit(self._wait_until_answering, server, timeout) for server in self.servers()
+                    ]
                     for wait in waits:
                         wait.result()
             except BaseException:
@@ -303,10 +312,17 @@ class Stack:
                     healthy = True
                 except Exception as error:  # noqa: BLE001 - any failure means "not answering"
                     detail = f"{type(error).__name__}: {error}"
-            statuses.append(ServerStatus(
-                name=server.name, pid=pid, ports=server.ports(), running=running, healthy=healthy,
-                detail=detail, rss_bytes=process.rss_bytes(pid) if running else None,
-            ))
+            statuses.append(
+                ServerStatus(
+                    name=server.name,
+                    pid=pid,
+                    ports=server.ports(),
+                    running=running,
+                    healthy=healthy,
+                    detail=detail,
+                    rss_bytes=process.rss_bytes(pid) if running else None,
+                )
+            )
         return statuses
 
     # -- internals -----------------------------------------------------------------------------
@@ -341,8 +357,13 @@ class Stack:
                     )
 
     def _spawn(self, server: Server) -> None:
-        child = process.spawn(server.command(), server.log_path, cwd=server.home,
-                              die_with_parent=self.die_with_parent, environment=server.environment())
+        child = process.spawn(
+            server.command(),
+            server.log_path,
+            cwd=server.home,
+            die_with_parent=self.die_with_parent,
+            environment=server.environment(),
+        )
         self._children[server.name] = child
         self._record(server, child.pid)
 
@@ -359,7 +380,9 @@ class Stack:
             except Exception as error:  # noqa: BLE001 - not ready yet; retried until the deadline
                 last_error = error
             time.sleep(0.5)
-        raise self._start_error(server, f"it did not answer within {timeout:.0f} s (last error: {last_error})")
+        raise self._start_error(
+            server, f"it did not answer within {timeout:.0f} s (last error: {last_error})"
+        )
 
     def _start_error(self, server: Server, reason: str) -> ServerStartError:
         tail = process.log_tail(server.log_path, 30)
@@ -438,9 +461,17 @@ def _result(future, server: Server) -> None:
 
 
 def _port_variable(server: str, role: str) -> str:
-    field = {("kafka", "broker"): "kafka", ("kafka", "controller"): "kafka_controller",
-             ("cassandra", "native"): "cassandra", ("cassandra", "storage"): "cassandra_storage",
-             ("s3", "http"): "s3", ("hdfs", "namenode"): "hdfs", ("hdfs", "http"): "hdfs_http",
-             ("spark", "master"): "spark_master", ("spark", "master_web"): "spark_master_web",
-             ("spark", "worker"): "spark_worker", ("spark", "worker_web"): "spark_worker_web"}
+    field = {
+        ("kafka", "broker"): "kafka",
+        ("kafka", "controller"): "kafka_controller",
+        ("cassandra", "native"): "cassandra",
+        ("cassandra", "storage"): "cassandra_storage",
+        ("s3", "http"): "s3",
+        ("hdfs", "namenode"): "hdfs",
+        ("hdfs", "http"): "hdfs_http",
+        ("spark", "master"): "spark_master",
+        ("spark", "master_web"): "spark_master_web",
+        ("spark", "worker"): "spark_worker",
+        ("spark", "worker_web"): "spark_worker_web",
+    }
     return StackPorts.ENV[field[(server, role)]]

@@ -35,8 +35,11 @@ class Capture:
         unknown = [t for t in config.debezium_tables if t not in known]
         if unknown:
             raise ValueError(f"debezium_tables: unknown tables {unknown}")
-        self.debezium = {t.name for t in catalogue.tables.values()
-                         if t.name in config.debezium_tables or t.source in config.debezium_tables}
+        self.debezium = {
+            t.name
+            for t in catalogue.tables.values()
+            if t.name in config.debezium_tables or t.source in config.debezium_tables
+        }
         self.capturing = True
         self.messages: list[WorkloadMessage] = []
         self.effects: list[RowChange | None] = []  # what each message does to the source rows
@@ -65,13 +68,28 @@ class Capture:
         for index, (change, scn) in enumerate(zip(changes, op_scns, strict=True)):
             per_table[change.table] = per_table.get(change.table, 0) + 1
             if change.table in self.debezium:
-                transaction = {"id": xid_hex, "total_order": index + 1,
-                               "data_collection_order": per_table[change.table]}
-                source = {"txId": xid_hex, "scn": str(scn), "commit_scn": str(commit_scn),
-                          "commit_ts_ms": _ms(commit_time), "ssn": 0, "redo_thread": 1}
-                self._emit_debezium(change, source, transaction, commit_time, None, self.messages, self.effects)
+                transaction = {
+                    "id": xid_hex,
+                    "total_order": index + 1,
+                    "data_collection_order": per_table[change.table],
+                }
+                source = {
+                    "txId": xid_hex,
+                    "scn": str(scn),
+                    "commit_scn": str(commit_scn),
+                    "commit_ts_ms": _ms(commit_time),
+                    "ssn": 0,
+                    "redo_thread": 1,
+                }
+                self._emit_debezium(
+                    change, source, transaction, commit_time, None, self.messages, self.effects
+                )
             else:
-                fields = {"xid": xid, "csn": str(commit_scn), "txind": transaction_indicator(index, len(changes))}
+                fields = {
+                    "xid": xid,
+                    "csn": str(commit_scn),
+                    "txind": transaction_indicator(index, len(changes)),
+                }
                 self._emit_goldengate(change, commit_time, self._trail, fields, self.messages, self.effects)
         self.transaction_ends.append(len(self.messages))
 
@@ -85,24 +103,36 @@ class Capture:
         for table, row in rows:
             change = RowChange(table, "I", new_row=dict(row))
             if table in self.debezium:
-                source = {"txId": None, "scn": str(snapshot_scn), "commit_scn": None,
-                          "commit_ts_ms": _ms(snapshot_time), "ssn": 0, "redo_thread": 1}
+                source = {
+                    "txId": None,
+                    "scn": str(snapshot_scn),
+                    "commit_scn": None,
+                    "commit_ts_ms": _ms(snapshot_time),
+                    "ssn": 0,
+                    "redo_thread": 1,
+                }
                 debezium_reads -= 1
                 snapshot = "true" if debezium_reads else "last"  # "last": the connector's last read
-                self._emit_debezium(change, source, None, snapshot_time, snapshot, self.load_messages,
-                                    self.load_effects)
+                self._emit_debezium(
+                    change, source, None, snapshot_time, snapshot, self.load_messages, self.load_effects
+                )
             else:
                 fields = {"csn": str(snapshot_scn)}
-                self._emit_goldengate(change, snapshot_time, trail, fields, self.load_messages,
-                                      self.load_effects)
+                self._emit_goldengate(
+                    change, snapshot_time, trail, fields, self.load_messages, self.load_effects
+                )
 
     def _emit_goldengate(self, change, op_time, trail, fields, messages, effects) -> None:
         table = self.catalogue.table(change.table)
         message = goldengate_message(
-            change, source_table=table.source, key_column=table.key, before_image=self.config.before_image,
+            change,
+            source_table=table.source,
+            key_column=table.key,
+            before_image=self.config.before_image,
             op_ts=op_time.strftime("%Y-%m-%d %H:%M:%S.%f"),
             current_ts=self._processing_time(op_time).strftime("%Y-%m-%dT%H:%M:%S.%f"),
-            pos=trail.position(), transaction=fields if self.config.transaction_fields else {},
+            pos=trail.position(),
+            transaction=fields if self.config.transaction_fields else {},
         )
         value = json_text.dump_bytes(message)
         trail.advance(len(value))
@@ -112,9 +142,13 @@ class Capture:
     def _emit_debezium(self, change, source, transaction, op_time, snapshot, messages, effects) -> None:
         table = self.catalogue.table(change.table)
         records = debezium_records(
-            change, table=table, source=source, ts_ms=_ms(self._processing_time(op_time)),
+            change,
+            table=table,
+            source=source,
+            ts_ms=_ms(self._processing_time(op_time)),
             transaction=transaction if self.config.transaction_fields else None,
-            snapshot=snapshot, tombstones=self.config.debezium_tombstones,
+            snapshot=snapshot,
+            tombstones=self.config.debezium_tombstones,
         )
         for effect, key, value in records:
             messages.append(WorkloadMessage(self.topic(table.name), key, value))
@@ -127,8 +161,9 @@ class Capture:
     def _processing_time(self, op_time: datetime) -> datetime:
         """current_ts: when the handler formatted the record, a little after the operation."""
         lag = timedelta(milliseconds=self.rng.randint(150, 900))
-        self._processed_at = max(self._processed_at + timedelta(microseconds=self.rng.randint(5, 400)),
-                                 op_time + lag)
+        self._processed_at = max(
+            self._processed_at + timedelta(microseconds=self.rng.randint(5, 400)), op_time + lag
+        )
         return self._processed_at
 
 

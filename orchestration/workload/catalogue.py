@@ -20,8 +20,25 @@ ORACLE_DATE = "%Y-%m-%d %H:%M:%S"
 GOLDENGATE_DATE = "%Y-%m-%d:%H:%M:%S"
 
 Kind = Literal[
-    "row_id", "now", "user", "version", "constant", "choice", "flag", "text", "counter", "number",
-    "decimal", "date", "lov", "lov_entry", "ref", "primary_ref", "parent", "same_as", "line_number",
+    "row_id",
+    "now",
+    "user",
+    "version",
+    "constant",
+    "choice",
+    "flag",
+    "text",
+    "counter",
+    "number",
+    "decimal",
+    "date",
+    "lov",
+    "lov_entry",
+    "ref",
+    "primary_ref",
+    "parent",
+    "same_as",
+    "line_number",
 ]
 REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
     "choice": ("values",),
@@ -136,9 +153,15 @@ class ListOfValues(_Strict):
         for language, types in [(self.language, self.types), *self.translations.items()]:
             for type_name, codes in types.items():
                 for order, (code, display) in enumerate(codes.items(), start=1):
-                    rows.append({self.type_column: type_name, self.code_column: code,
-                                 self.display_column: display, self.language_column: language,
-                                 self.order_column: order})
+                    rows.append(
+                        {
+                            self.type_column: type_name,
+                            self.code_column: code,
+                            self.display_column: display,
+                            self.language_column: language,
+                            self.order_column: order,
+                        }
+                    )
         return rows
 
     def codes(self, type_name: str) -> list[str]:
@@ -195,7 +218,11 @@ def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
     raw = yaml.safe_load(path.read_text())
     try:
         raw["tables"] = {
-            name: {**table, "name": name, "columns": _named_columns({**raw["system_columns"], **table["columns"]})}
+            name: {
+                **table,
+                "name": name,
+                "columns": _named_columns({**raw["system_columns"], **table["columns"]}),
+            }
             for name, table in raw["tables"].items()
         }
         raw["system_columns"] = {name: {**spec, "name": name} for name, spec in raw["system_columns"].items()}

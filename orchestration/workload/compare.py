@@ -53,6 +53,8 @@ def differences(silver: dict[str, dict], truth: dict[str, dict]) -> list[str]:
     for key in sorted(truth.keys() & silver.keys()):
         if silver[key] != truth[key]:
             columns = sorted(c for c in truth[key] if silver[key].get(c) != truth[key][c])
-            problems.append(f"key {key}: " + ", ".join(
-                f"{c}={silver[key].get(c)!r} (source {truth[key][c]!r})" for c in columns))
+            problems.append(
+                f"key {key}: "
+                + ", ".join(f"{c}={silver[key].get(c)!r} (source {truth[key][c]!r})" for c in columns)
+            )
     return problems

@@ -41,8 +41,13 @@ class WorkloadConfig:
     topic_template: str = "crm.{table}"
     transaction_fields: bool = True
     operation_weights: dict[str, float] = field(
-        default_factory=lambda: {"insert": 25, "update": 58, "delete": 12, "key_change": 1.5,
-                                 "truncate_reload": 0.5}
+        default_factory=lambda: {
+            "insert": 25,
+            "update": 58,
+            "delete": 12,
+            "key_change": 1.5,
+            "truncate_reload": 0.5,
+        }
     )
     start_time: datetime = datetime(2024, 3, 1, 8, 0, 0)
     catalogue_path: Path = DEFAULT_CATALOGUE

@@ -26,10 +26,21 @@ CONNECTOR_VERSION = "2.7.3.Final"
 DATE_KINDS = ("now", "date")
 INTEGER_KINDS = ("version", "number", "line_number")
 SOURCE_FIELDS = [
-    ("version", "string"), ("connector", "string"), ("name", "string"), ("ts_ms", "int64"),
-    ("snapshot", "string"), ("db", "string"), ("sequence", "string"), ("schema", "string"),
-    ("table", "string"), ("txId", "string"), ("scn", "string"), ("commit_scn", "string"),
-    ("commit_ts_ms", "int64"), ("ssn", "int64"), ("redo_thread", "int32"),
+    ("version", "string"),
+    ("connector", "string"),
+    ("name", "string"),
+    ("ts_ms", "int64"),
+    ("snapshot", "string"),
+    ("db", "string"),
+    ("sequence", "string"),
+    ("schema", "string"),
+    ("table", "string"),
+    ("txId", "string"),
+    ("scn", "string"),
+    ("commit_scn", "string"),
+    ("commit_ts_ms", "int64"),
+    ("ssn", "int64"),
+    ("redo_thread", "int32"),
 ]
 TRANSACTION_FIELDS = [("id", "string"), ("total_order", "int64"), ("data_collection_order", "int64")]
 
@@ -54,8 +65,13 @@ def column_schema(column: Column, key_column: str) -> dict[str, Any]:
         return {"type": "int64", "name": "io.debezium.time.Timestamp", "version": 1, **field}
     if column.kind == "decimal":
         parameters = {"scale": str(column.scale), "connect.decimal.precision": "22"}
-        return {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal", "version": 1,
-                "parameters": parameters, **field}
+        return {
+            "type": "bytes",
+            "name": "org.apache.kafka.connect.data.Decimal",
+            "version": 1,
+            "parameters": parameters,
+            **field,
+        }
     if column.kind in INTEGER_KINDS or (column.kind == "constant" and isinstance(column.value, int)):
         return {"type": "int64", **field}
     return {"type": "string", **field}
@@ -121,9 +137,18 @@ def debezium_records(
         payload = {
             "before": _row(before, table),
             "after": _row(after, table),
-            "source": {"version": CONNECTOR_VERSION, "connector": "oracle", "name": "crm",
-                       "ts_ms": source["commit_ts_ms"], "snapshot": snapshot or "false", "db": "CRMPDB",
-                       "sequence": None, "schema": schema_name, "table": table_name, **source},
+            "source": {
+                "version": CONNECTOR_VERSION,
+                "connector": "oracle",
+                "name": "crm",
+                "ts_ms": source["commit_ts_ms"],
+                "snapshot": snapshot or "false",
+                "db": "CRMPDB",
+                "sequence": None,
+                "schema": schema_name,
+                "table": table_name,
+                **source,
+            },
             "op": op,
             "ts_ms": ts_ms,
             "transaction": transaction,
@@ -145,5 +170,8 @@ def debezium_records(
         return [(change, old_key, record("u", change.old_row, change.new_row))]
     deleted = RowChange(change.table, "D", old_row=change.old_row)
     created = RowChange(change.table, "I", new_row=change.new_row)
-    return [(deleted, old_key, record("d", change.old_row, None)), *tombstone,
-            (created, key_of(change.new_row), record("c", None, change.new_row))]
+    return [
+        (deleted, old_key, record("d", change.old_row, None)),
+        *tombstone,
+        (created, key_of(change.new_row), record("c", None, change.new_row)),
+    ]

@@ -83,9 +83,13 @@ class WorkloadGenerator:
     def _change_transaction(self) -> None:
         weights = self.config.operation_weights
         operation = self.rng.choices(list(weights), list(weights.values()))[0]
-        handlers = {"insert": self._insert_transaction, "update": self._update_transaction,
-                    "delete": self._delete_transaction, "key_change": self._key_change_transaction,
-                    "truncate_reload": self._truncate_reload}
+        handlers = {
+            "insert": self._insert_transaction,
+            "update": self._update_transaction,
+            "delete": self._delete_transaction,
+            "key_change": self._key_change_transaction,
+            "truncate_reload": self._truncate_reload,
+        }
         if not handlers[operation]():
             self._insert_transaction()  # nothing to update/delete yet
 
@@ -119,7 +123,9 @@ class WorkloadGenerator:
         if table is None:
             return False
         row = self.db.get(table.name, key)
-        columns = self.rng.sample(table.updatable_columns, min(len(table.updatable_columns), self.rng.randint(1, 3)))
+        columns = self.rng.sample(
+            table.updatable_columns, min(len(table.updatable_columns), self.rng.randint(1, 3))
+        )
         tx = self._begin()
         changes = {}
         for column in columns:

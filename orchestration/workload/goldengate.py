@@ -53,8 +53,15 @@ def goldengate_message(
 ) -> dict:
     if before_image not in BEFORE_IMAGES:
         raise ValueError(f"before_image {before_image!r}: use one of {BEFORE_IMAGES}")
-    message = {"table": source_table, "op_type": change.op, "op_ts": op_ts, "current_ts": current_ts,
-               "pos": pos, "primary_keys": [key_column], **transaction}
+    message = {
+        "table": source_table,
+        "op_type": change.op,
+        "op_ts": op_ts,
+        "current_ts": current_ts,
+        "pos": pos,
+        "primary_keys": [key_column],
+        **transaction,
+    }
     if change.op == "I":
         message["after"] = dict(change.new_row)
     elif change.op == "U":

@@ -14,14 +14,24 @@ from orchestration.workload.capture import WorkloadMessage
 # Idempotent, acknowledged by every replica, partitioned by key hash as Java clients do. librdkafka
 # logs errors only (syslog level 3): its warnings are retries it handles itself (a broker just started
 # answers "coordinator load in progress"), and a message that still fails raises below.
-PRODUCER_CONFIG = {"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random", "linger.ms": 5,
-                   "log_level": 3}
+PRODUCER_CONFIG = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "partitioner": "murmur2_random",
+    "linger.ms": 5,
+    "log_level": 3,
+}
 
 
-def create_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication_factor: int = 1) -> None:
+def create_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int, replication_factor: int = 1
+) -> None:
     """Create the topics with `partitions` partitions; topics that already exist are left as they are."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in sorted(set(topics))]
+    wanted = [
+        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+        for t in sorted(set(topics))
+    ]
     if not wanted:
         return
     for topic, future in admin.create_topics(wanted, operation_timeout=30).items():
@@ -70,7 +80,10 @@ def produce_messages(
         while True:
             try:
                 producer.produce(
-                    message.topic, value=message.value, key=message.key, on_delivery=delivered,
+                    message.topic,
+                    value=message.value,
+                    key=message.key,
+                    on_delivery=delivered,
                     timestamp=timestamp_ms or 0,
                 )
                 break

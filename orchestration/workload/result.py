@@ -83,13 +83,18 @@ class Workload:
         """One line per message: topic, key and value as UTF-8 text (null for none)."""
         lines = []
         for topic, key, value in self.messages:
-            record = {"topic": topic, "key": None if key is None else key.decode("utf-8"),
-                      "value": None if value is None else value.decode("utf-8")}
+            record = {
+                "topic": topic,
+                "key": None if key is None else key.decode("utf-8"),
+                "value": None if value is None else value.decode("utf-8"),
+            }
             lines.append(json.dumps(record, ensure_ascii=False))
         return "\n".join(lines) + "\n"
 
     @staticmethod
     def _copy(state: State, as_text_values: bool) -> State:
         convert = as_text if as_text_values else (lambda v: v)
-        return {t: {k: {c: convert(v) for c, v in row.items()} for k, row in rows.items()} for t, rows in state.items()}
-
+        return {
+            t: {k: {c: convert(v) for c, v in row.items()} for k, row in rows.items()}
+            for t, rows in state.items()
+        }

@@ -95,7 +95,9 @@ class SourceDatabase:
         return RowChange(table, "T"), rows
 
     def state(self) -> dict[str, dict[str, Row]]:
-        return {name: {key: dict(row) for key, row in rows.rows.items()} for name, rows in self.tables.items()}
+        return {
+            name: {key: dict(row) for key, row in rows.rows.items()} for name, rows in self.tables.items()
+        }
 
 
 def apply_change(state: dict[str, dict[str, Row]], change: RowChange, key_columns: dict[str, str]) -> None:

@@ -14,21 +14,123 @@ from typing import Any
 
 from orchestration.workload.catalogue import ORACLE_DATE, Column
 
-FIRST_NAMES = ["Anna", "Björn", "Chloé", "David", "Elif", "Farah", "Günther", "Hana", "Ivan", "Jürgen",
-               "Kenji", "Lena", "Marta", "Nils", "Olga", "Pierre", "Åsa", "Raj", "Sofia", "Tomás"]
-LAST_NAMES = ["Berg", "Ćorić", "Dubois", "Eriksson", "Fischer", "García", "Hansen", "Ivanova", "Jensen",
-              "Kowalski", "Lindqvist", "Müller", "Nakamura", "O'Brien", "Petrov", "Quinn", "Rossi", "Schmidt"]
-COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises",
-             "Vandelay Import/Export", "Soylent", "Tyrell", "Nordvik AB", "Brännström & Söner"]
-CITIES = ["Berlin", "Boston", "Göteborg", "Lyon", "München", "New York", "Paris", "San José", "Stockholm",
-          "Austin", "Köln", "Malmö"]
-STREETS = ["Main St", "Kungsgatan", "Rue de Rivoli", "Hauptstraße", "Elm Street", "Drottninggatan",
-           "Broadway", "Königsallee"]
-PRODUCTS = ["Router", "Switch", "Firewall", "Laptop", "Support Plan", "Cloud Storage", "Consulting Day",
-            "Licence Pack", "Monitor", "Headset"]
+FIRST_NAMES = [
+    "Anna",
+    "Björn",
+    "Chloé",
+    "David",
+    "Elif",
+    "Farah",
+    "Günther",
+    "Hana",
+    "Ivan",
+    "Jürgen",
+    "Kenji",
+    "Lena",
+    "Marta",
+    "Nils",
+    "Olga",
+    "Pierre",
+    "Åsa",
+    "Raj",
+    "Sofia",
+    "Tomás",
+]
+LAST_NAMES = [
+    "Berg",
+    "Ćorić",
+    "Dubois",
+    "Eriksson",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+]
+COMPANIES = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Vandelay Import/Export",
+    "Soylent",
+    "Tyrell",
+    "Nordvik AB",
+    "Brännström & Söner",
+]
+CITIES = [
+    "Berlin",
+    "Boston",
+    "Göteborg",
+    "Lyon",
+    "München",
+    "New York",
+    "Paris",
+    "San José",
+    "Stockholm",
+    "Austin",
+    "Köln",
+    "Malmö",
+]
+STREETS = [
+    "Main St",
+    "Kungsgatan",
+    "Rue de Rivoli",
+    "Hauptstraße",
+    "Elm Street",
+    "Drottninggatan",
+    "Broadway",
+    "Königsallee",
+]
+PRODUCTS = [
+    "Router",
+    "Switch",
+    "Firewall",
+    "Laptop",
+    "Support Plan",
+    "Cloud Storage",
+    "Consulting Day",
+    "Licence Pack",
+    "Monitor",
+    "Headset",
+]
 JOB_TITLES = ["CEO", "CFO", "Buyer", "Engineer", "IT Manager", "Analyst", "Sales Rep", "Controller"]
-WORDS = ["alpha", "blue", "copper", "delta", "east", "fern", "granite", "harbor", "iris", "jade", "kilo",
-         "lumen", "maple", "north", "olive", "pine", "quartz", "river", "slate", "tide", "umber", "violet"]
+WORDS = [
+    "alpha",
+    "blue",
+    "copper",
+    "delta",
+    "east",
+    "fern",
+    "granite",
+    "harbor",
+    "iris",
+    "jade",
+    "kilo",
+    "lumen",
+    "maple",
+    "north",
+    "olive",
+    "pine",
+    "quartz",
+    "river",
+    "slate",
+    "tide",
+    "umber",
+    "violet",
+]
 
 
 def _word_list(words: list[str]):
@@ -45,8 +147,12 @@ VOCABULARIES = {
     "words": _word_list(WORDS),
     "zipcodes": lambda rng: f"{rng.randint(1000, 99999):05d}",
     "streets": lambda rng: f"{rng.randint(1, 250)} {rng.choice(STREETS)}",
-    "phones": lambda rng: f"+{rng.choice([1, 33, 46, 49])} {rng.randint(100, 999)} {rng.randint(1000000, 9999999)}",
-    "emails": lambda rng: f"{rng.choice(FIRST_NAMES).lower()}.{rng.randint(1, 999)}@{rng.choice(WORDS)}.example.com",
+    "phones": lambda rng: (
+        f"+{rng.choice([1, 33, 46, 49])} {rng.randint(100, 999)} {rng.randint(1000000, 9999999)}"
+    ),
+    "emails": lambda rng: (
+        f"{rng.choice(FIRST_NAMES).lower()}.{rng.randint(1, 999)}@{rng.choice(WORDS)}.example.com"
+    ),
     "urls": lambda rng: f"https://www.{rng.choice(WORDS)}-{rng.choice(WORDS)}.example.com",
 }
 

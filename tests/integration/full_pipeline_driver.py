@@ -35,7 +35,8 @@ def _rebuild_projections(specs, entities, projections) -> dict:
         "success": result.success,
         "rebuilt": {
             event.asset_key.to_user_string(): {
-                key: value.value for key, value in event.event_specific_data.materialization.metadata.items()
+                key: value.value
+                for key, value in event.event_specific_data.materialization.metadata.items()
                 if key in ("status", "full_refresh", "rows_written", "partitions_cleared")
             }
             for event in result.get_asset_materialization_events()
@@ -51,7 +52,9 @@ def main(prefix: str, rebuild_projections: bool) -> None:
     checks = build_asset_checks(assets=assets)
     result = dg.materialize([*assets, *checks], resources=resources_from_env(), raise_on_error=False)
     spark_master = resources_from_env()["spark"].session().sparkContext.master
-    rebuild = _rebuild_projections(specs, entities, projections) if rebuild_projections and result.success else None
+    rebuild = (
+        _rebuild_projections(specs, entities, projections) if rebuild_projections and result.success else None
+    )
     print(
         json.dumps(
             {
@@ -63,7 +66,9 @@ def main(prefix: str, rebuild_projections: bool) -> None:
                     for event in result.all_events
                     if event.is_step_failure and event.step_failure_data.error is not None
                 ],
-                "materialized": sorted(e.asset_key.to_user_string() for e in result.get_asset_materialization_events()),
+                "materialized": sorted(
+                    e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+                ),
                 "checks": [
                     {
                         "check": f"{e.asset_key.to_user_string()}:{e.check_name}",

@@ -21,7 +21,8 @@ def write_then_merge(spark: SparkSession, path: str) -> dict:
     """Write ORIGINAL, MERGE CHANGES into it; return the current rows, version 0 and the history."""
     spark.createDataFrame(ORIGINAL, SCHEMA).write.format("delta").save(path)
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(spark.createDataFrame(CHANGES, SCHEMA).alias("c"), "t.id = c.id")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
@@ -32,15 +33,20 @@ def write_then_merge(spark: SparkSession, path: str) -> dict:
         "current": rows(spark.read.format("delta").load(path)),
         "version_0": rows(spark.read.format("delta").option("versionAsOf", 0).load(path)),
         "operations": [(entry.version, entry.operation) for entry in history],
-        "merge_metrics": {key: history[-1].operationMetrics[key]
-                          for key in ("numTargetRowsUpdated", "numTargetRowsInserted")},
+        "merge_metrics": {
+            key: history[-1].operationMetrics[key]
+            for key in ("numTargetRowsUpdated", "numTargetRowsInserted")
+        },
     }
 
 
 def append_with_txn(spark: SparkSession, path: str, data: list[tuple], app_id: str, version: int) -> None:
     (
-        spark.createDataFrame(data, SCHEMA).write.format("delta").mode("append")
-        .option("txnAppId", app_id).option("txnVersion", version)
+        spark.createDataFrame(data, SCHEMA)
+        .write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
         .save(path)
     )
 
@@ -60,7 +66,9 @@ def progress_after_two_stages(spark: SparkSession, path: str) -> dict | None:
     """Commit as stage `bronze` (with offsets), then as stage `other`; read bronze's progress back."""
     for stage, offsets in (("bronze", {"crm.S_CONTACT": {"0": 42}}), ("other", {})):
         (
-            spark.createDataFrame(ORIGINAL, SCHEMA).write.format("delta").mode("append")
+            spark.createDataFrame(ORIGINAL, SCHEMA)
+            .write.format("delta")
+            .mode("append")
             .option("userMetadata", progress_metadata(stage, offsets=offsets))
             .save(path)
         )

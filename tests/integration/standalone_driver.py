@@ -22,11 +22,15 @@ def main(master: str, lake_root: str, app_name: str) -> None:
         lake.check_reachable(spark)
         merged = write_then_merge(spark, lake.table_path("tables", "customer"))
         block_managers = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()  # the driver's too
-        print(json.dumps({
-            "master": spark.sparkContext.master,
-            "executors": block_managers - 1,
-            "merged": merged,
-        }))
+        print(
+            json.dumps(
+                {
+                    "master": spark.sparkContext.master,
+                    "executors": block_managers - 1,
+                    "merged": merged,
+                }
+            )
+        )
     finally:
         spark.stop()
 

@@ -86,7 +86,9 @@ def wait_until_partitions_have_leaders(bootstrap: str, topics: list[str], timeou
             for partition in consumer.list_topics(topic, timeout=15).topics[topic].partitions:
                 while True:
                     try:
-                        consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5, cached=False)
+                        consumer.get_watermark_offsets(
+                            TopicPartition(topic, partition), timeout=5, cached=False
+                        )
                         break
                     except KafkaException:
                         if time.monotonic() > deadline:
@@ -107,8 +109,13 @@ def add_run(instance: dg.DagsterInstance, job_name: str, status: dg.DagsterRunSt
 
     location = RegisteredCodeLocationOrigin(location_name="orchestration.definitions")
     origin = RemoteRepositoryOrigin(code_location_origin=location, repository_name="__repository__")
-    run = dg.DagsterRun(job_name=job_name, run_id=str(uuid.uuid4()), status=status, tags=tags,
-                        remote_job_origin=origin.get_job_origin(job_name))
+    run = dg.DagsterRun(
+        job_name=job_name,
+        run_id=str(uuid.uuid4()),
+        status=status,
+        tags=tags,
+        remote_job_origin=origin.get_job_origin(job_name),
+    )
     return instance.add_run(run).run_id
 
 
@@ -170,7 +177,9 @@ def test_lag_sensor_requests_one_run_per_new_watermarks_and_records_them_in_its_
         ("bronze_date_backfill", dg.DagsterRunStatus.QUEUED),
     ],
 )
-def test_lag_sensor_waits_while_a_run_that_writes_the_tables_is_in_flight(scenario, instance, job_name, status):
+def test_lag_sensor_waits_while_a_run_that_writes_the_tables_is_in_flight(
+    scenario, instance, job_name, status
+):
     scenario.produce(scenario.messages)
     add_run(instance, "another_job", dg.DagsterRunStatus.STARTED, {})  # writes no table: no reason to wait
     run_id = add_run(instance, job_name, status, {})
@@ -202,7 +211,9 @@ def test_lag_sensor_skips_once_bronze_has_ingested_every_record(scenario, spark,
 
 
 @pytest.mark.integration
-def test_lag_sensor_requests_a_run_only_when_the_records_waiting_reach_CDC_LAG_THRESHOLD(scenario, monkeypatch):
+def test_lag_sensor_requests_a_run_only_when_the_records_waiting_reach_CDC_LAG_THRESHOLD(
+    scenario, monkeypatch
+):
     produced = scenario.produce(scenario.messages)
 
     monkeypatch.setenv(THRESHOLD_VARIABLE, str(produced + 1))
@@ -234,7 +245,9 @@ def test_schedule_requests_a_microbatch_run_whose_config_is_valid_and_tags_mark_
     from orchestration.definitions import defs
 
     schedule = defs.get_schedule_def("microbatch_schedule")
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 8, 10, tzinfo=UTC))
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 8, 10, tzinfo=UTC)
+    )
     [request] = schedule.evaluate_tick(context).run_requests
 
     job = defs.resolve_job_def("microbatch")
@@ -260,7 +273,9 @@ def test_schedule_cron_comes_from_CDC_MICROBATCH_CRON(monkeypatch):
 
 def test_schedule_with_an_invalid_cron_names_the_variable(monkeypatch):
     monkeypatch.setenv(CRON_VARIABLE, "every five minutes")
-    with pytest.raises(ValueError, match=f"{CRON_VARIABLE}='every five minutes' is not a valid cron schedule"):
+    with pytest.raises(
+        ValueError, match=f"{CRON_VARIABLE}='every five minutes' is not a valid cron schedule"
+    ):
         build_microbatch_schedule()
 
 
@@ -290,7 +305,9 @@ def _dequeued(instance: dg.DagsterInstance) -> list[str]:
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
     daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
-    return [run.run_id for run in daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)]
+    return [
+        run.run_id for run in daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)
+    ]
 
 
 def test_run_queue_launches_one_of_two_queued_microbatches(project_instance):
@@ -303,8 +320,12 @@ def test_run_queue_launches_one_of_two_queued_microbatches(project_instance):
 
 
 def test_run_queue_holds_a_microbatch_until_the_running_one_ends(project_instance):
-    running = add_run(project_instance, microbatch_job.name, dg.DagsterRunStatus.STARTED, dict(microbatch_job.tags))
-    waiting = add_run(project_instance, microbatch_job.name, dg.DagsterRunStatus.QUEUED, dict(microbatch_job.tags))
+    running = add_run(
+        project_instance, microbatch_job.name, dg.DagsterRunStatus.STARTED, dict(microbatch_job.tags)
+    )
+    waiting = add_run(
+        project_instance, microbatch_job.name, dg.DagsterRunStatus.QUEUED, dict(microbatch_job.tags)
+    )
     assert _dequeued(project_instance) == []
 
     project_instance.report_run_failed(project_instance.get_run_by_id(running))

@@ -54,20 +54,30 @@ class Topic:
         topic = NewTopic(self.name, partitions, 1, config={"retention.ms": "-1"})
         admin.create_topics([topic])[self.name].result(timeout=30)
         self.pos = 0
-        self.spec = TableSpec(table="SIEBEL.S_TEST", topic=self.name, format="goldengate_json", keys=["ROW_ID"])
+        self.spec = TableSpec(
+            table="SIEBEL.S_TEST", topic=self.name, format="goldengate_json", keys=["ROW_ID"]
+        )
 
     def message(self, op: str, row_id: str, op_ts: datetime, **images) -> bytes:
         self.pos += 1
-        return json.dumps({
-            "table": "SIEBEL.S_TEST", "op_type": op, "op_ts": op_ts.strftime("%Y-%m-%d %H:%M:%S.%f"),
-            "pos": f"{self.pos:020d}", "primary_keys": ["ROW_ID"], **images,
-        }).encode()
+        return json.dumps(
+            {
+                "table": "SIEBEL.S_TEST",
+                "op_type": op,
+                "op_ts": op_ts.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "pos": f"{self.pos:020d}",
+                "primary_keys": ["ROW_ID"],
+                **images,
+            }
+        ).encode()
 
     def insert(self, row_id: str, name: str, op_ts: datetime) -> bytes:
         return self.message("I", row_id, op_ts, after={"ROW_ID": row_id, "NAME": name, "CITY": "Lyon"})
 
     def update(self, row_id: str, name: str, op_ts: datetime) -> bytes:
-        return self.message("U", row_id, op_ts, before={"ROW_ID": row_id}, after={"ROW_ID": row_id, "NAME": name})
+        return self.message(
+            "U", row_id, op_ts, before={"ROW_ID": row_id}, after={"ROW_ID": row_id, "NAME": name}
+        )
 
     def delete(self, row_id: str, op_ts: datetime) -> bytes:
         return self.message("D", row_id, op_ts, before={"ROW_ID": row_id})
@@ -76,15 +86,25 @@ class Topic:
         """(partition, Kafka timestamp, value) in order."""
         producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all"})
         for partition, kafka_time, value in records:
-            producer.produce(self.name, value=value, partition=partition, timestamp=int(kafka_time.timestamp() * 1000))
+            producer.produce(
+                self.name, value=value, partition=partition, timestamp=int(kafka_time.timestamp() * 1000)
+            )
         assert producer.flush(30) == 0
 
-    def inserts_on(self, day: date, partition: int, count: int, hour: int = 10) -> list[tuple[int, datetime, bytes]]:
+    def inserts_on(
+        self, day: date, partition: int, count: int, hour: int = 10
+    ) -> list[tuple[int, datetime, bytes]]:
         """Inserts committed on `day`, captured 2 seconds later."""
         records = []
         for i in range(count):
             op_ts = at(day, hour, i)
-            records.append((partition, op_ts + timedelta(seconds=2), self.insert(f"{day:%d}-{partition}-{i}", f"n{i}", op_ts)))
+            records.append(
+                (
+                    partition,
+                    op_ts + timedelta(seconds=2),
+                    self.insert(f"{day:%d}-{partition}-{i}", f"n{i}", op_ts),
+                )
+            )
         return records
 
 
@@ -141,7 +161,9 @@ def three_days(topic: Topic) -> list[tuple[int, datetime, bytes]]:
     return records
 
 
-def test_date_backfill_rewrites_that_date_only_and_running_it_twice_gives_the_same_rows(spark, kafka_bootstrap, tmp_lake):
+def test_date_backfill_rewrites_that_date_only_and_running_it_twice_gives_the_same_rows(
+    spark, kafka_bootstrap, tmp_lake
+):
     topic = Topic(kafka_bootstrap, partitions=2)
     topic.produce(three_days(topic))
     lake = Lake(kafka_bootstrap, tmp_lake, topic.spec)
@@ -150,16 +172,16 @@ def test_date_backfill_rewrites_that_date_only_and_running_it_twice_gives_the_sa
     assert [len(before[d]) for d in (D1, D2, D3)] == [6, 8, 4]
     quarantined_d1 = rows_of(spark, lake.quarantine, D1)
     # lose part of D2 (as a faulty job or a bad manual fix would), which the backfill must restore
-    DeltaTable.forPath(spark, lake.bronze).delete((F.col("event_date") == F.lit(D2)) & (F.col("partition") == 0))
+    DeltaTable.forPath(spark, lake.bronze).delete(
+        (F.col("event_date") == F.lit(D2)) & (F.col("partition") == 0)
+    )
     assert len(rows_of(spark, lake.bronze, D2)) == 3
 
     for attempt in (1, 2):
         result = lake.backfill(spark, D2)
         assert (result.rows_written, result.quarantined) == (8, 1), attempt
         # the date's rows are back, the same changes at the same offsets, once each
-        assert rows_of(spark, lake.bronze, D2, without=("ingested_at",)) == [
-            row[:-1] for row in before[D2]
-        ]
+        assert rows_of(spark, lake.bronze, D2, without=("ingested_at",)) == [row[:-1] for row in before[D2]]
         # other dates untouched, to the ingestion time
         assert rows_of(spark, lake.bronze, D1) == before[D1]
         assert rows_of(spark, lake.bronze, D3) == before[D3]
@@ -167,7 +189,9 @@ def test_date_backfill_rewrites_that_date_only_and_running_it_twice_gives_the_sa
         assert bronze.count() == bronze.select("topic", "partition", "offset").distinct().count() == 18
         quarantine = spark.read.format("delta").load(lake.quarantine)
         assert quarantine.count() == 2
-        assert [bytes(r["raw_value"]) for r in quarantine.where(F.col("event_date") == F.lit(D2)).collect()] == [POISON]
+        assert [
+            bytes(r["raw_value"]) for r in quarantine.where(F.col("event_date") == F.lit(D2)).collect()
+        ] == [POISON]
         assert rows_of(spark, lake.quarantine, D1) == quarantined_d1
 
 
@@ -179,7 +203,9 @@ def test_date_backfill_leaves_the_regular_offsets_alone_and_the_next_batch_reads
     lake = Lake(kafka_bootstrap, tmp_lake, topic.spec)
     first = lake.ingest(spark)
     recorded = stored_offsets(spark, lake.bronze)
-    topic.produce(topic.inserts_on(D3, 0, 3, hour=15) + topic.inserts_on(D3, 1, 2, hour=15))  # not ingested yet
+    topic.produce(
+        topic.inserts_on(D3, 0, 3, hour=15) + topic.inserts_on(D3, 1, 2, hour=15)
+    )  # not ingested yet
 
     result = lake.backfill(spark, D3)
     assert result.left_to_regular_batches == 5  # D3's new records are the regular batches' to read
@@ -204,13 +230,17 @@ def test_backfill_of_a_date_deleted_by_kafka_retention_fails_naming_topic_partit
     assert lake.ingest(spark).rows_written == 8
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     deleted = admin.delete_records([TopicPartition(topic.name, 0, 2)])
-    assert next(iter(deleted.values())).result(timeout=30).low_watermark == 2  # offsets 0 and 1 of D1 are gone
+    assert (
+        next(iter(deleted.values())).result(timeout=30).low_watermark == 2
+    )  # offsets 0 and 1 of D1 are gone
     version = current_version(spark, lake.bronze)
 
     job = build_bronze_backfill_job([topic.spec])
     run = job.execute_in_process(partition_key=D1.isoformat(), resources=lake.resources, raise_on_error=False)
     assert not run.success
-    failure = run.failure_data_for_node(f"backfill_bronze_{topic.spec.asset_name}").error.cause  # the op's own error
+    failure = run.failure_data_for_node(
+        f"backfill_bronze_{topic.spec.asset_name}"
+    ).error.cause  # the op's own error
     assert failure.cls_name == BackfillRangeAgedOut.__name__
     assert f"{topic.name}[0]" in failure.message and "2024-05-01" in failure.message
     assert current_version(spark, lake.bronze) == version  # nothing written, no partial date
@@ -246,10 +276,12 @@ def test_silver_rebuild_gives_the_same_rows_in_one_commit_and_the_next_micro_bat
     lake = Lake(kafka_bootstrap, tmp_lake, topic.spec)
     lake.ingest(spark)
     apply_new_bronze(spark, topic.spec, lake.bronze, lake.silver)
-    topic.produce([
-        (0, at(D2, 9), topic.update("01-0-1", "second", at(D2, 9))),
-        (1, at(D2, 9, 1), topic.delete("01-1-2", at(D2, 9, 1))),
-    ])
+    topic.produce(
+        [
+            (0, at(D2, 9), topic.update("01-0-1", "second", at(D2, 9))),
+            (1, at(D2, 9, 1), topic.delete("01-1-2", at(D2, 9, 1))),
+        ]
+    )
     lake.ingest(spark)
     apply_new_bronze(spark, topic.spec, lake.bronze, lake.silver)
     before = silver_rows(spark, lake.silver)
@@ -268,10 +300,12 @@ def test_silver_rebuild_gives_the_same_rows_in_one_commit_and_the_next_micro_bat
     assert not Path(side_path(lake.silver)).exists()
     assert spark.read.format("delta").load(f"{lake.silver}/_changes").count() >= 8
 
-    topic.produce([
-        (0, at(D2, 10), topic.update("01-0-1", "third", at(D2, 10))),
-        (1, at(D2, 10, 1), topic.insert("new", "fresh", at(D2, 10, 1))),
-    ])
+    topic.produce(
+        [
+            (0, at(D2, 10), topic.update("01-0-1", "third", at(D2, 10))),
+            (1, at(D2, 10, 1), topic.insert("new", "fresh", at(D2, 10, 1))),
+        ]
+    )
     lake.ingest(spark)
     batch = apply_new_bronze(spark, topic.spec, lake.bronze, lake.silver)
     assert batch.stats.changes_read == 2  # only what came after the rebuilt bronze version
@@ -280,22 +314,35 @@ def test_silver_rebuild_gives_the_same_rows_in_one_commit_and_the_next_micro_bat
     assert len(live) == 6
 
 
-def test_gold_rebuild_recomputes_the_same_rows_and_the_next_refresh_continues_from_it(spark, kafka_bootstrap, tmp_lake):
+def test_gold_rebuild_recomputes_the_same_rows_and_the_next_refresh_continues_from_it(
+    spark, kafka_bootstrap, tmp_lake
+):
     topic = Topic(kafka_bootstrap, partitions=1)
     topic.produce(topic.inserts_on(D1, 0, 4))
     lake = Lake(kafka_bootstrap, tmp_lake, topic.spec)
     lake.ingest(spark)
     apply_new_bronze(spark, topic.spec, lake.bronze, lake.silver)
     name = topic.spec.asset_name
-    entity = GoldEntity(name="test_person", keys=["person_id"], sql="test_person.sql", sources=(name,),
-                        sql_text=f"SELECT ROW_ID AS person_id, upper(NAME) AS name, CITY AS city FROM {name}")
+    entity = GoldEntity(
+        name="test_person",
+        keys=["person_id"],
+        sql="test_person.sql",
+        sources=(name,),
+        sql_text=f"SELECT ROW_ID AS person_id, upper(NAME) AS name, CITY AS city FROM {name}",
+    )
     gold = lake.resources["lake"].table_path("gold", entity.name)
     paths = {name: lake.silver}
 
     def refresh():
         register_silver_views(spark, {name: read_live_rows(spark, lake.silver)})
-        return refresh_entity(spark, name=entity.name, keys=entity.keys, sql_text=entity.sql_text, gold_path=gold,
-                              silver_versions=silver_version_map(spark, paths))
+        return refresh_entity(
+            spark,
+            name=entity.name,
+            keys=entity.keys,
+            sql_text=entity.sql_text,
+            gold_path=gold,
+            silver_versions=silver_version_map(spark, paths),
+        )
 
     refresh()
     before = rows_of(spark, gold)
@@ -310,12 +357,21 @@ def test_gold_rebuild_recomputes_the_same_rows_and_the_next_refresh_continues_fr
 
 def test_backfill_and_rebuild_ops_hold_the_pool_of_the_table_they_write():
     spec = TableSpec(table="SIEBEL.S_TEST", topic="crm.S_TEST", format="goldengate_json", keys=["ROW_ID"])
-    entity = GoldEntity(name="test_person", keys=["person_id"], sql="x.sql", sources=(spec.asset_name,),
-                        sql_text=f"SELECT ROW_ID AS person_id FROM {spec.asset_name}")
+    entity = GoldEntity(
+        name="test_person",
+        keys=["person_id"],
+        sql="x.sql",
+        sources=(spec.asset_name,),
+        sql_text=f"SELECT ROW_ID AS person_id FROM {spec.asset_name}",
+    )
     asset_pools = {a.key.path[0]: a.op.pool for a in build_table_assets([spec], [entity])}
     op_pools = {
         job.name: {node.definition.pool for node in job.graph.nodes}
-        for job in (build_bronze_backfill_job([spec]), build_silver_rebuild_job([spec]), build_gold_rebuild_job([entity]))
+        for job in (
+            build_bronze_backfill_job([spec]),
+            build_silver_rebuild_job([spec]),
+            build_gold_rebuild_job([entity]),
+        )
     }
     assert op_pools == {
         "bronze_date_backfill": {asset_pools["bronze"]},
@@ -325,10 +381,15 @@ def test_backfill_and_rebuild_ops_hold_the_pool_of_the_table_they_write():
 
 
 def test_rebuild_run_config_chooses_the_tables_and_refuses_unknown_names():
-    specs = [TableSpec(table=f"SIEBEL.{name}", topic=f"crm.{name}", format="goldengate_json", keys=["ROW_ID"])
-             for name in ("S_ONE", "S_TWO")]
+    specs = [
+        TableSpec(table=f"SIEBEL.{name}", topic=f"crm.{name}", format="goldengate_json", keys=["ROW_ID"])
+        for name in ("S_ONE", "S_TWO")
+    ]
     job = build_silver_rebuild_job(specs)
-    chosen = {op: entry["config"]["chosen"] for op, entry in dg.validate_run_config(job, {"tables": ["s_two"]})["ops"].items()}
+    chosen = {
+        op: entry["config"]["chosen"]
+        for op, entry in dg.validate_run_config(job, {"tables": ["s_two"]})["ops"].items()
+    }
     assert chosen == {"rebuild_silver_s_one": False, "rebuild_silver_s_two": True}
     every = dg.validate_run_config(job, {})["ops"]
     assert all(entry["config"]["chosen"] for entry in every.values())
@@ -340,9 +401,16 @@ def test_projection_rebuild_ops_hold_the_pool_of_their_projection_and_run_config
     from orchestration.definitions import defs
 
     job = defs.get_job_def("rebuild_projections")
-    asset_pools = {key.path[-1]: defs.get_assets_def(key).op.pool
-                   for key in defs.resolve_asset_graph().get_all_asset_keys() if key.path[0] == "cassandra"}
-    op_pools = {node.name.removeprefix("rebuild_projection_"): node.definition.pool for node in job.graph.nodes}
+    asset_pools = {
+        key.path[-1]: defs.get_assets_def(key).op.pool
+        for key in defs.resolve_asset_graph().get_all_asset_keys()
+        if key.path[0] == "cassandra"
+    }
+    op_pools = {
+        node.name.removeprefix("rebuild_projection_"): node.definition.pool for node in job.graph.nodes
+    }
     assert op_pools == asset_pools and len(op_pools) == 3
     chosen = dg.validate_run_config(job, {"projections": ["order_by_id"]})["ops"]
-    assert {op for op, entry in chosen.items() if entry["config"]["chosen"]} == {"rebuild_projection_order_by_id"}
+    assert {op for op, entry in chosen.items() if entry["config"]["chosen"]} == {
+        "rebuild_projection_order_by_id"
+    }

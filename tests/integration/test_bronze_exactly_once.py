@@ -20,17 +20,25 @@ from transforms.delta_commits import current_version
 
 pytestmark = pytest.mark.integration
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-POISON = [b"{not json", b'{"table":"SIEBEL.S_OTHER","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"1","after":{"ROW_ID":"x"}}',
-          b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"2","after":{"NAME":"no key"}}',
-          b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"3","after":{"ROW_ID":null,"NAME":"null key"}}']
+POISON = [
+    b"{not json",
+    b'{"table":"SIEBEL.S_OTHER","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"1","after":{"ROW_ID":"x"}}',
+    b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"2","after":{"NAME":"no key"}}',
+    b'{"table":"SIEBEL.S_TEST","op_type":"I","op_ts":"2024-01-01 00:00:00.000000","pos":"3","after":{"ROW_ID":null,"NAME":"null key"}}',
+]
 
 
 def _gg_insert(row_id: str, pos: int) -> bytes:
-    return json.dumps({
-        "table": "SIEBEL.S_TEST", "op_type": "I", "op_ts": "2024-03-05 14:02:11.000000",
-        "current_ts": "2024-03-05T14:02:13.482000", "pos": f"{pos:020d}",
-        "after": {"ROW_ID": row_id, "NAME": f"name {row_id}", "AMOUNT": 1250.50},
-    }).encode()
+    return json.dumps(
+        {
+            "table": "SIEBEL.S_TEST",
+            "op_type": "I",
+            "op_ts": "2024-03-05 14:02:11.000000",
+            "current_ts": "2024-03-05T14:02:13.482000",
+            "pos": f"{pos:020d}",
+            "after": {"ROW_ID": row_id, "NAME": f"name {row_id}", "AMOUNT": 1250.50},
+        }
+    ).encode()
 
 
 class Topic:
@@ -69,7 +77,9 @@ class Topic:
 def _ingest(spark, topic: Topic, lake: Path, **kwargs):
     consumer = make_consumer({"bootstrap.servers": topic.bootstrap}, group_id="test-bronze")
     try:
-        return ingest_batch(spark, topic.spec(), consumer, str(lake / "bronze"), str(lake / "quarantine"), **kwargs)
+        return ingest_batch(
+            spark, topic.spec(), consumer, str(lake / "bronze"), str(lake / "quarantine"), **kwargs
+        )
     finally:
         consumer.close()
 
@@ -105,7 +115,9 @@ def test_n_messages_in_n_rows_out_and_rerun_without_new_messages_is_a_no_op(spar
     assert third.offsets_before() == first.offsets_after()
 
 
-def test_poison_messages_go_to_quarantine_with_reason_and_offset_and_good_ones_land(spark, kafka_bootstrap, tmp_lake):
+def test_poison_messages_go_to_quarantine_with_reason_and_offset_and_good_ones_land(
+    spark, kafka_bootstrap, tmp_lake
+):
     topic = Topic(kafka_bootstrap, partitions=1)
     topic.produce_good(5)
     topic.produce_poison()
@@ -136,14 +148,27 @@ def _crash_run(topic: Topic, lake: Path, point: str) -> None:
     script = Path(__file__).with_name("bronze_crash_runner.py")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     result = subprocess.run(
-        [sys.executable, str(script), topic.spec().model_dump_json(), topic.bootstrap,
-         str(lake / "bronze"), str(lake / "quarantine"), point],
-        env=env, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            str(script),
+            topic.spec().model_dump_json(),
+            topic.bootstrap,
+            str(lake / "bronze"),
+            str(lake / "quarantine"),
+            point,
+        ],
+        env=env,
+        capture_output=True,
+        timeout=300,
     )
-    assert result.returncode == -9, f"the run was not killed at {point}: rc={result.returncode}\n{result.stderr[-3000:]!r}"
+    assert result.returncode == -9, (
+        f"the run was not killed at {point}: rc={result.returncode}\n{result.stderr[-3000:]!r}"
+    )
 
 
-def test_sigkill_before_the_bronze_commit_rereads_the_recorded_range_exactly(spark, kafka_bootstrap, tmp_lake):
+def test_sigkill_before_the_bronze_commit_rereads_the_recorded_range_exactly(
+    spark, kafka_bootstrap, tmp_lake
+):
     topic = Topic(kafka_bootstrap, partitions=2)
     topic.produce_good(60)
     topic.produce_poison()

@@ -22,7 +22,9 @@ def keyspace(cassandra_session):
 
 
 def _row(session, keyspace, customer_id):
-    return session.execute(f"SELECT id, name, city FROM {keyspace}.customer WHERE id = %s", (customer_id,)).one()
+    return session.execute(
+        f"SELECT id, name, city FROM {keyspace}.customer WHERE id = %s", (customer_id,)
+    ).one()
 
 
 def test_prepared_statements_write_and_read_back_rows(cassandra_session, keyspace):

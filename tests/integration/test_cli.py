@@ -18,8 +18,15 @@ SPEC = "table: SIEBEL.S_CONTACT\ntopic: crm.S_CONTACT\nformat: goldengate_json\n
 
 
 def _gg(op: str, pos: int, after: dict) -> str:
-    return json.dumps({"table": "SIEBEL.S_CONTACT", "op_type": op, "op_ts": f"2024-01-01 10:00:{pos:02d}.000000",
-                       "pos": f"{pos:020d}", "after": after})
+    return json.dumps(
+        {
+            "table": "SIEBEL.S_CONTACT",
+            "op_type": op,
+            "op_ts": f"2024-01-01 10:00:{pos:02d}.000000",
+            "pos": f"{pos:020d}",
+            "after": after,
+        }
+    )
 
 
 def _show(capsys, table) -> list[dict]:
@@ -34,7 +41,10 @@ def test_late_partial_update_worked_example_converges_to_the_source_row(spark, t
     table = tmp_path / "silver"
     batches = [
         [_gg("U", 3, {"ROW_ID": "1-A", "NAME": "Anne"})],
-        [_gg("I", 1, {"ROW_ID": "1-A", "NAME": "Anna", "EMAIL": "a@x"}), '{"table": "SIEBEL.S_CONTACT", "op_type":'],
+        [
+            _gg("I", 1, {"ROW_ID": "1-A", "NAME": "Anna", "EMAIL": "a@x"}),
+            '{"table": "SIEBEL.S_CONTACT", "op_type":',
+        ],
         [_gg("U", 2, {"ROW_ID": "1-A", "EMAIL": "b@x"})],
     ]
     shown = []
@@ -45,7 +55,9 @@ def test_late_partial_update_worked_example_converges_to_the_source_row(spark, t
         shown.append(_show(capsys, table))
 
     assert shown[0] == [{"ROW_ID": "1-A", "NAME": "Anne"}]  # EMAIL still unknown: no such column yet
-    assert shown[1] == [{"ROW_ID": "1-A", "NAME": "Anne", "EMAIL": "a@x"}]  # the older insert fills EMAIL only
+    assert shown[1] == [
+        {"ROW_ID": "1-A", "NAME": "Anne", "EMAIL": "a@x"}
+    ]  # the older insert fills EMAIL only
     assert shown[2] == [{"ROW_ID": "1-A", "NAME": "Anne", "EMAIL": "b@x"}]
 
     quarantine = spark.read.format("delta").load(f"{table}_quarantine").collect()
@@ -79,7 +91,9 @@ def _live(spark, table: Path) -> tuple[dict[str, str], list[dict]]:
     return dict(frame.dtypes), [row.asDict() for row in frame.collect()]
 
 
-def test_oracles_goldengate_sample_with_typed_columns_comes_out_typed_and_equal_to_the_source(spark, tmp_path, capsys):
+def test_oracles_goldengate_sample_with_typed_columns_comes_out_typed_and_equal_to_the_source(
+    spark, tmp_path, capsys
+):
     """QASOURCE.TCUSTORD as Oracle documents it: ORDER_DATE (a key column) arrives as
     "1994-09-30:15:33:00", GoldenGate's default form; every value must land typed, none NULL."""
     insert, update, delete, truncate = ORACLE_SAMPLE.read_text().splitlines()
@@ -89,23 +103,52 @@ def test_oracles_goldengate_sample_with_typed_columns_comes_out_typed_and_equal_
     assert (stats["changes"], stats["quarantined"], stats["values_not_castable"]) == (3, 0, 0)
 
     types, rows = _live(spark, table)
-    assert {c: types[c] for c in ("CUST_CODE", "ORDER_DATE", "ORDER_ID", "PRODUCT_PRICE", "PRODUCT_AMOUNT",
-                                  "TRANSACTION_ID")} == {
-        "CUST_CODE": "string", "ORDER_DATE": "timestamp", "ORDER_ID": "bigint", "PRODUCT_PRICE": "decimal(8,2)",
-        "PRODUCT_AMOUNT": "int", "TRANSACTION_ID": "bigint",
+    assert {
+        c: types[c]
+        for c in ("CUST_CODE", "ORDER_DATE", "ORDER_ID", "PRODUCT_PRICE", "PRODUCT_AMOUNT", "TRANSACTION_ID")
+    } == {
+        "CUST_CODE": "string",
+        "ORDER_DATE": "timestamp",
+        "ORDER_ID": "bigint",
+        "PRODUCT_PRICE": "decimal(8,2)",
+        "PRODUCT_AMOUNT": "int",
+        "TRANSACTION_ID": "bigint",
     }
     by_customer = {row["CUST_CODE"]: row for row in rows}
-    assert set(by_customer) == {"WILL", "BILL"}  # DAVE's row was deleted (a delete of an unseen key: a tombstone)
+    assert set(by_customer) == {
+        "WILL",
+        "BILL",
+    }  # DAVE's row was deleted (a delete of an unseen key: a tombstone)
     will = by_customer["WILL"]
-    assert {c: will[c] for c in ("ORDER_DATE", "PRODUCT_CODE", "ORDER_ID", "PRODUCT_PRICE", "PRODUCT_AMOUNT",
-                                 "TRANSACTION_ID", "_incomplete")} == {
-        "ORDER_DATE": datetime(1994, 9, 30, 15, 33), "PRODUCT_CODE": "CAR", "ORDER_ID": 144,
-        "PRODUCT_PRICE": Decimal("17520.00"), "PRODUCT_AMOUNT": 3, "TRANSACTION_ID": 100, "_incomplete": [],
+    assert {
+        c: will[c]
+        for c in (
+            "ORDER_DATE",
+            "PRODUCT_CODE",
+            "ORDER_ID",
+            "PRODUCT_PRICE",
+            "PRODUCT_AMOUNT",
+            "TRANSACTION_ID",
+            "_incomplete",
+        )
+    } == {
+        "ORDER_DATE": datetime(1994, 9, 30, 15, 33),
+        "PRODUCT_CODE": "CAR",
+        "ORDER_ID": 144,
+        "PRODUCT_PRICE": Decimal("17520.00"),
+        "PRODUCT_AMOUNT": 3,
+        "TRANSACTION_ID": 100,
+        "_incomplete": [],
     }
     bill = by_customer["BILL"]  # a compressed update of a row this table never saw inserted
-    assert {c: bill[c] for c in ("ORDER_DATE", "PRODUCT_CODE", "ORDER_ID", "PRODUCT_PRICE", "_incomplete")} == {
-        "ORDER_DATE": datetime(1995, 12, 31, 15, 0), "PRODUCT_CODE": "CAR", "ORDER_ID": 765,
-        "PRODUCT_PRICE": Decimal("14000.00"), "_incomplete": ["PRODUCT_AMOUNT", "TRANSACTION_ID"],
+    assert {
+        c: bill[c] for c in ("ORDER_DATE", "PRODUCT_CODE", "ORDER_ID", "PRODUCT_PRICE", "_incomplete")
+    } == {
+        "ORDER_DATE": datetime(1995, 12, 31, 15, 0),
+        "PRODUCT_CODE": "CAR",
+        "ORDER_ID": 765,
+        "PRODUCT_PRICE": Decimal("14000.00"),
+        "_incomplete": ["PRODUCT_AMOUNT", "TRANSACTION_ID"],
     }
 
     code, stats, _ = _apply(capsys, ORACLE_SPEC, [truncate], tmp_path / "truncate.jsonl", table)
@@ -122,26 +165,55 @@ columns: {SALES_DAY: date, SHOP_ID: int, SOLD: long, LAST_SALE_AT: timestamp}
 
 def _daily(op: str, pos: int, image: dict) -> str:
     side = "before" if op == "D" else "after"
-    return json.dumps({"table": "SHOP.DAILY_SALES", "op_type": op, "op_ts": "2024-01-02 23:00:00.000000",
-                       "pos": str(pos), side: image})
+    return json.dumps(
+        {
+            "table": "SHOP.DAILY_SALES",
+            "op_type": op,
+            "op_ts": "2024-01-02 23:00:00.000000",
+            "pos": str(pos),
+            side: image,
+        }
+    )
 
 
-def test_a_table_keyed_by_a_date_keeps_one_row_per_day_whatever_shape_the_date_arrives_in(spark, tmp_path, capsys):
+def test_a_table_keyed_by_a_date_keeps_one_row_per_day_whatever_shape_the_date_arrives_in(
+    spark, tmp_path, capsys
+):
     spec = tmp_path / "daily.yaml"
     spec.write_text(DAILY_SPEC)
     table = tmp_path / "silver"
     lines = [
-        _daily("I", 1, {"SALES_DAY": "2024-01-02:00:00:00", "SHOP_ID": 7, "SOLD": 1,
-                        "LAST_SALE_AT": "2024-01-02:09:00:00"}),
-        _daily("U", 2, {"SALES_DAY": "2024-01-02 00:00:00", "SHOP_ID": "7", "SOLD": "2E+1",
-                        "LAST_SALE_AT": "2024-01-02:18:45:36.123456789"}),  # TIMESTAMP(9): digits 7-9 truncated
-        _daily("I", 3, {"SALES_DAY": "2024-01-03T00:00:00.000000", "SHOP_ID": 7, "SOLD": 5, "LAST_SALE_AT": None}),
+        _daily(
+            "I",
+            1,
+            {
+                "SALES_DAY": "2024-01-02:00:00:00",
+                "SHOP_ID": 7,
+                "SOLD": 1,
+                "LAST_SALE_AT": "2024-01-02:09:00:00",
+            },
+        ),
+        _daily(
+            "U",
+            2,
+            {
+                "SALES_DAY": "2024-01-02 00:00:00",
+                "SHOP_ID": "7",
+                "SOLD": "2E+1",
+                "LAST_SALE_AT": "2024-01-02:18:45:36.123456789",
+            },
+        ),  # TIMESTAMP(9): digits 7-9 truncated
+        _daily(
+            "I", 3, {"SALES_DAY": "2024-01-03T00:00:00.000000", "SHOP_ID": 7, "SOLD": 5, "LAST_SALE_AT": None}
+        ),
         _daily("U", 4, {"SALES_DAY": "2024-01-03:08:00:00", "SHOP_ID": 7, "SOLD": 6}),  # not a date: refused
     ]
     code, stats, err = _apply(capsys, spec, lines, tmp_path / "daily.jsonl", table)
     assert code == 0 and (stats["changes"], stats["quarantined"], stats["values_not_castable"]) == (3, 1, 0)
-    assert "daily.jsonl:4: quarantined: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00' has a " \
-           "time of day (08:00:00) a date column cannot hold" in err
+    assert (
+        "daily.jsonl:4: quarantined: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00' has a "
+        "time of day (08:00:00) a date column cannot hold" in err
+    )
 
     _, rows = _live(spark, table)
     assert sorted((r["SALES_DAY"], r["SHOP_ID"], r["SOLD"], r["LAST_SALE_AT"]) for r in rows) == [
@@ -149,7 +221,9 @@ def test_a_table_keyed_by_a_date_keeps_one_row_per_day_whatever_shape_the_date_a
         (date(2024, 1, 3), 7, 5, None),
     ]
     (quarantined,) = spark.read.format("delta").load(f"{table}_quarantine").collect()
-    assert quarantined["error"].startswith("line 4: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00'")
+    assert quarantined["error"].startswith(
+        "line 4: GoldenGate message: `after` column SALES_DAY: '2024-01-03:08:00:00'"
+    )
     assert bytes(quarantined["raw_value"]) == lines[3].encode()
 
 
@@ -171,12 +245,21 @@ def test_scd2_history_through_the_cli_has_one_version_per_distinct_state(tmp_pat
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC + "history: scd2\n")
     table = tmp_path / "silver"
-    first = [_gg("I" if pos == 5 else "U", pos, {"ROW_ID": "1-A", "NAME": name})
-             for pos, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))]
+    first = [
+        _gg("I" if pos == 5 else "U", pos, {"ROW_ID": "1-A", "NAME": name})
+        for pos, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))
+    ]
     code, _, err = _apply(capsys, spec, first, tmp_path / "first.jsonl", table)
     assert (code, err) == (0, "")
     assert _history(capsys, table) == [("Alice", 5, 20), ("Charlie", 20, None)]
 
-    code, _, err = _apply(capsys, spec, [_gg("U", 12, {"ROW_ID": "1-A", "NAME": "Bob"})], tmp_path / "late.jsonl", table)
+    code, _, err = _apply(
+        capsys, spec, [_gg("U", 12, {"ROW_ID": "1-A", "NAME": "Bob"})], tmp_path / "late.jsonl", table
+    )
     assert (code, err) == (0, "")
-    assert _history(capsys, table) == [("Alice", 5, 12), ("Bob", 12, 15), ("Alice", 15, 20), ("Charlie", 20, None)]
+    assert _history(capsys, table) == [
+        ("Alice", 5, 12),
+        ("Bob", 12, 15),
+        ("Alice", 15, 20),
+        ("Charlie", 20, None),
+    ]

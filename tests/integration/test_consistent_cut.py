@@ -30,7 +30,9 @@ SILVER_ONLY = dg.AssetSelection.groups("bronze", "silver")  # the cut asset is i
 def silver_state(spark, lake, specs) -> dict[str, dict]:
     paths = {spec.table: str(lake / "silver" / spec.asset_name) for spec in specs}
     return {
-        spec.table: silver_rows(spark, paths[spec.table], spec) if DeltaTable.isDeltaTable(spark, paths[spec.table]) else {}
+        spec.table: silver_rows(spark, paths[spec.table], spec)
+        if DeltaTable.isDeltaTable(spark, paths[spec.table])
+        else {}
         for spec in specs
     }
 
@@ -54,7 +56,9 @@ def test_a_lagging_topic_holds_every_table_at_one_source_transaction_boundary(
     topic is still being written (fresh records) and has reached only the middle of the stream."""
     prefix = unique_prefix()
     workload = generate_workload(
-        WorkloadConfig(seed=23, initial_rows=30, changes=160, initial_load=True, topic_template=prefix + ".{table}")
+        WorkloadConfig(
+            seed=23, initial_rows=30, changes=160, initial_load=True, topic_template=prefix + ".{table}"
+        )
     )
     specs = specs_on_topics(prefix)
     lagging = Counter(m.topic for m in workload.messages[len(workload.messages) // 3 :]).most_common(1)[0][0]
@@ -72,7 +76,9 @@ def test_a_lagging_topic_holds_every_table_at_one_source_transaction_boundary(
 
     shown = boundary_shown(workload, silver_state(spark, tmp_lake, specs), specs)
     assert shown is not None, "silver shows a state the source never had"
-    assert 0 < shown <= middle, f"silver went past the lagging topic: boundary {shown}, topic stopped at {middle}"
+    assert 0 < shown <= middle, (
+        f"silver went past the lagging topic: boundary {shown}, topic stopped at {middle}"
+    )
 
     produce_messages(kafka_bootstrap, lagging_late, partitions=3)
     assert materialize_all(specs, res, selection=SILVER_ONLY).success
@@ -83,7 +89,9 @@ def test_a_lagging_topic_holds_every_table_at_one_source_transaction_boundary(
     assert materialize_all(specs, res, selection=SILVER_ONLY).success
     final = silver_state(spark, tmp_lake, specs)
     assert matches(final, workload.state(as_text_values=True), specs), "held-back changes were lost"
-    bronze_rows = sum(spark.read.format("delta").load(str(tmp_lake / "bronze" / s.asset_name)).count() for s in specs)
+    bronze_rows = sum(
+        spark.read.format("delta").load(str(tmp_lake / "bronze" / s.asset_name)).count() for s in specs
+    )
     assert bronze_rows == len(workload.messages)
 
 
@@ -91,13 +99,17 @@ def test_without_a_cut_the_same_delivery_shows_a_state_the_source_never_had(spar
     """The control: the assertion above has teeth (CDC_CUT_IDLE_SECONDS=0 turns the cut off here)."""
     prefix = unique_prefix()
     workload = generate_workload(
-        WorkloadConfig(seed=23, initial_rows=30, changes=160, initial_load=True, topic_template=prefix + ".{table}")
+        WorkloadConfig(
+            seed=23, initial_rows=30, changes=160, initial_load=True, topic_template=prefix + ".{table}"
+        )
     )
     specs = specs_on_topics(prefix)
     lagging = Counter(m.topic for m in workload.messages[len(workload.messages) // 3 :]).most_common(1)[0][0]
     middle = workload.transaction_ends[len(workload.transaction_ends) // 2]
     produce_messages(
-        kafka_bootstrap, [m for i, m in enumerate(workload.messages) if m.topic != lagging or i < middle], partitions=3
+        kafka_bootstrap,
+        [m for i, m in enumerate(workload.messages) if m.topic != lagging or i < middle],
+        partitions=3,
     )
     assert materialize_all(specs, resources(kafka_bootstrap, tmp_lake), selection=SILVER_ONLY).success
     assert boundary_shown(workload, silver_state(spark, tmp_lake, specs), specs) is None

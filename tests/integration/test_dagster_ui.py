@@ -75,18 +75,30 @@ class DagsterDev:
         self.url = f"http://{HOST}:{self.port}"
         self.log = home / "dagster-dev.log"
         shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
-        environment = {**os.environ, **stack.connection_settings(),
-                       "DAGSTER_HOME": str(home), "CDC_LAKE_ROOT": str(lake)}
+        environment = {
+            **os.environ,
+            **stack.connection_settings(),
+            "DAGSTER_HOME": str(home),
+            "CDC_LAKE_ROOT": str(lake),
+        }
         dagster = str(Path(sys.executable).parent / "dagster")
         command = [dagster, "dev", "-w", "workspace.yaml", "-h", HOST, "-p", str(self.port)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_terminate_with_this_process,
+                command,
+                cwd=PROJECT_ROOT,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_terminate_with_this_process,
             )
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+        )
         response.raise_for_status()
         body = response.json()
         assert "errors" not in body, body["errors"]
@@ -113,7 +125,9 @@ class DagsterDev:
             except (requests.RequestException, KeyError, StopIteration) as error:
                 last = repr(error)
             time.sleep(2)
-        raise AssertionError(f"dagster dev did not serve {LOCATION} in {SERVE_TIMEOUT_S}s ({last}):\n{self.log_tail()}")
+        raise AssertionError(
+            f"dagster dev did not serve {LOCATION} in {SERVE_TIMEOUT_S}s ({last}):\n{self.log_tail()}"
+        )
 
     def log_tail(self) -> str:
         return process.log_tail(self.log, 40)
@@ -140,14 +154,24 @@ def browser(tmp_path_factory):
     from selenium.webdriver.chrome.service import Service
 
     for path in (CHROMIUM, CHROMEDRIVER):
-        assert os.access(path, os.X_OK), f"{path} is missing: run `make browser` (installs Debian's chromium and chromium-driver)"
+        assert os.access(path, os.X_OK), (
+            f"{path} is missing: run `make browser` (installs Debian's chromium and chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-                 # the asset graph draws only the nodes in view: a tall window shows a whole layer
-                 "--window-size=2400,3000"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        # the asset graph draws only the nodes in view: a tall window shows a whole layer
+        "--window-size=2400,3000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(120)
@@ -188,7 +212,9 @@ def wait_for(driver, condition, what: str, timeout_s: float = 180):
     except TimeoutException:
         screenshot = Path(tempfile.mkdtemp(prefix="dagster-ui-")) / "page.png"
         driver.save_screenshot(str(screenshot))
-        raise AssertionError(f"{what}: not seen within {timeout_s}s at {driver.current_url} (screenshot {screenshot})") from None
+        raise AssertionError(
+            f"{what}: not seen within {timeout_s}s at {driver.current_url} (screenshot {screenshot})"
+        ) from None
 
 
 LAUNCH = """
@@ -202,7 +228,9 @@ mutation Launch($executionParams: ExecutionParams!) {
   }
 }"""
 
-RUN_STATUS = """query Status($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }"""
+RUN_STATUS = (
+    """query Status($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }"""
+)
 
 LAST_MATERIALIZATION = """
 query Latest($path: [String!]!) {
@@ -268,7 +296,9 @@ def backfill_runs(server: DagsterDev, backfill_id: str, expected: int) -> list[d
         if len(backfill["runs"]) >= expected:
             return backfill["runs"]
         time.sleep(3)
-    raise AssertionError(f"backfill {backfill_id} launched {backfill.get('runs')} in {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
+    raise AssertionError(
+        f"backfill {backfill_id} launched {backfill.get('runs')} in {RUN_TIMEOUT_S}s:\n{server.log_tail()}"
+    )
 
 
 def wait_until_finished(server: DagsterDev, run_id: str) -> str:
@@ -309,8 +339,9 @@ def materialized_bronze(dagster_dev, ui_stack) -> MaterializedBronze:
     produce_messages(ui_stack.kafka_bootstrap, messages, partitions=3)
     days = sorted({json.loads(m.value)["op_ts"][:10] for m in messages})
     run_id = launch_materialization(dagster_dev, ["bronze", spec.asset_name])
-    return MaterializedBronze(spec.asset_name, len(messages), tuple(days), run_id,
-                              wait_until_finished(dagster_dev, run_id))
+    return MaterializedBronze(
+        spec.asset_name, len(messages), tuple(days), run_id, wait_until_finished(dagster_dev, run_id)
+    )
 
 
 # -- tests ----------------------------------------------------------------------------------------
@@ -321,30 +352,43 @@ def test_asset_graph_shows_every_asset_of_each_layer(dagster_dev, browser):
     assert set(LAYERS) <= set(layers), f"layers in the Definitions: {sorted(layers)}"
 
     browser.get(f"{dagster_dev.url}/asset-groups")  # the global lineage: one box per layer
-    wait_for(browser, lambda d: all(layer in d.find_element("tag name", "body").text for layer in LAYERS),
-             f"the layers {LAYERS} on the global asset lineage")
+    wait_for(
+        browser,
+        lambda d: all(layer in d.find_element("tag name", "body").text for layer in LAYERS),
+        f"the layers {LAYERS} on the global asset lineage",
+    )
 
     for layer in LAYERS:
         browser.get(f"{dagster_dev.url}/locations/{LOCATION}/asset-groups/{layer}/lineage")
         expected = layers[layer]
-        labels = wait_for(browser, lambda d, expected=expected: (found := graph_node_labels(d)) >= expected and found,
-                          f"the {layer} assets {sorted(expected)} on the {layer} asset graph")
+        labels = wait_for(
+            browser,
+            lambda d, expected=expected: (found := graph_node_labels(d)) >= expected and found,
+            f"the {layer} assets {sorted(expected)} on the {layer} asset graph",
+        )
         assert expected <= labels
 
 
 def test_materialization_launched_through_the_webserver_succeeds_and_the_run_page_shows_it(
     dagster_dev, browser, materialized_bronze
 ):
-    asset_name, run_id, path = materialized_bronze.asset_name, materialized_bronze.run_id, ["bronze", materialized_bronze.asset_name]
+    asset_name, run_id, path = (
+        materialized_bronze.asset_name,
+        materialized_bronze.run_id,
+        ["bronze", materialized_bronze.asset_name],
+    )
     status = materialized_bronze.status
     assert status == "SUCCESS", f"run {run_id} ended {status}; see {dagster_dev.url}/runs/{run_id}"
 
-    [materialization] = dagster_dev.graphql(LAST_MATERIALIZATION, {"path": path})["assetOrError"]["assetMaterializations"]
+    [materialization] = dagster_dev.graphql(LAST_MATERIALIZATION, {"path": path})["assetOrError"][
+        "assetMaterializations"
+    ]
     assert materialization["runId"] == run_id
     metadata = {entry["label"]: entry.get("intValue") for entry in materialization["metadataEntries"]}
     assert metadata["records_read"] == materialized_bronze.produced
 
     browser.get(f"{dagster_dev.url}/runs/{run_id}")
+
     # the run header's status tag (the page title follows it only sometimes: a first visit opens
     # Dagster's "Join the community" dialog, and the title was once seen to stay without the status),
     # and the RUN_SUCCESS event in its log, which the page loads after the header (on a busy machine the
@@ -353,21 +397,29 @@ def test_materialization_launched_through_the_webserver_succeeds_and_the_run_pag
         text = driver.find_element("tag name", "body").text
         return "Success" in text and f"bronze / {asset_name}" in text and "RUN_SUCCESS" in text
 
-    wait_for(browser, shown_as_a_success, f"run {run_id} shown as a success on its page, RUN_SUCCESS in its log")
+    wait_for(
+        browser, shown_as_a_success, f"run {run_id} shown as a success on its page, RUN_SUCCESS in its log"
+    )
 
 
-def test_a_date_backfill_launched_through_the_webserver_rewrites_those_days_of_bronze(dagster_dev, materialized_bronze):
+def test_a_date_backfill_launched_through_the_webserver_rewrites_those_days_of_bronze(
+    dagster_dev, materialized_bronze
+):
     assert materialized_bronze.status == "SUCCESS"
     days = list(materialized_bronze.event_dates)
     params = {
-        "selector": {"partitionSetName": "bronze_date_backfill_partition_set",
-                     "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}},
+        "selector": {
+            "partitionSetName": "bronze_date_backfill_partition_set",
+            "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"},
+        },
         "partitionNames": days,
     }
     launched = dagster_dev.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
-    runs = backfill_runs(dagster_dev, launched["backfillId"], len(days))  # the daemon launches one run per day
+    runs = backfill_runs(
+        dagster_dev, launched["backfillId"], len(days)
+    )  # the daemon launches one run per day
     statuses = {run["runId"]: wait_until_finished(dagster_dev, run["runId"]) for run in runs}
     assert set(statuses.values()) == {"SUCCESS"}, f"backfill runs: {statuses}; see {dagster_dev.url}/runs"
 

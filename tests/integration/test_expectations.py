@@ -60,10 +60,19 @@ GOLD = {
     ),
 }
 LOV_CODES = {
-    "CONTACT_TYPE": "Customer", "CONTACT_STATUS": "Active", "COMM_METHOD": "Email", "CUSTOMER_SEGMENT": "GOLD",
-    "ACCOUNT_TYPE": "Customer", "ACCOUNT_STATUS": "Active", "ORDER_STATUS": "Open", "ORDER_CATEGORY": "Sales",
-    "ORDER_ITEM_ACTION": "Add", "ORDER_ITEM_STATUS": "Open", "PRODUCT_TYPE": "Product",
-    "UNIT_OF_MEASURE": "Each", "PRODUCT_STATUS": "Active",
+    "CONTACT_TYPE": "Customer",
+    "CONTACT_STATUS": "Active",
+    "COMM_METHOD": "Email",
+    "CUSTOMER_SEGMENT": "GOLD",
+    "ACCOUNT_TYPE": "Customer",
+    "ACCOUNT_STATUS": "Active",
+    "ORDER_STATUS": "Open",
+    "ORDER_CATEGORY": "Sales",
+    "ORDER_ITEM_ACTION": "Add",
+    "ORDER_ITEM_STATUS": "Open",
+    "PRODUCT_TYPE": "Product",
+    "UNIT_OF_MEASURE": "Each",
+    "PRODUCT_STATUS": "Active",
 }
 
 
@@ -86,17 +95,47 @@ def clean_lov() -> list[tuple]:
         (f"L-{i}", lov_type, code, code, "ENU", "Y", False, [], f"{i:04d}", _ts(24))
         for i, (lov_type, code) in enumerate(LOV_CODES.items())
     ]
-    rows.append(("L-99", "ORDER_STATUS", "Retired", "Retired", "ENU", "Y", True, [], "0099", _ts(24)))  # deleted
+    rows.append(
+        ("L-99", "ORDER_STATUS", "Retired", "Retired", "ENU", "Y", True, [], "0099", _ts(24))
+    )  # deleted
     return rows
 
 
 def clean_gold() -> dict[str, list[tuple]]:
     return {
         "customer": [
-            ("1-A", "ann.1@acme.example.com", "+46 123 4567890", None, "Customer", "Active", "Email", "GOLD",
-             False, False, True, True, False, "2-X"),
-            ("1-B", None, None, "+1 555 1234567", "Customer", "Active", None, None,
-             False, True, False, False, False, None),
+            (
+                "1-A",
+                "ann.1@acme.example.com",
+                "+46 123 4567890",
+                None,
+                "Customer",
+                "Active",
+                "Email",
+                "GOLD",
+                False,
+                False,
+                True,
+                True,
+                False,
+                "2-X",
+            ),
+            (
+                "1-B",
+                None,
+                None,
+                "+1 555 1234567",
+                "Customer",
+                "Active",
+                None,
+                None,
+                False,
+                True,
+                False,
+                False,
+                False,
+                None,
+            ),
         ],
         "account": [("2-X", "+49 301 2345678", "Customer", "Active", False, True, True, "1-A")],
         "order": [
@@ -124,7 +163,9 @@ class Lake:
             return self.fallback.path(layer, name)
         return self.resource.table_path(layer, name)
 
-    def write(self, layer: str, name: str, rows: list[tuple], schema, mode: str = "overwrite", **options) -> None:
+    def write(
+        self, layer: str, name: str, rows: list[tuple], schema, mode: str = "overwrite", **options
+    ) -> None:
         self.written.add((layer, name))
         writer = self.spark.createDataFrame(rows, schema).write.format("delta").mode(mode)
         for key, value in options.items():
@@ -237,7 +278,22 @@ def test_orphan_order_fails_customer_exists_and_clears_when_the_parent_arrives(l
     assert before["customer_exists"].element_count == 3
     assert before["customer_exists"].sample_keys == [{"order_id": "3-9", "contact_id": "1-Z"}]
 
-    parent = ("1-Z", None, None, None, "Customer", "Active", None, None, False, False, False, False, False, None)
+    parent = (
+        "1-Z",
+        None,
+        None,
+        None,
+        "Customer",
+        "Active",
+        None,
+        None,
+        False,
+        False,
+        False,
+        False,
+        False,
+        None,
+    )
     lake.write("gold", "customer", clean_gold()["customer"] + [parent], GOLD["customer"])
 
     after = lake.run("gold/order")
@@ -295,14 +351,39 @@ def _bronze_batch(lake: Lake, batch: int, quarantined: int) -> None:
     moment = datetime(2026, 6, 1, 12, 0, batch)
     if quarantined:
         rows = [
-            ("SIEBEL.S_CONTACT", "crm.S_CONTACT", 0, batch * 100 + i, moment, None, b"{", "malformed JSON",
-             moment.date(), moment)
+            (
+                "SIEBEL.S_CONTACT",
+                "crm.S_CONTACT",
+                0,
+                batch * 100 + i,
+                moment,
+                None,
+                b"{",
+                "malformed JSON",
+                moment.date(),
+                moment,
+            )
             for i in range(quarantined)
         ]
         lake.write("quarantine", "s_contact", rows, QUARANTINE_SCHEMA, mode="append", userMetadata=metadata)
     change = (
-        "SIEBEL.S_CONTACT", "I", '{"ROW_ID":"1-A"}', None, None, '{"ROW_ID":"1-A"}', True, f"{batch:04d}",
-        moment, None, "crm.S_CONTACT", 0, batch * 100, moment, None, moment.date(), moment,
+        "SIEBEL.S_CONTACT",
+        "I",
+        '{"ROW_ID":"1-A"}',
+        None,
+        None,
+        '{"ROW_ID":"1-A"}',
+        True,
+        f"{batch:04d}",
+        moment,
+        None,
+        "crm.S_CONTACT",
+        0,
+        batch * 100,
+        moment,
+        None,
+        moment.date(),
+        moment,
     )
     lake.write("bronze", "s_contact", [change], BRONZE_SCHEMA, mode="append", userMetadata=metadata)
 
@@ -375,7 +456,9 @@ def test_warning_failure_does_not_stop_the_downstream_projection(lake):
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name for name, e in evaluations.items() if not e.passed} == {"on_hold_not_null"}
     assert evaluations["on_hold_not_null"].severity == dg.AssetCheckSeverity.WARN
-    assert evaluations["on_hold_not_null"].metadata["sample_keys"].value == [{"order_id": "3-5", "on_hold": None}]
+    assert evaluations["on_hold_not_null"].metadata["sample_keys"].value == [
+        {"order_id": "3-5", "on_hold": None}
+    ]
     assert _materialized(result) == {"gold/order", "cassandra/orders_by_customer"}
     assert result.success
 
@@ -397,12 +480,19 @@ def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake)
     instance = dg.DagsterInstance.ephemeral()
 
     def evaluations() -> tuple[str, dict[str, dg.AssetCheckEvaluation]]:
-        result = dg.materialize([gold_order, *checks], resources={"spark": SparkResource(), "lake": lake.resource},
-                                instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [gold_order, *checks],
+            resources={"spark": SparkResource(), "lake": lake.resource},
+            instance=instance,
+            raise_on_error=False,
+        )
         return result.run_id, {e.check_name: e for e in result.get_asset_check_evaluations()}
 
     first_run, first = evaluations()
-    assert not first["customer_exists"].passed and first["customer_exists"].metadata["unexpected_count"].value == 1
+    assert (
+        not first["customer_exists"].passed
+        and first["customer_exists"].metadata["unexpected_count"].value == 1
+    )
     assert all("reused_from_run" not in e.metadata for e in first.values())
     recorded = first["customer_exists"].metadata["inputs"].value["tables"]
     assert set(recorded) == {"gold/order", "gold/customer", "gold/account", "silver/s_lst_of_val"}
@@ -419,7 +509,10 @@ def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake)
     _, third = evaluations()
     assert all("reused_from_run" not in e.metadata for e in third.values())
     assert third["customer_exists"].passed
-    assert third["customer_exists"].metadata["inputs"].value["tables"]["gold/order"] == recorded["gold/order"] + 1
+    assert (
+        third["customer_exists"].metadata["inputs"].value["tables"]["gold/order"]
+        == recorded["gold/order"] + 1
+    )
 
 
 # -- the real graph: a failing check holds back only what is built from its asset ---------------------
@@ -455,26 +548,40 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
 
     prefix = unique_prefix()
     workload = generate_workload(
-        WorkloadConfig(seed=5, initial_rows=40, changes=150, initial_load=True, overlap=3,
-                       topic_template=prefix + ".{table}")
+        WorkloadConfig(
+            seed=5,
+            initial_rows=40,
+            changes=150,
+            initial_load=True,
+            overlap=3,
+            topic_template=prefix + ".{table}",
+        )
     )
     produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
     resources = {
         "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
         "spark": SparkResource(),
         "lake": LakeResource(root=str(tmp_lake)),
-        "cassandra": CassandraResource(contact_points=[stack.cassandra_host], port=stack.cassandra_port,
-                                       keyspace=f"checks_{uuid.uuid4().hex[:8]}"),
+        "cassandra": CassandraResource(
+            contact_points=[stack.cassandra_host],
+            port=stack.cassandra_port,
+            keyspace=f"checks_{uuid.uuid4().hex[:8]}",
+        ),
     }
     job = build_definitions(specs_on_topics(prefix), resources).resolve_job_def("microbatch")
     instance = dg.DagsterInstance.ephemeral()
 
     def microbatch() -> dg.ExecuteInProcessResult:
-        return job.execute_in_process(instance=instance, raise_on_error=False,
-                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        return job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
 
     def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
-        return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+        return {
+            f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()
+        }
 
     first = microbatch()
     assert first.success, [_error_text(e.step_failure_data.error) for e in first.get_step_failure_events()]
@@ -483,8 +590,15 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
     customer = str(tmp_lake / "gold" / "customer")
     clean = current_version(spark, customer)
     spark.read.format("delta").load(customer).limit(1).write.format("delta").mode("append").save(customer)
-    [duplicate] = {row["customer_id"] for row in spark.read.format("delta").load(customer)
-                   .groupBy("customer_id").count().where("count > 1").collect()}
+    [duplicate] = {
+        row["customer_id"]
+        for row in spark.read.format("delta")
+        .load(customer)
+        .groupBy("customer_id")
+        .count()
+        .where("count > 1")
+        .collect()
+    }
 
     held = microbatch()
 
@@ -502,15 +616,23 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
     events = held.all_events
     started = {e.step_key: i for i, e in enumerate(events) if e.event_type == dg.DagsterEventType.STEP_START}
     assert "cassandra__customer_by_id" not in started
-    [customer_written] = [i for i, e in enumerate(events) if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
-                          and e.asset_key == dg.AssetKey(["gold", "customer"])]
+    [customer_written] = [
+        i
+        for i, e in enumerate(events)
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and e.asset_key == dg.AssetKey(["gold", "customer"])
+    ]
     assert started["expectations_gold_order"] > customer_written
     assert checks["gold/order:customer_exists"].passed and checks["gold/customer:read_by_gold_order"].passed
-    assert [e for e in held.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR] \
-        == [key_unique]
+    assert [
+        e
+        for e in held.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ] == [key_unique]
     logs = [entry.user_message for entry in instance.all_logs(held.run_id)]
-    assert any("cassandra__customer_by_id" in m and "expectations_gold_customer" in m for m in logs), \
+    assert any("cassandra__customer_by_id" in m and "expectations_gold_customer" in m for m in logs), (
         "no event says why customer_by_id did not run"
+    )
     assert not_materialized(held) == ["cassandra/customer_by_id"]
     line = describe(held, 1.0)  # the loop's line
     assert "FAILED" in line and "gold/customer:key_unique" in line

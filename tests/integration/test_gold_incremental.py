@@ -82,22 +82,36 @@ class Lake:
         for spec in SPECS:
             mine = [to_bronze_row(change, NOW) for s, change in changes if s is spec]
             if mine:
-                apply_changes(self.spark, self.spark.createDataFrame(mine, BRONZE_SCHEMA), self.silver_path(spec.asset_name),
-                              keys=spec.keys, column_types=spec.columns, history=spec.history,
-                              tombstone_retention_hours=spec.deletes.tombstone_retention_hours)
+                apply_changes(
+                    self.spark,
+                    self.spark.createDataFrame(mine, BRONZE_SCHEMA),
+                    self.silver_path(spec.asset_name),
+                    keys=spec.keys,
+                    column_types=spec.columns,
+                    history=spec.history,
+                    tombstone_retention_hours=spec.deletes.tombstone_retention_hours,
+                )
 
     def version(self, name: str) -> int:
         return current_version(self.spark, self.silver_path(name))
 
-    def refresh(self, entity: GoldEntity, folder: str = "gold", incremental: bool = True,
-                sql_text: str | None = None) -> GoldStats:
+    def refresh(
+        self, entity: GoldEntity, folder: str = "gold", incremental: bool = True, sql_text: str | None = None
+    ) -> GoldStats:
         paths = {name: self.silver_path(name) for name in entity.sources}
         versions = {name: self.version(name) for name in entity.sources}
-        register_silver_views(self.spark, {name: read_live_rows(self.spark, path) for name, path in paths.items()})
+        register_silver_views(
+            self.spark, {name: read_live_rows(self.spark, path) for name, path in paths.items()}
+        )
         return refresh_entity(
-            self.spark, name=entity.name, keys=entity.keys, sql_text=sql_text or entity.sql_text,
-            gold_path=self.gold_path(entity.name, folder), silver_versions=versions,
-            silver_paths=paths if incremental else None, affected_keys=entity.affected_keys if incremental else None,
+            self.spark,
+            name=entity.name,
+            keys=entity.keys,
+            sql_text=sql_text or entity.sql_text,
+            gold_path=self.gold_path(entity.name, folder),
+            silver_versions=versions,
+            silver_paths=paths if incremental else None,
+            affected_keys=entity.affected_keys if incremental else None,
         )
 
     def refresh_all(self) -> dict[str, GoldStats]:
@@ -125,13 +139,22 @@ class Lake:
     def last_commit(self, entity: str) -> dict:
         path = self.gold_path(entity)
         (row,) = self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()
-        return {"version": row["version"], "operation": row["operation"], "metrics": dict(row["operationMetrics"] or {})}
+        return {
+            "version": row["version"],
+            "operation": row["operation"],
+            "metrics": dict(row["operationMetrics"] or {}),
+        }
 
     def gold_changes(self, entity: str, version: int) -> list[tuple[str, str]]:
         """(change type, key) of every row image gold's change data feed holds for one commit."""
         (key,) = ENTITY[entity].keys
-        feed = (self.spark.read.format("delta").option("readChangeFeed", "true")
-                .option("startingVersion", version).option("endingVersion", version).load(self.gold_path(entity)))
+        feed = (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", version)
+            .option("endingVersion", version)
+            .load(self.gold_path(entity))
+        )
         return sorted((row["_change_type"], row[key]) for row in feed.collect())
 
 
@@ -144,7 +167,9 @@ class SourceChanges:
         newest = max(
             decode_sequence(row[0])[0]
             for spec in SPECS
-            for row in read_table(lake.spark, lake.silver_path(spec.asset_name)).agg(F.max("_sequence")).collect()
+            for row in read_table(lake.spark, lake.silver_path(spec.asset_name))
+            .agg(F.max("_sequence"))
+            .collect()
             if row[0] is not None
         )
         self.position = newest + 1_000
@@ -154,9 +179,15 @@ class SourceChanges:
         self.position += 1
         self.lake.offset += 1
         return spec, ChangeRecord(
-            table=spec.table, op=op, key={"ROW_ID": row_id}, before={"ROW_ID": row_id}, after=after,
-            full_image=False, position=(self.position, 0),
-            kafka=KafkaCoordinates(spec.topic, 0, self.lake.offset), commit_ts=NOW,
+            table=spec.table,
+            op=op,
+            key={"ROW_ID": row_id},
+            before={"ROW_ID": row_id},
+            after=after,
+            full_image=False,
+            position=(self.position, 0),
+            kafka=KafkaCoordinates(spec.topic, 0, self.lake.offset),
+            commit_ts=NOW,
         )
 
     def update(self, table: str, row_id: str, **columns: str | None) -> tuple[TableSpec, ChangeRecord]:
@@ -193,7 +224,9 @@ def run_step(lake: Lake, changes: list, watched: list[str], facts: dict | None =
     before = {name: lake.gold(name) for name in watched}
     lake.apply(changes)
     stats = lake.refresh_all()
-    step = Step(stats=stats, before=before, after={name: lake.gold(name) for name in watched}, facts=facts or {})
+    step = Step(
+        stats=stats, before=before, after={name: lake.gold(name) for name in watched}, facts=facts or {}
+    )
     for name in watched:
         step.commits[name] = lake.last_commit(name)
         step.changes[name] = lake.gold_changes(name, step.commits[name]["version"])
@@ -217,8 +250,12 @@ def story(spark, tmp_path_factory) -> Story:
 
     # one contact's e-mail
     contact = sorted(customers)[0]
-    steps["contact"] = run_step(lake, [edit.update("s_contact", contact, EMAIL_ADDR="changed.once@example.com")],
-                                ["customer"], {"key": contact})
+    steps["contact"] = run_step(
+        lake,
+        [edit.update("s_contact", contact, EMAIL_ADDR="changed.once@example.com")],
+        ["customer"],
+        {"key": contact},
+    )
 
     # an address two or more contacts may share: its city
     users: dict[str, list[str]] = {}
@@ -226,17 +263,27 @@ def story(spark, tmp_path_factory) -> Story:
         if row["primary_address_id"] is not None and row["address_line_1"] is not None:
             users.setdefault(row["primary_address_id"], []).append(row["customer_id"])
     address = max(sorted(users), key=lambda a: len(users[a]))
-    steps["address"] = run_step(lake, [edit.update("s_addr_per", address, CITY="Incremental City  ")],
-                                ["customer"], {"key": address, "customers": sorted(users[address])})
+    steps["address"] = run_step(
+        lake,
+        [edit.update("s_addr_per", address, CITY="Incremental City  ")],
+        ["customer"],
+        {"key": address, "customers": sorted(users[address])},
+    )
 
     # an order line's quantity
     items = lake.gold("order_item")
     orders = lake.gold("order")
-    item = next(row for _, row in sorted(items.items())
-                if row["order_id"] in orders and row["net_price"] and row["quantity"] is not None)
-    steps["order_item"] = run_step(lake, [edit.update("s_order_item", item["order_item_id"],
-                                                      QTY_REQ=str(item["quantity"] + 3))],
-                                   ["order", "order_item"], {"item": item, "order": item["order_id"]})
+    item = next(
+        row
+        for _, row in sorted(items.items())
+        if row["order_id"] in orders and row["net_price"] and row["quantity"] is not None
+    )
+    steps["order_item"] = run_step(
+        lake,
+        [edit.update("s_order_item", item["order_item_id"], QTY_REQ=str(item["quantity"] + 3))],
+        ["order", "order_item"],
+        {"item": item, "order": item["order_id"]},
+    )
 
     # a contact deleted
     deleted = sorted(customers)[-1]
@@ -246,11 +293,19 @@ def story(spark, tmp_path_factory) -> Story:
     customers = lake.gold("customer")
     codes = [row["status_code"] for row in customers.values() if row["status"] is not None]
     code = max(sorted(set(codes)), key=codes.count)
-    (lov,) = [row for row in lake.live("s_lst_of_val")
-              if (row["TYPE"].strip(), row["NAME"].strip(), row["LANG_ID"].strip()) == ("CONTACT_STATUS", code, "ENU")]
+    (lov,) = [
+        row
+        for row in lake.live("s_lst_of_val")
+        if (row["TYPE"].strip(), row["NAME"].strip(), row["LANG_ID"].strip())
+        == ("CONTACT_STATUS", code, "ENU")
+    ]
     renamed = f"Renamed {lov['VAL'].strip()}"
-    steps["rename"] = run_step(lake, [edit.update("s_lst_of_val", lov["ROW_ID"], VAL=renamed)],
-                               ["customer", "product"], {"code": code, "value": renamed, "old_value": lov["VAL"].strip()})
+    steps["rename"] = run_step(
+        lake,
+        [edit.update("s_lst_of_val", lov["ROW_ID"], VAL=renamed)],
+        ["customer", "product"],
+        {"code": code, "value": renamed, "old_value": lov["VAL"].strip()},
+    )
     steps["rename"].facts["product_rerun_skipped"] = lake.refresh(ENTITY["product"]).skipped
 
     at_end = lake.full_recompute_differences("full_recompute")
@@ -262,7 +317,9 @@ def story(spark, tmp_path_factory) -> Story:
 
 def test_incremental_gold_equals_a_full_recompute_after_random_workload_batches_and_targeted_changes(story):
     first, *later = story.batch_stats
-    assert {name: (s.mode, s.reason) for name, s in first.items()} == {e.name: (FULL, "first run") for e in ENTITIES}
+    assert {name: (s.mode, s.reason) for name, s in first.items()} == {
+        e.name: (FULL, "first run") for e in ENTITIES
+    }
     modes = {s.mode for stats in later for s in stats.values()}
     assert modes == {INCREMENTAL}, "the later batches must exercise the incremental path, not fall back"
     assert any(s.keys_recomputed > 0 for stats in later for s in stats.values())
@@ -288,7 +345,12 @@ def test_an_updated_contact_recomputes_only_its_own_gold_row(story):
     assert commit["metrics"]["numTargetRowsCopied"] == "0"  # deletion vectors: no other row rewritten
     assert step.changes["customer"] == [("update_postimage", key), ("update_preimage", key)]
     # the entities that do not read s_contact did not run at all
-    assert {name for name, s in step.stats.items() if s.skipped} == {"account", "order", "order_item", "product"}
+    assert {name for name, s in step.stats.items() if s.skipped} == {
+        "account",
+        "order",
+        "order_item",
+        "product",
+    }
 
 
 def test_a_changed_address_reaches_every_contact_whose_primary_address_it_is(story):
@@ -296,7 +358,9 @@ def test_a_changed_address_reaches_every_contact_whose_primary_address_it_is(sto
     customers = step.facts["customers"]
     stats = step.stats["customer"]
     assert (stats.mode, stats.keys_recomputed, stats.updated) == (INCREMENTAL, len(customers), len(customers))
-    assert {k for k, row in step.after["customer"].items() if row["city"] == "Incremental City"} == set(customers)
+    assert {k for k, row in step.after["customer"].items() if row["city"] == "Incremental City"} == set(
+        customers
+    )
     assert sorted({key for _, key in step.changes["customer"]}) == customers
 
 
@@ -330,7 +394,9 @@ def test_a_renamed_display_value_reaches_every_row_that_shows_it_and_no_other(st
     holders = {k for k, row in step.before["customer"].items() if row["status_code"] == code}
     assert 0 < len(holders) < len(step.before["customer"])
     assert {k for k, row in step.after["customer"].items() if row["status"] == value} == holders
-    assert all(row["status"] == step.facts["old_value"] for k, row in step.before["customer"].items() if k in holders)
+    assert all(
+        row["status"] == step.facts["old_value"] for k, row in step.before["customer"].items() if k in holders
+    )
     stats = step.stats["customer"]
     assert (stats.mode, stats.keys_recomputed, stats.updated) == (INCREMENTAL, len(holders), len(holders))
     # every entity reads s_lst_of_val: the others find no row holding that code and rewrite nothing

@@ -46,7 +46,13 @@ CATALOGUE = load_catalogue()
 WORKLOAD = WorkloadConfig(seed=11, initial_rows=60, changes=300)
 NEWER = "2030-01-01 00:00:00"  # commit time of the rows the tests add or change after the workload
 DUPLICATE_LOV_ROW_ID = "1-ZZDUP1"
-SPARK_TYPES = {str: StringType, bool: BooleanType, Decimal: DecimalType, date: DateType, datetime: TimestampType}
+SPARK_TYPES = {
+    str: StringType,
+    bool: BooleanType,
+    Decimal: DecimalType,
+    date: DateType,
+    datetime: TimestampType,
+}
 
 
 # ---- silver-like input ------------------------------------------------------------------------------
@@ -58,7 +64,8 @@ def source_truth() -> Silver:
     silver: Silver = {spec.asset_name: [dict(row) for row in state[spec.table].values()] for spec in SPECS}
     ordered = sorted(  # by time: tables write DB_LAST_UPD with a space or GoldenGate's colon
         ((typed_value(row["DB_LAST_UPD"], "timestamp"), name, row["ROW_ID"]), row)
-        for name, rows in silver.items() for row in rows
+        for name, rows in silver.items()
+        for row in rows
     )
     for number, (_, row) in enumerate(ordered, start=1):
         row["_commit_ts"] = row["DB_LAST_UPD"]
@@ -102,19 +109,37 @@ def with_edge_cases(silver: Silver, sequence: Sequences) -> tuple[Silver, EdgeCa
     accounts[0]["PR_CON_ID"] = "NO MATCH ROW ID"
 
     method_codes = {row["NAME"] for row in enu if row["TYPE"] == "COMM_METHOD"}
-    display = next(row["VAL"] for row in enu if row["TYPE"] == "COMM_METHOD" and row["VAL"] not in method_codes)
+    display = next(
+        row["VAL"] for row in enu if row["TYPE"] == "COMM_METHOD" and row["VAL"] not in method_codes
+    )
     contacts[1]["PREF_COMM_METH_CD"] = display
     contacts[2]["CUST_STAT_CD"] = "Bogus"
     contacts[3]["SEND_NEWS_FLG"] = None
 
     status = sorted(silver["s_order"], key=lambda row: row["ROW_ID"])[0]["STATUS_CD"]
     original = next(row for row in enu if row["TYPE"] == "ORDER_STATUS" and row["NAME"] == status)
-    lov.append({**original, "ROW_ID": DUPLICATE_LOV_ROW_ID, "VAL": f"{original['VAL']} (newer row)",
-                "DB_LAST_UPD": NEWER, "_commit_ts": NEWER, "_sequence": sequence()})
+    lov.append(
+        {
+            **original,
+            "ROW_ID": DUPLICATE_LOV_ROW_ID,
+            "VAL": f"{original['VAL']} (newer row)",
+            "DB_LAST_UPD": NEWER,
+            "_commit_ts": NEWER,
+            "_sequence": sequence(),
+        }
+    )
 
     extension = next(row for row in silver["s_contact_x"] if row["PAR_ROW_ID"] == contacts[4]["ROW_ID"])
-    silver["s_contact_x"].append({**extension, "ROW_ID": "1-ZZDUPX", "ATTRIB_01": "Newer extension row",
-                                  "DB_LAST_UPD": NEWER, "_commit_ts": NEWER, "_sequence": sequence()})
+    silver["s_contact_x"].append(
+        {
+            **extension,
+            "ROW_ID": "1-ZZDUPX",
+            "ATTRIB_01": "Newer extension row",
+            "DB_LAST_UPD": NEWER,
+            "_commit_ts": NEWER,
+            "_sequence": sequence(),
+        }
+    )
     cases = EdgeCases(
         contact_with_no_match_account=contacts[0]["ROW_ID"],
         account_with_no_match_contact=accounts[0]["ROW_ID"],
@@ -128,13 +153,23 @@ def with_edge_cases(silver: Silver, sequence: Sequences) -> tuple[Silver, EdgeCa
     return silver, cases
 
 
-def with_renamed_display_value(silver: Silver, lov_type: str, code: str, sequence: Sequences) -> tuple[Silver, str]:
+def with_renamed_display_value(
+    silver: Silver, lov_type: str, code: str, sequence: Sequences
+) -> tuple[Silver, str]:
     """The S_LST_OF_VAL update that renames the ENU display value of (lov_type, code)."""
     silver = copy.deepcopy(silver)
-    (row,) = [r for r in silver["s_lst_of_val"] if (r["TYPE"], r["NAME"], r["LANG_ID"]) == (lov_type, code, "ENU")]
+    (row,) = [
+        r for r in silver["s_lst_of_val"] if (r["TYPE"], r["NAME"], r["LANG_ID"]) == (lov_type, code, "ENU")
+    ]
     new_value = f"Renamed {row['VAL']}"
-    row.update(VAL=new_value, DB_LAST_UPD=NEWER, LAST_UPD=NEWER, _commit_ts=NEWER, _sequence=sequence(),
-               MODIFICATION_NUM=str(int(row["MODIFICATION_NUM"]) + 1))
+    row.update(
+        VAL=new_value,
+        DB_LAST_UPD=NEWER,
+        LAST_UPD=NEWER,
+        _commit_ts=NEWER,
+        _sequence=sequence(),
+        MODIFICATION_NUM=str(int(row["MODIFICATION_NUM"]) + 1),
+    )
     return silver, new_value
 
 
@@ -147,8 +182,10 @@ def register_views(spark, silver: Silver) -> None:
         schema = StructType([StructField(name, StringType()) for name in names])
         types = {**spec.columns, "_commit_ts": "timestamp"}
         # the canonical text bronze holds for a typed column (transforms.decoders.column_types), as silver reads it
-        rows = [tuple(typed_value(row[name], types.get(name, "string")) for name in names)
-                for row in silver[spec.asset_name]]
+        rows = [
+            tuple(typed_value(row[name], types.get(name, "string")) for name in names)
+            for row in silver[spec.asset_name]
+        ]
         frame = spark.createDataFrame(rows, schema)
         typed = [F.col(c).cast(spec.columns.get(c, "string")).alias(c) for c in columns]
         typed_frame = frame.select(*typed, F.col("_commit_ts").cast("timestamp"), "_sequence")
@@ -162,10 +199,18 @@ def register_views(spark, silver: Silver) -> None:
 # ---- running gold and reading it back ---------------------------------------------------------------
 
 
-def refresh_all(spark, lake: Path, entities: list[GoldEntity], versions: dict[str, int]) -> dict[str, GoldStats]:
+def refresh_all(
+    spark, lake: Path, entities: list[GoldEntity], versions: dict[str, int]
+) -> dict[str, GoldStats]:
     return {
-        e.name: refresh_entity(spark, name=e.name, keys=e.keys, sql_text=e.sql_text,
-                               gold_path=str(lake / e.name), silver_versions=versions)
+        e.name: refresh_entity(
+            spark,
+            name=e.name,
+            keys=e.keys,
+            sql_text=e.sql_text,
+            gold_path=str(lake / e.name),
+            silver_versions=versions,
+        )
         for e in entities
     }
 
@@ -174,7 +219,8 @@ def read_gold(spark, path: str, key: str) -> tuple[dict[str, dict], StructType]:
     """{key: row} with timestamps as naive UTC datetimes (the session time zone is UTC)."""
     table = spark.read.format("delta").load(path).drop(HASH_COLUMN)
     columns = [
-        F.col(f"`{f.name}`").cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, TimestampType)
+        F.col(f"`{f.name}`").cast("timestamp_ntz").alias(f.name)
+        if isinstance(f.dataType, TimestampType)
         else F.col(f"`{f.name}`")
         for f in table.schema
     ]
@@ -231,7 +277,9 @@ def runs(spark, tmp_path_factory) -> GoldRuns:
 
     def read_all(names: list[str]):
         read = {name: read_gold(spark, str(lake / name), keys[name]) for name in names}
-        return {name: rows for name, (rows, _) in read.items()}, {name: schema for name, (_, schema) in read.items()}
+        return {name: rows for name, (rows, _) in read.items()}, {
+            name: schema for name, (_, schema) in read.items()
+        }
 
     versions = {spec.asset_name: 1 for spec in SPECS}
     register_views(spark, silver)
@@ -254,10 +302,21 @@ def runs(spark, tmp_path_factory) -> GoldRuns:
         rerun |= refresh_all(spark, lake, [entity], consumed)
     after = {e.name: current_version(spark, str(lake / e.name)) for e in entities}
     return GoldRuns(
-        entities=entities, lake=lake, silver=silver, cases=cases, expected=expected_gold(silver), first=first,
-        gold=gold, schemas=schemas, renamed=("CONTACT_STATUS", most_used, new_value),
-        expected_after_rename=expected_gold(renamed_silver), after_rename=after_rename,
-        gold_after_rename=gold_after_rename, rerun=rerun, versions_before_rerun=before, versions_after_rerun=after,
+        entities=entities,
+        lake=lake,
+        silver=silver,
+        cases=cases,
+        expected=expected_gold(silver),
+        first=first,
+        gold=gold,
+        schemas=schemas,
+        renamed=("CONTACT_STATUS", most_used, new_value),
+        expected_after_rename=expected_gold(renamed_silver),
+        after_rename=after_rename,
+        gold_after_rename=gold_after_rename,
+        rerun=rerun,
+        versions_before_rerun=before,
+        versions_after_rerun=after,
     )
 
 
@@ -277,7 +336,11 @@ def test_gold_entity_equals_the_cleanup_rules_applied_in_python_to_the_source_tr
 def test_no_match_sentinel_in_any_spelling_is_null(runs):
     customer = runs.gold["customer"][runs.cases.contact_with_no_match_account]
     account = runs.gold["account"][runs.cases.account_with_no_match_contact]
-    assert (customer["account_id"], customer["account_name"], account["primary_contact_id"]) == (None, None, None)
+    assert (customer["account_id"], customer["account_name"], account["primary_contact_id"]) == (
+        None,
+        None,
+        None,
+    )
     generated = [row for row in runs.gold["customer"].values() if row["primary_address_id"] is None]
     assert generated, "the generator writes 'No Match Row Id' into PR_PER_ADDR_ID of some contacts"
     assert all(row["address_line_1"] is None for row in generated)
@@ -289,8 +352,12 @@ def test_a_code_decodes_to_its_english_display_value_never_a_translation(runs):
     german = {(row["TYPE"], row["NAME"]): row["VAL"] for row in lov if row["LANG_ID"] == "DEU"}
     accounts = runs.gold["account"].values()
     assert len(accounts) == len(runs.silver["s_org_ext"])
-    assert [a for a in accounts if a["account_type"] != english[("ACCOUNT_TYPE", a["account_type_code"])]] == []
-    assert any(english[key] != german[key] for key in (("ACCOUNT_TYPE", a["account_type_code"]) for a in accounts))
+    assert [
+        a for a in accounts if a["account_type"] != english[("ACCOUNT_TYPE", a["account_type_code"])]
+    ] == []
+    assert any(
+        english[key] != german[key] for key in (("ACCOUNT_TYPE", a["account_type_code"]) for a in accounts)
+    )
 
 
 def test_a_code_found_only_as_a_display_value_decodes_to_that_value(runs):
@@ -326,7 +393,9 @@ def test_flags_are_booleans_and_an_unfilled_flag_stays_null(runs):
 def test_char_padding_is_trimmed_from_every_string(runs):
     padded = [
         (entity, column, value)
-        for entity, rows in runs.gold.items() for row in rows.values() for column, value in row.items()
+        for entity, rows in runs.gold.items()
+        for row in rows.values()
+        for column, value in row.items()
         if isinstance(value, str) and value != value.strip(" ")
     ]
     assert padded == []
@@ -360,9 +429,12 @@ def test_a_renamed_display_value_reaches_every_affected_row_and_rewrites_no_othe
         for entity, rows in runs.expected_after_rename.items()
     }
     shown = [row for row in runs.gold_after_rename["customer"].values() if row["status"] == new_value]
-    assert affected["customer"] == len(shown) == sum(
-        row["status_code"] == code for row in runs.gold["customer"].values()
-    ) > 0
+    assert (
+        affected["customer"]
+        == len(shown)
+        == sum(row["status_code"] == code for row in runs.gold["customer"].values())
+        > 0
+    )
     assert affected["customer"] < len(runs.gold["customer"])
     for entity in RENAME_RUN:
         stats = runs.after_rename[entity]
@@ -387,8 +459,14 @@ def test_a_changed_sql_is_applied_even_when_silver_did_not_move(spark, tmp_lake,
     versions = {"s_prod_int": 1, "s_lst_of_val": 2}
 
     def refresh(sql_text: str) -> GoldStats:
-        return refresh_entity(spark, name="product", keys=product.keys, sql_text=sql_text,
-                              gold_path=path, silver_versions=versions)
+        return refresh_entity(
+            spark,
+            name="product",
+            keys=product.keys,
+            sql_text=sql_text,
+            gold_path=path,
+            silver_versions=versions,
+        )
 
     first = refresh(product.sql_text)
     comment_only = refresh("-- reworded header\n" + product.sql_text)
@@ -404,6 +482,12 @@ def test_a_sql_that_returns_a_key_twice_is_refused(spark, tmp_lake, runs):
     """Runs on the views the `runs` fixture left registered: s_lst_of_val has ENU and DEU rows."""
     every_language = "SELECT TYPE AS lov_type, NAME AS code, VAL AS display_value FROM s_lst_of_val"
     with pytest.raises(GoldError, match="gold entity lov: its SQL returns several rows for one key"):
-        refresh_entity(spark, name="lov", keys=["lov_type", "code"], sql_text=every_language,
-                       gold_path=str(tmp_lake / "lov"), silver_versions={"s_lst_of_val": 2})
+        refresh_entity(
+            spark,
+            name="lov",
+            keys=["lov_type", "code"],
+            sql_text=every_language,
+            gold_path=str(tmp_lake / "lov"),
+            silver_versions={"s_lst_of_val": 2},
+        )
     assert not (tmp_lake / "lov").exists()

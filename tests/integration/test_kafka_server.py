@@ -37,12 +37,14 @@ def _produce_keyed(bootstrap: str, topic: str) -> list[tuple[str, str]]:
 
 
 def _consumer(bootstrap: str, group: str, topic: str) -> Consumer:
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     return consumer
 
@@ -95,8 +97,10 @@ def test_consumer_group_resumes_from_committed_offsets(kafka_bootstrap):
         next_offsets = {}
         for message in processed:
             next_offsets[message.partition()] = message.offset() + 1
-        first.commit(offsets=[TopicPartition(topic, partition, offset)
-                              for partition, offset in next_offsets.items()], asynchronous=False)
+        first.commit(
+            offsets=[TopicPartition(topic, partition, offset) for partition, offset in next_offsets.items()],
+            asynchronous=False,
+        )
     finally:
         first.close()
 

@@ -29,19 +29,30 @@ BLOCKING = "ERROR"
 def run_pipeline(prefix: str, environment: dict[str, str], *options: str) -> dict:
     driver = subprocess.run(
         [sys.executable, "-m", "tests.integration.full_pipeline_driver", prefix, *options],
-        cwd=PROJECT_ROOT, env={**os.environ, **environment}, capture_output=True, text=True, timeout=1500,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert driver.returncode == 0, driver.stderr[-4000:]
     return json.loads(driver.stdout.strip().splitlines()[-1])
 
 
-def check_everything(spark, stack, cassandra_session, lake_root: str, environment: dict[str, str],
-                     *options: str) -> dict:
+def check_everything(
+    spark, stack, cassandra_session, lake_root: str, environment: dict[str, str], *options: str
+) -> dict:
     prefix = unique_prefix()
     keyspace = f"e2e_{uuid.uuid4().hex[:8]}"
     workload = generate_workload(
-        WorkloadConfig(seed=5, initial_rows=40, changes=150, initial_load=True, overlap=3,
-                       topic_template=prefix + ".{table}")
+        WorkloadConfig(
+            seed=5,
+            initial_rows=40,
+            changes=150,
+            initial_load=True,
+            overlap=3,
+            topic_template=prefix + ".{table}",
+        )
     )
     produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
     environment = {
@@ -56,7 +67,9 @@ def check_everything(spark, stack, cassandra_session, lake_root: str, environmen
     assert run["success"], "\n".join(run["failures"])
     blocking_failures = [c["check"] for c in run["checks"] if c["severity"] == BLOCKING and not c["passed"]]
     assert run["checks"] and not blocking_failures
-    assert {"cassandra/orders_by_customer", "cassandra/customer_by_id", "cassandra/order_by_id"} <= set(run["materialized"])
+    assert {"cassandra/orders_by_customer", "cassandra/customer_by_id", "cassandra/order_by_id"} <= set(
+        run["materialized"]
+    )
     truth = workload.state(as_text_values=True)
     for spec in specs_on_topics(prefix):
         silver = silver_rows(spark, f"{lake_root}/silver/{spec.asset_name}", spec)
@@ -68,14 +81,21 @@ def check_everything(spark, stack, cassandra_session, lake_root: str, environmen
     return run | {"keyspace": keyspace, "live_orders": live_orders}
 
 
-def test_the_whole_flow_on_s3_then_a_rebuild_of_every_projection(spark, stack, cassandra_session, s3_stack, s3_lake):
+def test_the_whole_flow_on_s3_then_a_rebuild_of_every_projection(
+    spark, stack, cassandra_session, s3_stack, s3_lake
+):
     root = f"{s3_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
-    run = check_everything(spark, stack, cassandra_session, root, s3_stack.connection_settings(),
-                           "--rebuild-projections")
+    run = check_everything(
+        spark, stack, cassandra_session, root, s3_stack.connection_settings(), "--rebuild-projections"
+    )
 
     rebuild = run["rebuild_projections"]
     assert rebuild["success"]
-    assert set(rebuild["rebuilt"]) == {"cassandra/orders_by_customer", "cassandra/customer_by_id", "cassandra/order_by_id"}
+    assert set(rebuild["rebuilt"]) == {
+        "cassandra/orders_by_customer",
+        "cassandra/customer_by_id",
+        "cassandra/order_by_id",
+    }
     for projection, stats in rebuild["rebuilt"].items():
         assert (stats["status"], stats["full_refresh"]) == ("written", True), projection
         assert stats["rows_written"] > 0 and stats["partitions_cleared"] > 0, projection
@@ -89,6 +109,9 @@ def test_the_whole_flow_on_hdfs_with_spark_on_a_standalone_cluster(
     spark, stack, cassandra_session, hdfs_stack, hdfs_lake, standalone_spark
 ):
     root = f"{hdfs_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
-    environment = {"CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}', **standalone_spark.connection_settings()}
+    environment = {
+        "CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}',
+        **standalone_spark.connection_settings(),
+    }
     run = check_everything(spark, stack, cassandra_session, root, environment)
     assert run["spark_master"] == standalone_spark.spark_master_url

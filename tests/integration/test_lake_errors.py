@@ -15,8 +15,14 @@ pytestmark = pytest.mark.integration
 
 
 def _s3_lake(root: str, endpoint: str, access_key: str, secret_key: str) -> LakeResource:
-    return LakeResource(root=root, s3_endpoint=endpoint, s3_path_style_access=True, s3_region=LOCAL_REGION,
-                        s3_access_key=access_key, s3_secret_key=secret_key)
+    return LakeResource(
+        root=root,
+        s3_endpoint=endpoint,
+        s3_path_style_access=True,
+        s3_region=LOCAL_REGION,
+        s3_access_key=access_key,
+        s3_secret_key=secret_key,
+    )
 
 
 def _bucket_folders(s3_stack) -> set[str]:

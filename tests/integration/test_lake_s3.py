@@ -79,18 +79,26 @@ def _wait_for_new_parquet(s3_stack, path: str, known: set[str], writer: threadin
     return False
 
 
-def test_s3_outage_during_an_idempotent_append_fails_clearly_and_the_retry_writes_once(spark, s3_lake, s3_stack):
+def test_s3_outage_during_an_idempotent_append_fails_clearly_and_the_retry_writes_once(
+    spark, s3_lake, s3_stack
+):
     path = _table(s3_lake, "outage")
     append_with_txn(spark, path, ORIGINAL, app_id="ingest", version=0)
     before = {key for key in _objects_under(s3_stack, path) if key.endswith(".parquet")}
     # many small tasks: the job stays in flight for a while after its first data file lands
     batch_rows = 480_000
     batch = spark.range(0, batch_rows, 1, 48).selectExpr(
-        "CAST(id AS INT) AS id", "concat('name-', id) AS name", "concat('city-', id % 97) AS city")
+        "CAST(id AS INT) AS id", "concat('name-', id) AS name", "concat('city-', id % 97) AS city"
+    )
 
     def append_batch():
-        (batch.write.format("delta").mode("append")
-         .option("txnAppId", "ingest").option("txnVersion", 1).save(path))
+        (
+            batch.write.format("delta")
+            .mode("append")
+            .option("txnAppId", "ingest")
+            .option("txnVersion", 1)
+            .save(path)
+        )
 
     failure: dict[str, BaseException] = {}
 

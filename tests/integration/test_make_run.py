@@ -63,14 +63,28 @@ def make_run_small(demo_stack, tmp_path_factory) -> tuple[str, Path, Path]:
     Fails with the end of its output if it exits non-zero or runs past DEMO_TIMEOUT_S."""
     folder = tmp_path_factory.mktemp("make_run")
     lake, home, output = folder / "lake", folder / "dagster_home", folder / "make-run.log"
-    command = [sys.executable, "-u", "-m", "orchestration.demo", "--small", "--stack-dir", str(demo_stack.state_dir),
-               "--lake", str(lake), "--dagster-home", str(home), "--ends-at", ENDS_AT.isoformat()]
+    command = [
+        sys.executable,
+        "-u",
+        "-m",
+        "orchestration.demo",
+        "--small",
+        "--stack-dir",
+        str(demo_stack.state_dir),
+        "--lake",
+        str(lake),
+        "--dagster-home",
+        str(home),
+        "--ends-at",
+        ENDS_AT.isoformat(),
+    ]
     # the user's settings (another stack, lake or keyspace) must not leak in
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
     started = time.monotonic()
     with open(output, "w") as stdout, open(folder / "make-run.stderr", "w") as stderr:
-        demo = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=stderr)
+        demo = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+        )
         try:
             returncode = demo.wait(timeout=DEMO_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -119,7 +133,9 @@ def test_make_run_summary_shows_rows_in_every_layer_and_silver_equal_to_the_sour
         assert verdict == "yes", f"silver differs from the source: {match.group(0)}"
     for entity in load_entities(specs):
         match = re.search(rf"^    {re.escape(entity.name)}\s+(\d+)$", rows, re.M)
-        assert match and int(match.group(1)) > 0, f"gold {entity.name}: {match.group(0) if match else 'missing'}"
+        assert match and int(match.group(1)) > 0, (
+            f"gold {entity.name}: {match.group(0) if match else 'missing'}"
+        )
 
 
 def test_make_run_gives_silver_equal_to_the_source_and_gold_the_cleanup_rules(make_run_small, spark):
@@ -145,7 +161,9 @@ def test_make_run_gives_silver_equal_to_the_source_and_gold_the_cleanup_rules(ma
         silver = silver_rows(spark, str(lake / "silver" / spec.asset_name), spec)
         problems = silver_differences(silver, truth_rows(truth[spec.table], spec))
         assert not problems, f"{spec.table}: {len(problems)} differences, e.g. {problems[:3]}"
-    bronze_events = sum(spark.read.format("delta").load(str(lake / "bronze" / s.asset_name)).count() for s in specs)
+    bronze_events = sum(
+        spark.read.format("delta").load(str(lake / "bronze" / s.asset_name)).count() for s in specs
+    )
     assert bronze_events == len(workload.messages)
 
     source = truth_as_silver(truth, specs)
@@ -165,8 +183,11 @@ def test_make_run_second_micro_batch_updates_gold_incrementally(make_run_small):
 
     _, _, home = make_run_small
     _, events, _ = _newest_run_events(home, "make-run")
-    materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-                    for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+    materialized = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
     for entity in ("customer", "order"):
         metadata = {name: value.value for name, value in materialized[f"gold/{entity}"].items()}
         assert (metadata["mode"], metadata["full_recompute_reason"]) == (INCREMENTAL, "-"), metadata
@@ -187,13 +208,20 @@ def test_make_run_summary_shows_each_projection_and_a_sample_orders_by_customer_
 
     projections = _section(summary, "Cassandra projections")
     for projection in load_projections(load_entities(load_specs())):
-        match = re.search(rf"^    {re.escape(projection.projection)}: (\d+) rows, as of source commit time", projections, re.M)
+        match = re.search(
+            rf"^    {re.escape(projection.projection)}: (\d+) rows, as of source commit time",
+            projections,
+            re.M,
+        )
         assert match and int(match.group(1)) > 0, f"{projection.projection} in:\n{projections}"
     assert len(re.findall(r"^      reflects Kafka offsets \(next to read\): \S", projections, re.M)) == len(
         load_projections(load_entities(load_specs()))
     )
-    query = re.search(r"^    cqlsh> SELECT .* FROM cdc\.orders_by_customer WHERE customer_id = '(.+)' LIMIT 5;\n((?:      .+\n)+)",
-                      projections, re.M)
+    query = re.search(
+        r"^    cqlsh> SELECT .* FROM cdc\.orders_by_customer WHERE customer_id = '(.+)' LIMIT 5;\n((?:      .+\n)+)",
+        projections,
+        re.M,
+    )
     assert query, f"no sample orders_by_customer query with results in:\n{projections}"
 
 
@@ -207,10 +235,22 @@ def test_make_run_tells_where_the_ui_is(make_run_small, summary):
 def _loop_once(home: Path, lake: Path, stack: Stack, idle_seconds: str) -> str:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
     environment.update({name: str(value) for name, value in stack.connection_settings().items()})
-    environment.update({"DAGSTER_HOME": str(home), "CDC_LAKE_ROOT": str(lake),
-                        "CDC_SPARK_LOG": str(home / "loop-spark.log"), "CDC_CUT_IDLE_SECONDS": idle_seconds})
-    loop = subprocess.run([sys.executable, "-m", "orchestration.loop", "--runs", "1", "--interval", "0"],
-                          cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=900)
+    environment.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "CDC_LAKE_ROOT": str(lake),
+            "CDC_SPARK_LOG": str(home / "loop-spark.log"),
+            "CDC_CUT_IDLE_SECONDS": idle_seconds,
+        }
+    )
+    loop = subprocess.run(
+        [sys.executable, "-m", "orchestration.loop", "--runs", "1", "--interval", "0"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert loop.returncode == 0, f"{loop.stdout}\n{loop.stderr[-3000:]}"
     return loop.stdout
 
@@ -220,13 +260,18 @@ def _newest_run_events(home: Path, batch: str) -> tuple[dg.DagsterRun, list, set
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run = instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": batch}), limit=1)[0]
         earlier = {r.run_id for r in instance.get_runs() if r.run_id != run.run_id}
-        events = [record.event_log_entry.dagster_event for record in instance.get_records_for_run(run.run_id).records
-                  if record.event_log_entry.dagster_event is not None]
+        events = [
+            record.event_log_entry.dagster_event
+            for record in instance.get_records_for_run(run.run_id).records
+            if record.event_log_entry.dagster_event is not None
+        ]
     return run, events, earlier
 
 
 def _product_row(spark, lake: Path, layer: str, key_column: str, key: str):
-    frame = spark.read.format("delta").load(str(lake / layer / ("s_prod_int" if layer == "silver" else "product")))
+    frame = spark.read.format("delta").load(
+        str(lake / layer / ("s_prod_int" if layer == "silver" else "product"))
+    )
     return frame.where(f"{key_column} = '{key}'").collect()
 
 
@@ -246,28 +291,61 @@ def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_st
     run, events, earlier = _newest_run_events(home, "loop")
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert not [e for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION]
-    checks = [e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
-    freshness = {(f"{suite.layer}/{suite.table}", e.name) for suite in load_suites() for e in suite.expectations
-                 if e.freshness is not None}
+    checks = [
+        e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    freshness = {
+        (f"{suite.layer}/{suite.table}", e.name)
+        for suite in load_suites()
+        for e in suite.expectations
+        if e.freshness is not None
+    }
     assert {(c.asset_key.to_user_string(), c.check_name) for c in checks} == freshness
     assert all(c.metadata["reused_from_run"].value in earlier for c in checks)
 
-    [product] = _product_row(spark, lake, "silver", "ROW_ID", spark.read.format("delta").load(
-        str(lake / "silver" / "s_prod_int")).where("NOT _deleted").first()["ROW_ID"])
-    renamed = {"table": "SIEBEL.S_PROD_INT", "op_type": "U", "op_ts": "2026-12-01 10:00:00.000000",
-               "current_ts": "2026-12-01T10:00:01.000000", "pos": "99999999990000000000", "csn": "999999999999",
-               "primary_keys": ["ROW_ID"], "after": {"ROW_ID": product["ROW_ID"], "NAME": "Renamed by the loop test"}}
-    produce_messages(demo_stack.kafka_bootstrap, [WorkloadMessage(
-        "crm.S_PROD_INT", product["ROW_ID"].encode(), json.dumps(renamed).encode())], partitions=3)
+    [product] = _product_row(
+        spark,
+        lake,
+        "silver",
+        "ROW_ID",
+        spark.read.format("delta")
+        .load(str(lake / "silver" / "s_prod_int"))
+        .where("NOT _deleted")
+        .first()["ROW_ID"],
+    )
+    renamed = {
+        "table": "SIEBEL.S_PROD_INT",
+        "op_type": "U",
+        "op_ts": "2026-12-01 10:00:00.000000",
+        "current_ts": "2026-12-01T10:00:01.000000",
+        "pos": "99999999990000000000",
+        "csn": "999999999999",
+        "primary_keys": ["ROW_ID"],
+        "after": {"ROW_ID": product["ROW_ID"], "NAME": "Renamed by the loop test"},
+    }
+    produce_messages(
+        demo_stack.kafka_bootstrap,
+        [WorkloadMessage("crm.S_PROD_INT", product["ROW_ID"].encode(), json.dumps(renamed).encode())],
+        partitions=3,
+    )
     printed = _loop_once(home, lake, demo_stack, idle_seconds="0")
     assert "tables with work: s_prod_int (1 waiting)" in printed, printed
     run, events, _ = _newest_run_events(home, "loop")
     assert run.status == dg.DagsterRunStatus.SUCCESS, printed
-    materialized = {e.asset_key.to_user_string() for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+    materialized = {
+        e.asset_key.to_user_string()
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
     gold = {entity.name for entity in entities if "s_prod_int" in entity.sources}
     served = {p.projection for p in projections if gold & set(p.entities)}
-    assert materialized == {"bronze/s_prod_int", "cut/crm", "silver/s_prod_int",
-                            *(f"gold/{name}" for name in gold), *(f"cassandra/{name}" for name in served)}
+    assert materialized == {
+        "bronze/s_prod_int",
+        "cut/crm",
+        "silver/s_prod_int",
+        *(f"gold/{name}" for name in gold),
+        *(f"cassandra/{name}" for name in served),
+    }
     [row] = _product_row(spark, lake, "gold", "product_id", product["ROW_ID"].strip())
     assert row["name"] == "Renamed by the loop test"
 

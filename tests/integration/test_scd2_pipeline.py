@@ -25,8 +25,13 @@ pytestmark = pytest.mark.integration
 
 def _gg(topic: str, op: str, pos: int, row_id: str, name: str | None = None) -> WorkloadMessage:
     image = {"ROW_ID": row_id} if op == "D" else {"ROW_ID": row_id, "NAME": name}
-    value = {"table": "SIEBEL.S_CONTACT", "op_type": op, "op_ts": f"2024-01-01 10:00:{pos:02d}.000000",
-             "pos": f"{pos:020d}", "before" if op == "D" else "after": image}
+    value = {
+        "table": "SIEBEL.S_CONTACT",
+        "op_type": op,
+        "op_ts": f"2024-01-01 10:00:{pos:02d}.000000",
+        "pos": f"{pos:020d}",
+        "before" if op == "D" else "after": image,
+    }
     return WorkloadMessage(topic, row_id.encode(), json.dumps(value).encode())
 
 
@@ -42,11 +47,20 @@ def _versions(spark, path: str) -> dict[str, list[tuple]]:
     return versions
 
 
-def test_scd2_versions_through_kafka_and_dagster_are_the_distinct_states_of_the_source(spark, kafka_bootstrap, tmp_lake):
+def test_scd2_versions_through_kafka_and_dagster_are_the_distinct_states_of_the_source(
+    spark, kafka_bootstrap, tmp_lake
+):
     prefix = unique_prefix()
     topic = f"{prefix}.S_CONTACT"
-    spec = TableSpec(table="SIEBEL.S_CONTACT", name="contact_history", topic=topic, format="goldengate_json",
-                     keys=["ROW_ID"], history="scd2", source=prefix)
+    spec = TableSpec(
+        table="SIEBEL.S_CONTACT",
+        name="contact_history",
+        topic=topic,
+        format="goldengate_json",
+        keys=["ROW_ID"],
+        history="scd2",
+        source=prefix,
+    )
     graph = build_table_assets([spec], [])
     res = resources(kafka_bootstrap, tmp_lake)
     silver_path = str(tmp_lake / "silver" / spec.asset_name)
@@ -54,10 +68,14 @@ def test_scd2_versions_through_kafka_and_dagster_are_the_distinct_states_of_the_
     # 1-A: Alice at 5, 10 and 15 (the same value three times), Charlie at 20.
     # 1-B: Alice at 10 and 11, a delete at 12, Bob at 20, delivered newest first.
     first = [
-        _gg(topic, "I", 5, "1-A", "Alice"), _gg(topic, "U", 10, "1-A", "Alice"),
-        _gg(topic, "U", 15, "1-A", "Alice"), _gg(topic, "U", 20, "1-A", "Charlie"),
-        _gg(topic, "I", 20, "1-B", "Bob"), _gg(topic, "D", 12, "1-B"),
-        _gg(topic, "U", 11, "1-B", "Alice"), _gg(topic, "I", 10, "1-B", "Alice"),
+        _gg(topic, "I", 5, "1-A", "Alice"),
+        _gg(topic, "U", 10, "1-A", "Alice"),
+        _gg(topic, "U", 15, "1-A", "Alice"),
+        _gg(topic, "U", 20, "1-A", "Charlie"),
+        _gg(topic, "I", 20, "1-B", "Bob"),
+        _gg(topic, "D", 12, "1-B"),
+        _gg(topic, "U", 11, "1-B", "Alice"),
+        _gg(topic, "I", 10, "1-B", "Alice"),
     ]
     produce_messages(kafka_bootstrap, first, partitions=2)
     assert dg.materialize(graph, resources=res).success

@@ -53,8 +53,11 @@ class AuthStack:
 
     def kafka_config(self, password: str | None = None) -> dict[str, str]:
         return KafkaResource(
-            bootstrap_servers=self.stack.kafka_bootstrap, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-            sasl_username=self.kafka.user, sasl_password=password or self.kafka.password,
+            bootstrap_servers=self.stack.kafka_bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_username=self.kafka.user,
+            sasl_password=password or self.kafka.password,
         ).client_config()
 
     def secrets(self) -> list[StackAuth]:
@@ -66,7 +69,9 @@ def auth_stack() -> Iterator[AuthStack]:
     kafka = StackAuth(KAFKA_USER, f"pw-{secrets.token_urlsafe(12)}")
     cassandra = StackAuth(CASSANDRA_USER, f"pw-{secrets.token_urlsafe(12)}")
     state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-secrets-stack-"))
-    stack = Stack(state_dir, StackPorts.free(), die_with_parent=True, kafka_auth=kafka, cassandra_auth=cassandra)
+    stack = Stack(
+        state_dir, StackPorts.free(), die_with_parent=True, kafka_auth=kafka, cassandra_auth=cassandra
+    )
     try:
         stack.up()
         yield AuthStack(stack, kafka, cassandra)
@@ -87,8 +92,12 @@ def forms(auth: StackAuth) -> dict[str, bytes]:
 def leaks(data: bytes | str, secret_list: list[StackAuth]) -> list[str]:
     """Which secret, in which form, `data` contains."""
     raw = data.encode(errors="surrogateescape") if isinstance(data, str) else data
-    return [f"{auth.user}'s password as {form}" for auth in secret_list
-            for form, needle in forms(auth).items() if needle in raw]
+    return [
+        f"{auth.user}'s password as {form}"
+        for auth in secret_list
+        for form, needle in forms(auth).items()
+        if needle in raw
+    ]
 
 
 def leaks_in_files(folders: list[Path], secret_list: list[StackAuth]) -> dict[str, list[str]]:
@@ -107,14 +116,19 @@ def produce_workload(auth_stack: AuthStack) -> int:
     workload = generate_workload(WorkloadConfig(initial_rows=20, changes=40))
     config = auth_stack.kafka_config()
     admin = AdminClient(config)
-    for future in admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1)
-                                       for t in workload.topics()]).values():
+    for future in admin.create_topics(
+        [NewTopic(t, num_partitions=2, replication_factor=1) for t in workload.topics()]
+    ).values():
         future.result(timeout=60)
     producer = Producer({**config, **PRODUCER_CONFIG})
     failures: list[str] = []
     for message in workload.messages:
-        producer.produce(message.topic, value=message.value, key=message.key,
-                         on_delivery=lambda error, _msg: failures.append(str(error)) if error else None)
+        producer.produce(
+            message.topic,
+            value=message.value,
+            key=message.key,
+            on_delivery=lambda error, _msg: failures.append(str(error)) if error else None,
+        )
         producer.poll(0)
     assert producer.flush(60) == 0 and not failures, failures[:3]
     return len(workload.messages)
@@ -128,26 +142,33 @@ def run_one_microbatch(auth_stack: AuthStack, folder: Path) -> tuple[subprocess.
     shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
     environment.update(auth_stack.stack.connection_settings())
-    environment.update({
-        "CDC_KAFKA_SASL_PASSWORD": auth_stack.kafka.password,
-        "CDC_CASSANDRA_PASSWORD": auth_stack.cassandra.password,
-        "DAGSTER_HOME": str(home),
-        "CDC_LAKE_ROOT": str(lake),
-        "CDC_SPARK_LOG": str(auth_stack.stack.state_dir / "spark.log"),
-        "CDC_CUT_IDLE_SECONDS": "0",
-    })
+    environment.update(
+        {
+            "CDC_KAFKA_SASL_PASSWORD": auth_stack.kafka.password,
+            "CDC_CASSANDRA_PASSWORD": auth_stack.cassandra.password,
+            "DAGSTER_HOME": str(home),
+            "CDC_LAKE_ROOT": str(lake),
+            "CDC_SPARK_LOG": str(auth_stack.stack.state_dir / "spark.log"),
+            "CDC_CUT_IDLE_SECONDS": "0",
+        }
+    )
     assert environment["CDC_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
     assert environment["CDC_CASSANDRA_USERNAME"] == CASSANDRA_USER
     completed = subprocess.run(
         [sys.executable, "-u", "-m", "orchestration.loop", "--runs", "1", "--interval", "0"],
-        cwd=PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=RUN_TIMEOUT_S,
     )
     return completed, home, lake
 
 
-def wrong_password_errors(auth_stack: AuthStack, wrong_kafka: StackAuth, wrong_cassandra: StackAuth,
-                          capfd, caplog) -> dict[str, str]:
+def wrong_password_errors(
+    auth_stack: AuthStack, wrong_kafka: StackAuth, wrong_cassandra: StackAuth, capfd, caplog
+) -> dict[str, str]:
     """What the platform raises, and what its clients print and log, when a password is wrong: a bronze
     read (make_consumer + watermarks, as the bronze asset starts) and a CassandraResource session."""
     from transforms.bronze.kafka_reader import make_consumer, watermarks
@@ -155,15 +176,21 @@ def wrong_password_errors(auth_stack: AuthStack, wrong_kafka: StackAuth, wrong_c
     capfd.readouterr()
     caplog.clear()
     errors = {}
-    consumer = make_consumer(auth_stack.kafka_config(password=wrong_kafka.password), group_id="secrets-wrong-password")
+    consumer = make_consumer(
+        auth_stack.kafka_config(password=wrong_kafka.password), group_id="secrets-wrong-password"
+    )
     try:
         with pytest.raises(Exception) as kafka_error:
             watermarks(consumer, "crm.S_CONTACT", timeout_s=5)
     finally:
         consumer.close()
     errors["kafka read"] = f"{type(kafka_error.value).__name__}: {kafka_error.value}"
-    cassandra = CassandraResource(contact_points=[auth_stack.stack.cassandra_host], port=auth_stack.stack.cassandra_port,
-                                  username=wrong_cassandra.user, password=wrong_cassandra.password)
+    cassandra = CassandraResource(
+        contact_points=[auth_stack.stack.cassandra_host],
+        port=auth_stack.stack.cassandra_port,
+        username=wrong_cassandra.user,
+        password=wrong_cassandra.password,
+    )
     with pytest.raises(Exception) as cassandra_error:
         cassandra.session()
     errors["cassandra connect"] = f"{type(cassandra_error.value).__name__}: {cassandra_error.value}"
@@ -180,7 +207,8 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
     planted = state_dir / "planted-secret.txt"
     planted.write_bytes(b"x " + forms(auth_stack.kafka)["base64(user:password)"] + b" y")
     assert leaks_in_files([state_dir], auth_stack.secrets()) == {
-        str(planted): [f"{KAFKA_USER}'s password as base64(user:password)"]}
+        str(planted): [f"{KAFKA_USER}'s password as base64(user:password)"]
+    }
     planted.write_text(f"password={auth_stack.cassandra.password}")
     assert list(leaks_in_files([state_dir], auth_stack.secrets())) == [str(planted)]
     planted.unlink()
@@ -205,12 +233,18 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
         if event.dagster_event and event.dagster_event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.dagster_event.event_specific_data.materialization
             materialized[materialization.asset_key.to_user_string()] = {
-                key: value.value for key, value in materialization.metadata.items()}
-    bronze_rows = sum(meta.get("rows_written", 0) for key, meta in materialized.items() if key.startswith("bronze/"))
+                key: value.value for key, value in materialization.metadata.items()
+            }
+    bronze_rows = sum(
+        meta.get("rows_written", 0) for key, meta in materialized.items() if key.startswith("bronze/")
+    )
     assert 0 < bronze_rows <= produced, materialized  # read from Kafka with SASL
     assert any(key.startswith("cassandra/") for key in materialized), sorted(materialized)
-    cluster = Cluster([stack.cassandra_host], port=stack.cassandra_port,
-                      auth_provider=PlainTextAuthProvider(CASSANDRA_USER, auth_stack.cassandra.password))
+    cluster = Cluster(
+        [stack.cassandra_host],
+        port=stack.cassandra_port,
+        auth_provider=PlainTextAuthProvider(CASSANDRA_USER, auth_stack.cassandra.password),
+    )
     try:
         projected = cluster.connect().execute("SELECT customer_id FROM cdc.customer_by_id LIMIT 1").one()
     finally:
@@ -235,8 +269,11 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
         hits = leaks(f"{event!r}\n{event}", every_secret)
         if hits:
             found[f"event {number} of the event log ({event.dagster_event_type})"] = hits
-    for where, text in {"the run's stdout": completed.stdout, "the run's stderr": completed.stderr,
-                        **{f"{name} with a wrong password": text for name, text in errors.items()}}.items():
+    for where, text in {
+        "the run's stdout": completed.stdout,
+        "the run's stderr": completed.stderr,
+        **{f"{name} with a wrong password": text for name, text in errors.items()},
+    }.items():
         hits = leaks(text, every_secret)
         if hits:
             found[where] = hits

@@ -17,9 +17,12 @@ def test_merge_updates_matches_inserts_new_keys_and_keeps_older_versions(spark, 
     original = [(1, "ann", "paris"), (2, "bob", "rome")]
     spark.createDataFrame(original, "id INT, name STRING, city STRING").write.format("delta").save(path)
 
-    changes = spark.createDataFrame([(2, "bob", "oslo"), (3, "cyd", "lima")], "id INT, name STRING, city STRING")
+    changes = spark.createDataFrame(
+        [(2, "bob", "oslo"), (3, "cyd", "lima")], "id INT, name STRING, city STRING"
+    )
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(changes.alias("c"), "t.id = c.id")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()

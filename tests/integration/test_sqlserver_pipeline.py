@@ -28,7 +28,9 @@ pytestmark = pytest.mark.integration
 SNAPSHOT_LSN = "0000002a:00000f10:0003"
 
 
-def _event(topic: str, op: str, lsns: tuple[str | None, str, int | None], row: dict, before: dict | None = None) -> WorkloadMessage:
+def _event(
+    topic: str, op: str, lsns: tuple[str | None, str, int | None], row: dict, before: dict | None = None
+) -> WorkloadMessage:
     change_lsn, commit_lsn, serial = lsns
     source = {"version": "2.7.3.Final", "connector": "sqlserver", "name": "server1", "ts_ms": 1559729468470,
               "snapshot": "true" if op == "r" else "false", "db": "testDB", "sequence": None, "schema": "dbo",
@@ -90,7 +92,9 @@ def _live(spark, path: str) -> dict[str, tuple]:
     return {row["id"]: (row["first_name"], row["last_name"], row["email"]) for row in rows}
 
 
-def test_a_sqlserver_table_without_sequence_by_converges_to_the_source_from_out_of_order_runs(spark, kafka_bootstrap, tmp_lake):
+def test_a_sqlserver_table_without_sequence_by_converges_to_the_source_from_out_of_order_runs(
+    spark, kafka_bootstrap, tmp_lake
+):
     prefix = unique_prefix()
     topic = f"{prefix}.server1.testDB.dbo.customers"
     spec = TableSpec(table="dbo.customers", name="customers", topic=topic, format="debezium_json", keys=["id"],
@@ -113,6 +117,8 @@ def test_a_sqlserver_table_without_sequence_by_converges_to_the_source_from_out_
     assert dg.materialize(graph, resources=res).success
 
     assert _live(spark, silver_path) == SOURCE_FINAL_ROWS
-    sequences = {row["id"]: decode_sequence(row["_sequence"]) for row in read_live_rows(spark, silver_path).collect()}
+    sequences = {
+        row["id"]: decode_sequence(row["_sequence"]) for row in read_live_rows(spark, silver_path).collect()
+    }
     assert sequences["1001"][:3] == ((0x2B << 48) | (0x420 << 16) | 5, (0x2B << 48) | (0x420 << 16) | 2, 1)
     assert sequences["1005"][:3] == ((0x2B << 48) | (0x420 << 16) | 1, (0x2B << 48) | (0x420 << 16) | 0, 2)

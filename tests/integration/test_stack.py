@@ -25,8 +25,11 @@ def _kafka_stack(state_dir: Path) -> Stack:
 
 
 def _processes_mentioning(text: str) -> list[int]:
-    return [pid for pid in (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
-            if process.is_alive(pid) and text in process.command_line(pid)]
+    return [
+        pid
+        for pid in (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+        if process.is_alive(pid) and text in process.command_line(pid)
+    ]
 
 
 @pytest.fixture
@@ -85,8 +88,10 @@ def test_taken_port_is_reported_before_anything_starts(tmp_path):
         occupant.listen()
         taken = occupant.getsockname()[1]
         free = StackPorts.free()
-        stack = Stack(tmp_path / "state", StackPorts(taken, free.kafka_controller, free.cassandra,
-                                                     free.cassandra_storage))
+        stack = Stack(
+            tmp_path / "state",
+            StackPorts(taken, free.kafka_controller, free.cassandra, free.cassandra_storage),
+        )
 
         with pytest.raises(PortInUseError) as error:
             stack.up()

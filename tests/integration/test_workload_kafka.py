@@ -21,8 +21,14 @@ GIVE_UP_AFTER_S = 90  # a guard against hanging, not an assertion on speed
 
 
 def consume_all(bootstrap: str, topics: list[str], expected: int) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"workload-test-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"workload-test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe(topics)
     received = []
     deadline = time.monotonic() + GIVE_UP_AFTER_S
@@ -41,9 +47,27 @@ def consume_all(bootstrap: str, topics: list[str], expected: int) -> list:
 def test_cli_produces_every_message_byte_for_byte_with_per_key_order(kafka_bootstrap):
     template = f"wl{uuid.uuid4().hex[:8]}.crm.{{table}}"
     settings = dict(seed=21, initial_rows=150, changes=400, debezium_tables=("S_PROD_INT",))
-    assert main(["--bootstrap", kafka_bootstrap, "--seed", "21", "--initial-rows", "150", "--changes", "400",
-                 "--debezium-table", "S_PROD_INT", "--partitions", str(PARTITIONS),
-                 "--topic-template", template]) == 0
+    assert (
+        main(
+            [
+                "--bootstrap",
+                kafka_bootstrap,
+                "--seed",
+                "21",
+                "--initial-rows",
+                "150",
+                "--changes",
+                "400",
+                "--debezium-table",
+                "S_PROD_INT",
+                "--partitions",
+                str(PARTITIONS),
+                "--topic-template",
+                template,
+            ]
+        )
+        == 0
+    )
     workload = generate_workload(WorkloadConfig(topic_template=template, **settings))
     topics = workload.topics()
     assert len(topics) == 8
@@ -56,7 +80,9 @@ def test_cli_produces_every_message_byte_for_byte_with_per_key_order(kafka_boots
     want = Counter((m.topic, m.key, m.value) for m in workload.messages)
     assert len(received) == len(workload.messages)
     for topic in topics:
-        assert {k: n for k, n in got.items() if k[0] == topic} == {k: n for k, n in want.items() if k[0] == topic}
+        assert {k: n for k, n in got.items() if k[0] == topic} == {
+            k: n for k, n in want.items() if k[0] == topic
+        }
 
     sent_order: dict[tuple, list] = defaultdict(list)
     for topic, key, value in workload.messages:

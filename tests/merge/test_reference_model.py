@@ -75,12 +75,20 @@ def _name_change(position: int, kind: str, name: str | None = None) -> Change:
 
 
 def test_a_change_that_leaves_the_row_as_it_was_opens_no_version():
-    history = [_name_change(p, IMAGE, name) for p, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))]
+    history = [
+        _name_change(p, IMAGE, name)
+        for p, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))
+    ]
     assert _names(versions_in_source_order(history)) == [("Alice", 5, 20), ("Charlie", 20, None)]
 
-    late_bob = _name_change(12, IMAGE, "Bob")  # lands inside the run of Alices: it splits it where the source did
+    late_bob = _name_change(
+        12, IMAGE, "Bob"
+    )  # lands inside the run of Alices: it splits it where the source did
     assert _names(versions_in_source_order([*history, late_bob])) == [
-        ("Alice", 5, 12), ("Bob", 12, 15), ("Alice", 15, 20), ("Charlie", 20, None),
+        ("Alice", 5, 12),
+        ("Bob", 12, 15),
+        ("Alice", 15, 20),
+        ("Charlie", 20, None),
     ]
 
 

@@ -282,7 +282,9 @@ def test_new_column_appears_as_nullable_column_and_nothing_is_dropped(silver):
     assert silver.value_columns() == ["A", "NEW"]
 
 
-def test_tombstones_older_than_the_retention_are_purged_then_an_older_late_change_recreates_the_key(spark, tmp_lake):
+def test_tombstones_older_than_the_retention_are_purged_then_an_older_late_change_recreates_the_key(
+    spark, tmp_lake
+):
     """The retention is the promise of how late a change may come (README, the promise): within it a
     tombstone keeps an older change from bringing the key back; once purged, it no longer can."""
     from tests.merge.conftest import Silver, new_table_path

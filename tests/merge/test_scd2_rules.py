@@ -155,7 +155,10 @@ def name_change(position: int, kind: str, name: str | None = None) -> Change:
 
 def test_scd2_a_late_change_splits_a_run_of_equal_states_where_the_source_did(spark, silver_scd2):
     """NAME=Alice at 5, 10 and 15 (the same value three times), Charlie at 20; Bob at 12 arrives last."""
-    history = [name_change(p, IMAGE, name) for p, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))]
+    history = [
+        name_change(p, IMAGE, name)
+        for p, name in ((5, "Alice"), (10, "Alice"), (15, "Alice"), (20, "Charlie"))
+    ]
     silver_scd2.apply(history)
     assert names(silver_scd2.versions()) == [("Alice", 5, 20), ("Charlie", 20, None)]
 
@@ -180,18 +183,22 @@ def test_scd2_repeated_states_and_a_delete_give_one_version_each(silver_scd2):
 
 
 def test_scd2_a_partial_update_that_changes_nothing_opens_no_version_and_writes_no_change(spark, tmp_lake):
-    silver_scd2 = Silver(spark, new_table_path(tmp_lake), history="scd2", column_types={"NAME": "string", "EMAIL": "string"})
+    silver_scd2 = Silver(
+        spark, new_table_path(tmp_lake), history="scd2", column_types={"NAME": "string", "EMAIL": "string"}
+    )
     silver_scd2.apply(
         [
             change(1, UPDATE, 1, {"NAME": "Alice"}),  # an update of a row capture never saw: EMAIL unknown
             change(2, UPDATE, 1, {"NAME": "Alice"}),
         ]
     )
-    assert [(POSITION[v.valid_from_seq], POSITION[v.valid_to_seq], v.incomplete) for v in silver_scd2.versions()] == [
-        (1, None, ("EMAIL",))
-    ]
+    assert [
+        (POSITION[v.valid_from_seq], POSITION[v.valid_to_seq], v.incomplete) for v in silver_scd2.versions()
+    ] == [(1, None, ("EMAIL",))]
     silver_scd2.apply([change(3, UPDATE, 1, {"EMAIL": None})])  # EMAIL is now known to be null: a new state
-    silver_scd2.apply([change(4, IMAGE, 1, {"NAME": "Alice", "EMAIL": None})])  # a full image of the same state
+    silver_scd2.apply(
+        [change(4, IMAGE, 1, {"NAME": "Alice", "EMAIL": None})]
+    )  # a full image of the same state
 
     stats = silver_scd2.apply([change(5, UPDATE, 1, {"EMAIL": None, "NAME": "Alice"})])
 

@@ -9,21 +9,33 @@ import dagster as dg
 from expectations.reuse import INPUTS, REUSED_FROM_RUN, reusable, reused_result, suite_inputs, tables_of
 from expectations.suite import Suite
 
-SUITE = Suite.model_validate({
-    "asset": "silver/s_addr_per",
-    "keys": ["ROW_ID"],
-    "expectations": [
-        {"name": "key_not_null", "type": "expect_column_values_to_not_be_null", "kwargs": {"column": "ROW_ID"}},
-        {"name": "fresh", "freshness": {"column": "_commit_ts", "max_lag": "1d"}, "severity": "WARN"},
-        {"name": "contact_exists", "references": {"to": "silver.s_contact", "on": {"PER_ID": "ROW_ID"}}},
-    ],
-})
+SUITE = Suite.model_validate(
+    {
+        "asset": "silver/s_addr_per",
+        "keys": ["ROW_ID"],
+        "expectations": [
+            {
+                "name": "key_not_null",
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "ROW_ID"},
+            },
+            {"name": "fresh", "freshness": {"column": "_commit_ts", "max_lag": "1d"}, "severity": "WARN"},
+            {"name": "contact_exists", "references": {"to": "silver.s_contact", "on": {"PER_ID": "ROW_ID"}}},
+        ],
+    }
+)
 KEY = dg.AssetKey(["silver", "s_addr_per"])
 
 
 def evaluation(name: str, passed: bool, **metadata) -> dg.AssetCheckEvaluation:
-    return dg.AssetCheckEvaluation(asset_key=KEY, check_name=name, passed=passed, metadata=metadata,
-                                   severity=dg.AssetCheckSeverity.WARN, description=f"{name} recorded")
+    return dg.AssetCheckEvaluation(
+        asset_key=KEY,
+        check_name=name,
+        passed=passed,
+        metadata=metadata,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{name} recorded",
+    )
 
 
 def expectation(name: str):
@@ -40,8 +52,15 @@ def test_inputs_name_the_suite_and_the_version_of_every_table_it_reads():
 
 
 def test_a_quarantine_suite_depends_on_its_bronze_and_quarantine_tables():
-    suite = Suite.model_validate({"asset": "bronze/s_order", "data": "last_batch_quarantine", "expectations": [
-        {"name": "few", "type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 10}}]})
+    suite = Suite.model_validate(
+        {
+            "asset": "bronze/s_order",
+            "data": "last_batch_quarantine",
+            "expectations": [
+                {"name": "few", "type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 10}}
+            ],
+        }
+    )
     assert tables_of(suite) == [("bronze", "s_order"), ("quarantine", "s_order")]
 
 
@@ -63,9 +82,14 @@ def test_a_reused_result_keeps_verdict_and_metadata_and_names_the_run_that_compu
     assert result.metadata[REUSED_FROM_RUN].value == "run-1"
     assert result.description == "key_not_null recorded (reused: tables unchanged since run run-1)"
 
-    again = dg.AssetCheckEvaluation(asset_key=KEY, check_name="key_not_null", passed=False,
-                                    metadata=result.metadata, severity=result.severity,
-                                    description=result.description)
+    again = dg.AssetCheckEvaluation(
+        asset_key=KEY,
+        check_name="key_not_null",
+        passed=False,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+    )
     twice = reused_result(again, "run-2", expectation("key_not_null"))
     assert twice.metadata[REUSED_FROM_RUN].value == "run-1"  # still the run that computed it
     assert twice.description == result.description

@@ -145,7 +145,11 @@ def test_a_date_column_refuses_a_time_of_day_it_would_drop():
         ("0.1", "decimal(8,2)", "0.10"),
         ("-0.50000", "decimal(8,2)", "-0.50"),
         ("-0.0", "decimal(8,2)", "0.00"),
-        ("123456789012345678901234567890.12345678", "decimal(38,8)", "123456789012345678901234567890.12345678"),
+        (
+            "123456789012345678901234567890.12345678",
+            "decimal(38,8)",
+            "123456789012345678901234567890.12345678",
+        ),
         ("1.5e3", "double", "1500.0"),
         ("0.1", "double", "0.1"),
         ("3.140000104904175", "double", "3.140000104904175"),
@@ -181,8 +185,18 @@ def test_a_number_the_type_cannot_hold_exactly_is_refused(value, type_name, why)
 
 @pytest.mark.parametrize(
     ("value", "canonical"),
-    [("true", "true"), ("false", "false"), ("Y", "true"), ("n", "false"), ("1", "true"), ("0", "false"),
-     ("YES", "true"), ("no", "false"), ("T", "true"), ("f", "false")],
+    [
+        ("true", "true"),
+        ("false", "false"),
+        ("Y", "true"),
+        ("n", "false"),
+        ("1", "true"),
+        ("0", "false"),
+        ("YES", "true"),
+        ("no", "false"),
+        ("T", "true"),
+        ("f", "false"),
+    ],
 )
 def test_booleans(value, canonical):
     assert typed_value(value, "boolean") == canonical
@@ -272,7 +286,9 @@ def test_the_site_pattern_is_a_spec_setting_checked_when_the_spec_loads(tmp_path
     bad.write_text(SPEC + "columns: {AT: timestamp}\ntimestamp_format: yy-MM-dd\n")
     with pytest.raises(SpecError) as caught:
         load_table_spec(bad)
-    assert str(caught.value).startswith(f"{bad}:6: timestamp_format: pattern 'yy-MM-dd': 'yy' is not supported")
+    assert str(caught.value).startswith(
+        f"{bad}:6: timestamp_format: pattern 'yy-MM-dd': 'yy' is not supported"
+    )
 
     debezium = tmp_path / "debezium.yaml"
     debezium.write_text(SPEC.replace("goldengate_json", "debezium_json") + "timestamp_format: yyyy-MM-dd\n")
@@ -295,22 +311,46 @@ def oracle_sample() -> list[str]:
 
 def test_oracles_sample_with_typed_columns_decodes_every_value_typed_key_included():
     spec = load_table_spec(ORACLE_SPEC)
-    insert, update, delete, truncate = (decode_for_spec(message(line, n), spec) for n, line in enumerate(oracle_sample()))
+    insert, update, delete, truncate = (
+        decode_for_spec(message(line, n), spec) for n, line in enumerate(oracle_sample())
+    )
 
     (record,) = insert
-    assert record.key == {"CUST_CODE": "WILL", "ORDER_DATE": "1994-09-30 15:33:00", "PRODUCT_CODE": "CAR", "ORDER_ID": "144"}
+    assert record.key == {
+        "CUST_CODE": "WILL",
+        "ORDER_DATE": "1994-09-30 15:33:00",
+        "PRODUCT_CODE": "CAR",
+        "ORDER_ID": "144",
+    }
     assert record.after == {
-        "CUST_CODE": "WILL", "ORDER_DATE": "1994-09-30 15:33:00", "PRODUCT_CODE": "CAR", "ORDER_ID": "144",
-        "PRODUCT_PRICE": "17520.00", "PRODUCT_AMOUNT": "3", "TRANSACTION_ID": "100",
+        "CUST_CODE": "WILL",
+        "ORDER_DATE": "1994-09-30 15:33:00",
+        "PRODUCT_CODE": "CAR",
+        "ORDER_ID": "144",
+        "PRODUCT_PRICE": "17520.00",
+        "PRODUCT_AMOUNT": "3",
+        "TRANSACTION_ID": "100",
     }
     (record,) = update
     assert record.op is Op.UPDATE and record.old_key is None
     assert record.key["ORDER_DATE"] == "1995-12-31 15:00:00"
-    assert record.after == {"CUST_CODE": "BILL", "ORDER_DATE": "1995-12-31 15:00:00", "PRODUCT_CODE": "CAR",
-                            "ORDER_ID": "765", "PRODUCT_PRICE": "14000.00"}
-    assert record.before["ORDER_DATE"] == "1995-12-31 15:00:00" and record.before["PRODUCT_PRICE"] == "15000.00"
+    assert record.after == {
+        "CUST_CODE": "BILL",
+        "ORDER_DATE": "1995-12-31 15:00:00",
+        "PRODUCT_CODE": "CAR",
+        "ORDER_ID": "765",
+        "PRODUCT_PRICE": "14000.00",
+    }
+    assert (
+        record.before["ORDER_DATE"] == "1995-12-31 15:00:00" and record.before["PRODUCT_PRICE"] == "15000.00"
+    )
     (record,) = delete
-    assert record.key == {"CUST_CODE": "DAVE", "ORDER_DATE": "1993-11-03 07:51:35", "PRODUCT_CODE": "PLANE", "ORDER_ID": "600"}
+    assert record.key == {
+        "CUST_CODE": "DAVE",
+        "ORDER_DATE": "1993-11-03 07:51:35",
+        "PRODUCT_CODE": "PLANE",
+        "ORDER_ID": "600",
+    }
     assert record.before["PRODUCT_PRICE"] == "135000.00" and record.after is None
     (record,) = truncate
     assert record.op is Op.TRUNCATE and record.key == {}
@@ -334,7 +374,9 @@ def test_a_value_in_no_accepted_shape_refuses_the_message_naming_column_value_an
         f"(day is out of range for month). Accepted for timestamp: {TIMESTAMP_SHAPES}"
     )
     price = oracle_sample()[0].replace("17520.00", "17520.005")
-    with pytest.raises(DecodeError, match=r"`after` column PRODUCT_PRICE: '17520.005' has more than 2 fraction"):
+    with pytest.raises(
+        DecodeError, match=r"`after` column PRODUCT_PRICE: '17520.005' has more than 2 fraction"
+    ):
         decode_for_spec(message(price), spec)
     before = oracle_sample()[1].replace('"PRODUCT_AMOUNT":3', '"PRODUCT_AMOUNT":"three"')
     with pytest.raises(DecodeError, match=r"`before` column PRODUCT_AMOUNT: 'three' is not a number"):
@@ -343,34 +385,63 @@ def test_a_value_in_no_accepted_shape_refuses_the_message_naming_column_value_an
 
 def test_a_transaction_mode_message_says_which_change_was_refused():
     spec = load_table_spec(ORACLE_SPEC)
-    first, second = oracle_sample()[0], oracle_sample()[2].replace("1993-11-03:07:51:35", "1993-11-03 7:51:35")
-    with pytest.raises(DecodeError, match=r"^GoldenGate message \(change 2 of 2\): `before` column ORDER_DATE"):
+    first, second = (
+        oracle_sample()[0],
+        oracle_sample()[2].replace("1993-11-03:07:51:35", "1993-11-03 7:51:35"),
+    )
+    with pytest.raises(
+        DecodeError, match=r"^GoldenGate message \(change 2 of 2\): `before` column ORDER_DATE"
+    ):
         decode_for_spec(message(first + second), spec)
 
 
 def test_changes_of_another_table_on_the_topic_are_left_to_the_caller_untyped():
     spec = load_table_spec(ORACLE_SPEC)
-    other = oracle_sample()[0].replace("QASOURCE.TCUSTORD", "QASOURCE.OTHER").replace("17520.00", '"not typed here"')
+    other = (
+        oracle_sample()[0]
+        .replace("QASOURCE.TCUSTORD", "QASOURCE.OTHER")
+        .replace("17520.00", '"not typed here"')
+    )
     (record,) = decode_for_spec(message(other), spec)
     assert record.table == "QASOURCE.OTHER" and record.after["ORDER_DATE"] == "1994-09-30:15:33:00"
 
 
-DATE_KEYED = SPEC.replace("keys: [ID]", "keys: [DAY, SHOP]") + "columns: {DAY: date, SHOP: int, SOLD: long, AT: timestamp}\n"
+DATE_KEYED = (
+    SPEC.replace("keys: [ID]", "keys: [DAY, SHOP]")
+    + "columns: {DAY: date, SHOP: int, SOLD: long, AT: timestamp}\n"
+)
 
 
 def test_a_table_keyed_by_a_date_gets_one_key_whatever_shape_the_date_arrives_in(tmp_path):
     spec = spec_from(tmp_path, DATE_KEYED)
     keys = set()
-    for n, day in enumerate(["2024-01-02:00:00:00", "2024-01-02 00:00:00", "2024-01-02T00:00:00.000000", "2024-01-02"]):
-        value = json.dumps({"table": "T.X", "op_type": "U", "op_ts": "2024-01-02 10:00:00.000000", "pos": str(n),
-                            "before": {"DAY": day, "SHOP": 7}, "after": {"DAY": day, "SHOP": "7", "SOLD": n}})
+    for n, day in enumerate(
+        ["2024-01-02:00:00:00", "2024-01-02 00:00:00", "2024-01-02T00:00:00.000000", "2024-01-02"]
+    ):
+        value = json.dumps(
+            {
+                "table": "T.X",
+                "op_type": "U",
+                "op_ts": "2024-01-02 10:00:00.000000",
+                "pos": str(n),
+                "before": {"DAY": day, "SHOP": 7},
+                "after": {"DAY": day, "SHOP": "7", "SOLD": n},
+            }
+        )
         (record,) = decode_for_spec(message(value, n), spec)
         assert record.old_key is None  # the same key before and after, whatever the shape
         keys.add(json.dumps(record.key, sort_keys=True))
     assert keys == {'{"DAY": "2024-01-02", "SHOP": "7"}'}
 
-    late = json.dumps({"table": "T.X", "op_type": "I", "op_ts": "2024-01-02 10:00:00.000000", "pos": "9",
-                       "after": {"DAY": "2024-01-02:10:00:00", "SHOP": 7}})
+    late = json.dumps(
+        {
+            "table": "T.X",
+            "op_type": "I",
+            "op_ts": "2024-01-02 10:00:00.000000",
+            "pos": "9",
+            "after": {"DAY": "2024-01-02:10:00:00", "SHOP": 7},
+        }
+    )
     with pytest.raises(DecodeError, match=r"`after` column DAY: '2024-01-02:10:00:00' has a time of day"):
         decode_for_spec(message(late), spec)
 
@@ -379,26 +450,38 @@ def test_debezium_values_keep_converting_iso_strings_and_schema_typed_values(tmp
     """Schemaless Debezium Oracle (ZonedTimestamp ISO strings) and a Postgres event with its schema."""
     oracle = (FIXTURES / "messages" / "debezium" / "seatunnel_debezium_oracle.json").read_bytes()
     spec_text = "table: QA_SOURCE.ALL_TYPES1\ntopic: t\nformat: debezium_json\nkeys: [F1]\n"
-    spec = spec_from(tmp_path, spec_text + "columns: {F1: long, F30: timestamp, F31: timestamp, F11: 'decimal(10,2)'}\n")
+    spec = spec_from(
+        tmp_path, spec_text + "columns: {F1: long, F30: timestamp, F31: timestamp, F11: 'decimal(10,2)'}\n"
+    )
     (record,) = decode_for_spec(message(oracle), spec)
     assert (record.after["F1"], record.after["F30"], record.after["F31"], record.after["F11"]) == (
-        "1", "2024-12-17 15:23:37.618000", "2024-12-17 15:23:38.790000", "1.00"
+        "1",
+        "2024-12-17 15:23:37.618000",
+        "2024-12-17 15:23:38.790000",
+        "1.00",
     )
     epoch = spec_from(tmp_path, spec_text + "columns: {F27: timestamp}\n")
-    with pytest.raises(DecodeError, match=r"^Debezium message: `after` column F27: '1734449012000' matches no"):
+    with pytest.raises(
+        DecodeError, match=r"^Debezium message: `after` column F27: '1734449012000' matches no"
+    ):
         decode_for_spec(message(oracle), epoch)
 
-    postgres = (FIXTURES / "messages" / "debezium" / "postgres_schema_decimal_microtimestamp.json").read_bytes()
+    postgres = (
+        FIXTURES / "messages" / "debezium" / "postgres_schema_decimal_microtimestamp.json"
+    ).read_bytes()
     plain = decode(message(postgres), format="debezium_json", keys=["id"])
     spec_text = "table: public.transactions\ntopic: t\nformat: debezium_json\nkeys: [id]\n"
     typed = decode_for_spec(
         message(postgres),
-        spec_from(tmp_path, spec_text + "columns: {id: int, amount: 'decimal(10,2)', created_at: timestamp}\n"),
+        spec_from(
+            tmp_path, spec_text + "columns: {id: int, amount: 'decimal(10,2)', created_at: timestamp}\n"
+        ),
     )
     assert typed == plain  # already canonical: the schema gave exact decimals and timestamps
 
 
 # --- properties: any moment in any shape, any decimal that fits ------------------------------------
+
 
 @given(
     moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),

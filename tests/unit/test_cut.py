@@ -33,7 +33,11 @@ def test_commit_position_is_the_first_component_and_orders_below_its_sequences()
 
 def test_the_cut_is_the_lowest_newest_commit_position_of_the_busy_partitions():
     cut = consistent_cut(
-        [frontier("orders:0", seq(50, 3)), frontier("orders:1", seq(70, 1)), frontier("contacts:0", seq(40, 9))],
+        [
+            frontier("orders:0", seq(50, 3)),
+            frontier("orders:1", seq(70, 1)),
+            frontier("contacts:0", seq(40, 9)),
+        ],
         NOW_MS,
         idle_seconds=60,
     )

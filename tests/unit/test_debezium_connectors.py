@@ -30,11 +30,15 @@ def dbz(op: str, source: dict, *, before: dict | None = None, after: dict | None
             "transaction": None}  # fmt: skip
 
 
-def decode_events(events: list[dict], keys: list[str], sequence_by: list[str] | None = None) -> list[ChangeRecord]:
+def decode_events(
+    events: list[dict], keys: list[str], sequence_by: list[str] | None = None
+) -> list[ChangeRecord]:
     """One record per event; event i is Kafka offset i of partition 0."""
     records = []
     for offset, event in enumerate(events):
-        message = KafkaMessage("server1.customers", 0, offset, None, json.dumps(event).encode(), 1559729470000)
+        message = KafkaMessage(
+            "server1.customers", 0, offset, None, json.dumps(event).encode(), 1559729470000
+        )
         records += decode(message, format="debezium_json", keys=keys, sequence_by=sequence_by)
     assert len(records) == len(events)
     return records
@@ -46,7 +50,9 @@ def in_strict_source_order(records: list[ChangeRecord]) -> bool:
 
 
 def customer(id_: int, first: str, last: str, email: str, upper: bool = False) -> dict:
-    names = ("ID", "FIRST_NAME", "LAST_NAME", "EMAIL") if upper else ("id", "first_name", "last_name", "email")
+    names = (
+        ("ID", "FIRST_NAME", "LAST_NAME", "EMAIL") if upper else ("id", "first_name", "last_name", "email")
+    )
     return dict(zip(names, (id_, first, last, email), strict=True))
 
 
@@ -86,7 +92,9 @@ def sqlserver_source(change_lsn: str | None, commit_lsn: str, serial: int | None
             "change_lsn": change_lsn, "commit_lsn": commit_lsn, "event_serial_no": serial}  # fmt: skip
 
 
-def db2_source(change_lsn: str | None, commit_lsn: str, *, snapshot: str = "false", ts_ms: int = 1559729995937) -> dict:
+def db2_source(
+    change_lsn: str | None, commit_lsn: str, *, snapshot: str = "false", ts_ms: int = 1559729995937
+) -> dict:
     return {"version": "2.7.3.Final", "connector": "db2", "name": "myconnector", "ts_ms": ts_ms, "snapshot": snapshot,
             "db": "mydatabase", "schema": "MYSCHEMA", "table": "CUSTOMERS", "change_lsn": change_lsn,
             "commit_lsn": commit_lsn}  # fmt: skip
@@ -138,7 +146,14 @@ def test_postgres_snapshot_rows_changes_and_a_transaction_whose_changes_have_the
         (Op.INSERT, "1001"), (Op.INSERT, "1004"), (Op.UPDATE, "1004"), (Op.DELETE, "1001"), (Op.UPDATE, "1004"),
         (Op.INSERT, "1005"),
     ]  # fmt: skip
-    assert [r.position for r in records] == [(24023119,), (24023128,), (24023160,), (46523128,), (46523200,), (46523264,)]
+    assert [r.position for r in records] == [
+        (24023119,),
+        (24023128,),
+        (24023160,),
+        (46523128,),
+        (46523200,),
+        (46523264,),
+    ]
     assert in_strict_source_order(records)
     # the default's first component is the change's lsn: a cut may fall inside a Postgres transaction
     assert commit_position(records[4].sequence) != commit_position(records[5].sequence)
@@ -216,7 +231,9 @@ def test_sqlserver_snapshot_rows_changes_and_transactions_sharing_commit_lsn():
 @pytest.mark.parametrize(
     "lsn",
     [
-        pytest.param(lambda g1, g2, g3: f"{g1:08x}:{g2:08x}:{g3:04x}", id="10-byte LSN, as in Debezium's Db2 docs"),
+        pytest.param(
+            lambda g1, g2, g3: f"{g1:08x}:{g2:08x}:{g3:04x}", id="10-byte LSN, as in Debezium's Db2 docs"
+        ),
         pytest.param(lambda g1, g2, g3: f"{g1:08x}:{g2:08x}:{g3:016x}", id="16-byte LSN, as Db2 11 writes"),
     ],
 )
@@ -244,7 +261,9 @@ def test_db2_snapshot_rows_changes_and_a_transaction_sharing_commit_lsn(lsn):
 
 def test_a_real_db2_event_with_a_16_byte_lsn():
     source = db2_source("00000000:00000000:000000000446140f", "00000000:00001e36:000000000004a1b4")
-    record = decode_events([dbz("c", source, after=customer(1006, "Jimmy", "Page", "zoso@zep.com", upper=True))], ["ID"])[0]
+    record = decode_events(
+        [dbz("c", source, after=customer(1006, "Jimmy", "Page", "zoso@zep.com", upper=True))], ["ID"]
+    )[0]
     assert record.position == ((0x1E36 << 64) | 0x4A1B4, 0x446140F)
 
 
@@ -263,7 +282,10 @@ def test_oracle_scns_compare_as_numbers_not_as_text():
 def test_binlog_file_numbers_compare_as_numbers_past_999999(connector):
     earlier = binlog_source(connector, "mysql-bin.999999", 4, 0)
     later = binlog_source(connector, "mysql-bin.1000000", 4, 0)  # the suffix grows a digit
-    assert sorted([earlier["file"], later["file"]]) == ["mysql-bin.1000000", "mysql-bin.999999"]  # text: wrong
+    assert sorted([earlier["file"], later["file"]]) == [
+        "mysql-bin.1000000",
+        "mysql-bin.999999",
+    ]  # text: wrong
     records = decode_events([dbz("c", later, after={"id": 2}), dbz("c", earlier, after={"id": 1})], ["id"])
     assert (records[1].position, records[0].position) == ((999999, 4, 0), (1000000, 4, 0))
     assert records[1].sequence < records[0].sequence
@@ -274,7 +296,10 @@ def test_sqlserver_lsn_hex_case_is_not_order():
     case-blind, text is not: 'B' sorts before 'a'."""
     earlier = sqlserver_source("0000002a:ffffffff:fffe", "0000002a:ffffffff:ffff", 1)
     later = sqlserver_source("0000002B:00000420:0002", "0000002B:00000420:0003", 1)
-    assert sorted([earlier["commit_lsn"], later["commit_lsn"]]) == [later["commit_lsn"], earlier["commit_lsn"]]
+    assert sorted([earlier["commit_lsn"], later["commit_lsn"]]) == [
+        later["commit_lsn"],
+        earlier["commit_lsn"],
+    ]
     records = decode_events([dbz("c", later, after={"id": 2}), dbz("c", earlier, after={"id": 1})], ["id"])
     assert records[0].position[0] == sqlserver_lsn(0x2B, 0x420, 3)
     assert records[1].sequence < records[0].sequence
@@ -283,7 +308,10 @@ def test_sqlserver_lsn_hex_case_is_not_order():
 def test_db2_lsn_hex_case_is_not_order():
     earlier = db2_source("00000000:0000002a:fffffffffffffffe", "00000000:0000002a:ffffffffffffffff")
     later = db2_source("00000000:0000002B:0000000000000001", "00000000:0000002B:0000000000000002")
-    assert sorted([earlier["commit_lsn"], later["commit_lsn"]]) == [later["commit_lsn"], earlier["commit_lsn"]]
+    assert sorted([earlier["commit_lsn"], later["commit_lsn"]]) == [
+        later["commit_lsn"],
+        earlier["commit_lsn"],
+    ]
     records = decode_events([dbz("c", later, after={"ID": 2}), dbz("c", earlier, after={"ID": 1})], ["ID"])
     assert records[1].sequence < records[0].sequence
 
@@ -340,8 +368,14 @@ def test_a_malformed_sqlserver_lsn_names_the_field_and_the_value(commit_lsn, sho
 
 
 def test_a_malformed_db2_lsn_names_the_field_and_the_value():
-    event = dbz("c", db2_source("00000000:00000000:00000000000004zz", "00000000:00001e36:000000000004a1b4"), after={"ID": 1})
-    with pytest.raises(DecodeError, match=r"`source.change_lsn` is '00000000:00000000:00000000000004zz', not a Db2 LSN"):
+    event = dbz(
+        "c",
+        db2_source("00000000:00000000:00000000000004zz", "00000000:00001e36:000000000004a1b4"),
+        after={"ID": 1},
+    )
+    with pytest.raises(
+        DecodeError, match=r"`source.change_lsn` is '00000000:00000000:00000000000004zz', not a Db2 LSN"
+    ):
         decode_events([event], ["ID"])
 
 
@@ -368,7 +402,9 @@ def test_a_missing_commit_lsn_is_an_error_naming_it():
          "commit_lsn, change_lsn, total_order"),
     ],
 )  # fmt: skip
-def test_sequence_by_a_field_the_connector_lacks_names_the_connector_and_its_fields(source, sequence_by, reason):
+def test_sequence_by_a_field_the_connector_lacks_names_the_connector_and_its_fields(
+    source, sequence_by, reason
+):
     with pytest.raises(DecodeError) as caught:
         decode_events([dbz("c", source, after={"id": 1, "ID": 1})], ["id"], sequence_by=sequence_by)
     assert str(caught.value) == f"Debezium message: {reason}"
@@ -485,11 +521,16 @@ def decoded_sequence(source: dict, offset: int) -> str:
 def test_any_connectors_changes_decode_in_source_order_whatever_their_kafka_offsets(connector, data):
     history = data.draw(st.integers(1, 12).flatmap(lambda n: connector_history(connector, n)))
     offsets = data.draw(st.permutations(range(len(history))))
-    sequences = [decoded_sequence(source, offset) for (_, source), offset in zip(history, offsets, strict=True)]
+    sequences = [
+        decoded_sequence(source, offset) for (_, source), offset in zip(history, offsets, strict=True)
+    ]
     assert sequences == sorted(sequences)
     assert len(set(sequences)) == len(sequences)
     if connector in SHARED_COMMIT_POSITION:
-        commits = [(number, commit_position(sequence)) for (number, _), sequence in zip(history, sequences, strict=True)]
+        commits = [
+            (number, commit_position(sequence))
+            for (number, _), sequence in zip(history, sequences, strict=True)
+        ]
         for (number_a, commit_a), (number_b, commit_b) in pairwise(commits):
             assert (commit_a == commit_b) == (number_a == number_b)
 

@@ -638,8 +638,10 @@ def test_undecodable_messages_raise_a_precise_reason(value, reason):
 
 @pytest.mark.parametrize("depth", [300, 100_000])
 def test_a_deeply_nested_value_is_refused_and_the_decoder_does_not_crash(depth):
-    value = ('{"after":{"id":1,"doc":' + "[" * depth + "]" * depth + '},"op":"c",'
-             '"source":{"connector":"postgresql","schema":"s","table":"t","lsn":1}}')
+    value = (
+        '{"after":{"id":1,"doc":' + "[" * depth + "]" * depth + '},"op":"c",'
+        '"source":{"connector":"postgresql","schema":"s","table":"t","lsn":1}}'
+    )
     with pytest.raises(DecodeError, match=r"Debezium message: .*arrays and objects nested too deeply"):
         decode_dbz(value, ["id"])
 
@@ -723,8 +725,16 @@ def test_postgres_fixture_with_decimal_and_micro_timestamp_schema():
 @pytest.mark.parametrize(
     ("value", "key", "reason"),
     [
-        (POSTGRES_UPDATE.replace('"after":{"id":1,', '"after":{"id":null,'), None, r"`after` image: key column id is null"),
-        (POSTGRES_UPDATE.replace('"before":{"id":1}', '"before":{"id":null}'), None, r"`before` image: key column id is null"),
+        (
+            POSTGRES_UPDATE.replace('"after":{"id":1,', '"after":{"id":null,'),
+            None,
+            r"`after` image: key column id is null",
+        ),
+        (
+            POSTGRES_UPDATE.replace('"before":{"id":1}', '"before":{"id":null}'),
+            None,
+            r"`before` image: key column id is null",
+        ),
         (
             POSTGRES_UPDATE.replace('"before":{"id":1},"after":{"id":1,', '"before":null,"after":{'),
             '{"id":null}',

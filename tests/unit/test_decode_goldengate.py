@@ -479,16 +479,28 @@ def test_a_missing_op_ts_leaves_commit_ts_empty():
         ),
         ('{"table":"T.X","op_type":"I","pos":"1"}', r"op_type I has no `after` image"),
         # a null key would become a silver row under a null key
-        ('{"table":"T.X","op_type":"I","pos":"1","after":{"ID":null,"N":"x"}}', r"`after` image: key column ID is null"),
-        ('{"table":"T.X","op_type":"U","pos":"1","after":{"ID":null,"N":"x"}}', r"`after` image: key column ID is null"),
-        ('{"table":"T.X","op_type":"D","pos":"1","before":{"ID":null}}', r"`before` image: key column ID is null"),
+        (
+            '{"table":"T.X","op_type":"I","pos":"1","after":{"ID":null,"N":"x"}}',
+            r"`after` image: key column ID is null",
+        ),
+        (
+            '{"table":"T.X","op_type":"U","pos":"1","after":{"ID":null,"N":"x"}}',
+            r"`after` image: key column ID is null",
+        ),
+        (
+            '{"table":"T.X","op_type":"D","pos":"1","before":{"ID":null}}',
+            r"`before` image: key column ID is null",
+        ),
         (
             '{"table":"T.X","op_type":"U","pos":"1","before":{"ID":null},"after":{"ID":1,"N":"x"}}',
             r"`before` image: key column ID is null",
         ),
         ('{"table":"T.X","op_type":"U","pos":"1","before":{"ID":1}}', r"op_type U has no `after` image"),
         ('{"table":"T.X","op_type":"D","pos":"1","after":{"ID":1}}', r"op_type D has no `before` image"),
-        ('{"table":"T.X","op_type":"I","pos":"1","after":[1]}', r"`after` is an array, not an object or null"),
+        (
+            '{"table":"T.X","op_type":"I","pos":"1","after":[1]}',
+            r"`after` is an array, not an object or null",
+        ),
         (
             '{"table":"T.X","op_type":"I","pos":"1","after":{"ID":1},"tokens":"x"}',
             r"`tokens` is a string, not an object",

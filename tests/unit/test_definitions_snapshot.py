@@ -43,6 +43,11 @@ def test_the_definitions_match_the_checked_in_snapshot():
     if os.environ.get("CDC_UPDATE_SNAPSHOT") == "1":
         SNAPSHOT.write_text(current)
     expected = SNAPSHOT.read_text()
-    difference = "".join(difflib.unified_diff(expected.splitlines(True), current.splitlines(True),
-                                              "snapshot", "definitions now"))
-    assert current == expected, f"the definitions changed (CDC_UPDATE_SNAPSHOT=1 rewrites the snapshot):\n{difference}"
+    difference = "".join(
+        difflib.unified_diff(
+            expected.splitlines(True), current.splitlines(True), "snapshot", "definitions now"
+        )
+    )
+    assert current == expected, (
+        f"the definitions changed (CDC_UPDATE_SNAPSHOT=1 rewrites the snapshot):\n{difference}"
+    )

@@ -59,7 +59,9 @@ def test_every_source_table_has_a_bronze_and_a_silver_suite_and_every_gold_entit
     tables = [spec.asset_name for spec in load_table_specs(ROOT / "assets" / "specs")]
     entities = list(yaml.safe_load((GOLD_DIR / "entities.yaml").read_text()))
 
-    expected = {f"{layer}/{t}" for t in tables for layer in ("bronze", "silver")} | {f"gold/{e}" for e in entities}
+    expected = {f"{layer}/{t}" for t in tables for layer in ("bronze", "silver")} | {
+        f"gold/{e}" for e in entities
+    }
     assert assets == expected
 
 
@@ -67,7 +69,9 @@ def test_silver_suites_check_the_keys_of_their_table_spec():
     specs = {spec.asset_name: spec for spec in load_table_specs(ROOT / "assets" / "specs")}
     for suite in load_suites():
         if suite.layer == "silver":
-            checked = {e.kwargs.get("column") for e in suite.expectations if e.name in ("key_not_null", "key_unique")}
+            checked = {
+                e.kwargs.get("column") for e in suite.expectations if e.name in ("key_not_null", "key_unique")
+            }
             assert checked == set(specs[suite.table].keys) == set(suite.keys), suite.source
 
 
@@ -95,8 +99,11 @@ def test_gold_suites_name_only_columns_the_gold_sql_selects():
 def test_gold_references_check_every_order_customer_and_account_and_every_item_order_and_product():
     suites = {suite.asset: suite for suite in load_suites()}
     blocking_refs = {
-        asset: {(e.references.to, *e.references.on.items()) for e in suites[asset].expectations
-                if e.references and suites[asset].severity_of(e) == "ERROR"}
+        asset: {
+            (e.references.to, *e.references.on.items())
+            for e in suites[asset].expectations
+            if e.references and suites[asset].severity_of(e) == "ERROR"
+        }
         for asset in ("gold/order", "gold/order_item")
     }
     assert blocking_refs["gold/order"] == {
@@ -129,7 +136,11 @@ def test_invalid_yaml_names_the_file(tmp_path):
 
 
 def test_unknown_field_names_file_and_line(tmp_path):
-    path = write(tmp_path, "s.yaml", GOOD.replace("        kwargs: {column: ROW_ID}", "        kwarg: {column: ROW_ID}"))
+    path = write(
+        tmp_path,
+        "s.yaml",
+        GOOD.replace("        kwargs: {column: ROW_ID}", "        kwarg: {column: ROW_ID}"),
+    )
 
     with pytest.raises(SuiteError, match=r"s\.yaml:7: expectations\.0\.kwarg: unknown field"):
         load_suite(path)
@@ -143,16 +154,25 @@ def test_missing_expectations_names_the_field(tmp_path):
 
 
 def test_unknown_expectation_type_names_file_and_line(tmp_path):
-    path = write(tmp_path, "s.yaml", GOOD.replace("expect_column_values_to_not_be_null", "expect_column_values_to_be_nul"))
+    path = write(
+        tmp_path,
+        "s.yaml",
+        GOOD.replace("expect_column_values_to_not_be_null", "expect_column_values_to_be_nul"),
+    )
 
-    with pytest.raises(SuiteError, match=r"s\.yaml:6: .*key_not_null: unknown expectation type 'expect_column_values_to_be_nul'"):
+    with pytest.raises(
+        SuiteError,
+        match=r"s\.yaml:6: .*key_not_null: unknown expectation type 'expect_column_values_to_be_nul'",
+    ):
         load_suite(path)
 
 
 def test_kwargs_the_expectation_does_not_take_name_file_and_line(tmp_path):
     path = write(tmp_path, "s.yaml", GOOD.replace("{column: ROW_ID}", "{column: ROW_ID, mostly: 2}"))
 
-    with pytest.raises(SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"):
+    with pytest.raises(
+        SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"
+    ):
         load_suite(path)
 
 
@@ -167,7 +187,10 @@ def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
     text = GOOD.replace(
         "expect_column_values_to_not_be_null",
         "expect_column_values_to_be_in_set",
-    ).replace("kwargs: {column: ROW_ID}", "kwargs: {column: ROW_ID}\n        value_set_sql: SELECT NAME FROM {silver.s_lst_of_val}")
+    ).replace(
+        "kwargs: {column: ROW_ID}",
+        "kwargs: {column: ROW_ID}\n        value_set_sql: SELECT NAME FROM {silver.s_lst_of_val}",
+    )
 
     suite = load_suite(write(tmp_path, "s.yaml", text))
 
@@ -176,9 +199,14 @@ def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
 
 
 def test_an_expectation_of_two_kinds_names_its_line(tmp_path):
-    text = GOOD.replace("        severity: WARN", "        severity: WARN\n        freshness: {column: _commit_ts, max_lag: 1h}")
+    text = GOOD.replace(
+        "        severity: WARN",
+        "        severity: WARN\n        freshness: {column: _commit_ts, max_lag: 1h}",
+    )
 
-    with pytest.raises(SuiteError, match=r"s\.yaml:8: expectations\.1: .*exactly one of type, references, freshness"):
+    with pytest.raises(
+        SuiteError, match=r"s\.yaml:8: expectations\.1: .*exactly one of type, references, freshness"
+    ):
         load_suite(write(tmp_path, "s.yaml", text))
 
 
@@ -205,7 +233,9 @@ def test_a_reference_to_an_unknown_layer_names_its_line(tmp_path):
 def test_an_unknown_severity_names_its_line(tmp_path):
     text = GOOD.replace("severity: WARN", "severity: FATAL")
 
-    with pytest.raises(SuiteError, match=r"s\.yaml:12: expectations\.1\.severity: Input should be 'ERROR' or 'WARN'"):
+    with pytest.raises(
+        SuiteError, match=r"s\.yaml:12: expectations\.1\.severity: Input should be 'ERROR' or 'WARN'"
+    ):
         load_suite(write(tmp_path, "s.yaml", text))
 
 
@@ -220,7 +250,9 @@ def test_two_suites_for_one_asset_name_both_files(tmp_path):
     write(tmp_path, "a/one.yaml", GOOD)
     write(tmp_path, "b/two.yaml", GOOD)
 
-    with pytest.raises(SuiteError, match=r"two\.yaml:1: asset 'silver/s_order' already has a suite: .*one\.yaml"):
+    with pytest.raises(
+        SuiteError, match=r"two\.yaml:1: asset 'silver/s_order' already has a suite: .*one\.yaml"
+    ):
         load_suites(tmp_path)
 
 
@@ -244,7 +276,9 @@ def test_one_check_per_expectation_blocking_exactly_when_severity_is_error(tmp_p
     assert specs["key_not_null"].blocking is True
     assert specs["account_exists"].blocking is False
     assert {spec.asset_key for spec in specs.values()} == {dg.AssetKey(["silver", "s_order"])}
-    assert [dep.asset_key for dep in specs["account_exists"].additional_deps] == [dg.AssetKey(["silver", "s_org_ext"])]
+    assert [dep.asset_key for dep in specs["account_exists"].additional_deps] == [
+        dg.AssetKey(["silver", "s_org_ext"])
+    ]
 
 
 def test_shipped_suites_become_checks_that_load_in_definitions():
@@ -257,7 +291,9 @@ def test_shipped_suites_become_checks_that_load_in_definitions():
     assert len(defs.resolve_asset_graph().asset_check_keys) == sum(len(s.expectations) for s in suites)
 
 
-def test_great_expectations_checks_each_expectation_once_then_loading_does_not_import_it(tmp_path, monkeypatch):
+def test_great_expectations_checks_each_expectation_once_then_loading_does_not_import_it(
+    tmp_path, monkeypatch
+):
     """Importing Great Expectations costs about 10 s of CPU in every process that loads the Definitions
     (each run's worker, the code server, the loop): the first load checks every expectation with it and
     remembers those it accepted; the next loads do not import it, and a changed expectation is checked
@@ -266,13 +302,21 @@ def test_great_expectations_checks_each_expectation_once_then_loading_does_not_i
     import subprocess
     import sys
 
-    probe = ("import sys, orchestration.definitions; "
-             "print(sorted(m for m in sys.modules if m.startswith('great_expectations'))[:1])")
+    probe = (
+        "import sys, orchestration.definitions; "
+        "print(sorted(m for m in sys.modules if m.startswith('great_expectations'))[:1])"
+    )
     environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
     def great_expectations_imported() -> bool:
-        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
-                                env=environment, check=True)
+        loaded = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=environment,
+            check=True,
+        )
         return loaded.stdout.strip() != "[]"
 
     assert great_expectations_imported()
@@ -281,7 +325,9 @@ def test_great_expectations_checks_each_expectation_once_then_loading_does_not_i
 
     monkeypatch.setenv("XDG_CACHE_HOME", environment["XDG_CACHE_HOME"])  # this process: the same cache
     changed = write(tmp_path, "s.yaml", GOOD.replace("{column: ROW_ID}", "{column: ROW_ID, mostly: 2}"))
-    with pytest.raises(SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"):
+    with pytest.raises(
+        SuiteError, match=r"s\.yaml:7: .*key_not_null: expect_column_values_to_not_be_null: mostly"
+    ):
         load_suite(changed)
 
 
@@ -323,10 +369,14 @@ def test_each_suite_is_one_step_that_only_what_is_built_from_its_asset_waits_for
     assert gold_check_steps <= set(job.graph.node_dict)
     for projection in projections:
         waits = _upstream_steps(job, f"cassandra__{projection.projection}")
-        assert waits & gold_check_steps == {f"expectations_gold_{name}" for name in projection.entities}, projection
+        assert waits & gold_check_steps == {f"expectations_gold_{name}" for name in projection.entities}, (
+            projection
+        )
 
-    order_waits = {output.node_name for output in job.graph.dependency_structure.all_upstream_outputs_from_node(
-        "expectations_gold_order")}
+    order_waits = {
+        output.node_name
+        for output in job.graph.dependency_structure.all_upstream_outputs_from_node("expectations_gold_order")
+    }
     assert {"gold__order", "gold__customer", "gold__account"} <= order_waits
     assert not order_waits & gold_check_steps
 

@@ -37,7 +37,13 @@ def test_every_gold_entity_loads_and_reads_only_tables_that_specs_define():
     entities = {e.name: e for e in load_gold_entities(GOLD_DIR, known_tables=known)}
     assert sorted(entities) == ["account", "customer", "order", "order_item", "product"]
     assert entities["customer"].keys == ["customer_id"]
-    assert entities["customer"].sources == ("s_addr_per", "s_contact", "s_contact_x", "s_lst_of_val", "s_org_ext")
+    assert entities["customer"].sources == (
+        "s_addr_per",
+        "s_contact",
+        "s_contact_x",
+        "s_lst_of_val",
+        "s_org_ext",
+    )
     assert entities["order"].sources == ("s_lst_of_val", "s_order", "s_order_item")
     views = load_shared_views(GOLD_DIR, known)
     for entity in entities.values():
@@ -81,7 +87,9 @@ def test_a_shared_view_becomes_the_first_cte_of_each_entity_that_reads_it(tmp_pa
     assert loaded["own"].sql_text == own and loaded["own"].sources == ("s_contact",)  # its own `lov` wins
 
     (folder / "shared" / "lov.sql").write_text("SELECT map(NAME, VAL) AS display FROM s_lst_of_values\n")
-    assert load_error(folder).startswith(f"{folder / 'shared' / 'lov.sql'}:1: reads s_lst_of_values, which no table spec")
+    assert load_error(folder).startswith(
+        f"{folder / 'shared' / 'lov.sql'}:1: reads s_lst_of_values, which no table spec"
+    )
 
 
 def test_a_sql_syntax_error_names_the_sql_file_line_and_column(tmp_path):
@@ -132,7 +140,10 @@ def test_an_entity_declared_twice_names_both_lines(tmp_path):
 
 def test_an_entity_name_must_be_lower_snake_case(tmp_path):
     folder = gold_folder(tmp_path, "Person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL)
-    assert load_error(folder) == f"{folder / 'entities.yaml'}:1: entity name 'Person': use lower snake_case (gold/<name>)"
+    assert (
+        load_error(folder)
+        == f"{folder / 'entities.yaml'}:1: entity name 'Person': use lower snake_case (gold/<name>)"
+    )
 
 
 def test_a_key_the_query_does_not_select_is_an_error(tmp_path):
@@ -144,14 +155,23 @@ def test_a_key_the_query_does_not_select_is_an_error(tmp_path):
 
 
 def test_a_sql_file_holds_exactly_one_query(tmp_path):
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL + ";\nSELECT 1 AS id\n")
-    assert load_error(folder) == f"{folder / 'person.sql'}: a gold SQL file holds exactly one query, found 2 statements"
+    folder = gold_folder(
+        tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL + ";\nSELECT 1 AS id\n"
+    )
+    assert (
+        load_error(folder)
+        == f"{folder / 'person.sql'}: a gold SQL file holds exactly one query, found 2 statements"
+    )
     (tmp_path / "person.sql").write_text("DROP TABLE s_contact\n")
-    assert load_error(folder) == f"{folder / 'person.sql'}: a gold SQL file holds a query (SELECT ...), not DROP"
+    assert (
+        load_error(folder) == f"{folder / 'person.sql'}: a gold SQL file holds a query (SELECT ...), not DROP"
+    )
 
 
 def test_without_known_tables_any_table_name_is_accepted(tmp_path):
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person="SELECT 1 AS id FROM s_other\n")
+    folder = gold_folder(
+        tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person="SELECT 1 AS id FROM s_other\n"
+    )
     (entity,) = load_gold_entities(folder, known_tables=None)
     assert entity.sources == ("s_other",)
 
@@ -171,10 +191,14 @@ def person(affected_keys: str) -> str:
 
 def test_affected_keys_take_a_query_over_changed_or_all_for_each_table_the_sql_reads(tmp_path):
     by_code = "|\n      SELECT TRIM(c.ROW_ID) AS id\n      FROM s_contact AS c JOIN changed AS l ON l.NAME = c.CUST_STAT_CD\n"
-    folder = gold_folder(tmp_path, person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: {by_code}"), person=PERSON_SQL)
+    folder = gold_folder(
+        tmp_path, person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: {by_code}"), person=PERSON_SQL
+    )
     (entity,) = load_gold_entities(folder, known_tables=KNOWN)
     assert entity.affected_keys["s_contact"] == BY_ROW_ID
-    assert entity.affected_keys["s_lst_of_val"].startswith("SELECT TRIM(c.ROW_ID) AS id\nFROM s_contact AS c JOIN changed")
+    assert entity.affected_keys["s_lst_of_val"].startswith(
+        "SELECT TRIM(c.ROW_ID) AS id\nFROM s_contact AS c JOIN changed"
+    )
     (tmp_path / "entities.yaml").write_text(person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: all\n"))
     (entity,) = load_gold_entities(folder, known_tables=KNOWN)
     assert entity.affected_keys["s_lst_of_val"] == "all"
@@ -222,8 +246,12 @@ def test_an_affected_keys_query_must_read_the_changed_rows(tmp_path):
 
 
 def test_an_affected_keys_query_reads_only_changed_and_the_tables_of_the_entity_sql(tmp_path):
-    query = "SELECT TRIM(x.PAR_ROW_ID) AS id FROM s_contact_x AS x JOIN changed AS c ON c.ROW_ID = x.PAR_ROW_ID"
-    folder = gold_folder(tmp_path, person(f"    s_contact: {query}\n    s_lst_of_val: all\n"), person=PERSON_SQL)
+    query = (
+        "SELECT TRIM(x.PAR_ROW_ID) AS id FROM s_contact_x AS x JOIN changed AS c ON c.ROW_ID = x.PAR_ROW_ID"
+    )
+    folder = gold_folder(
+        tmp_path, person(f"    s_contact: {query}\n    s_lst_of_val: all\n"), person=PERSON_SQL
+    )
     assert load_error(folder) == (
         f"{folder / 'entities.yaml'}:5: person.affected_keys.s_contact: the query reads s_contact_x; it may read "
         "`changed` and the tables person.sql reads (s_contact, s_lst_of_val)"
@@ -232,9 +260,13 @@ def test_an_affected_keys_query_reads_only_changed_and_the_tables_of_the_entity_
 
 def test_a_syntax_error_in_an_affected_keys_query_names_its_line_in_entities_yaml(tmp_path):
     block = "|\n      SELECT TRIM(c.ROW_ID) AS id\n      FROM s_contact AS c\n      JOIN changed AS l ON (l.NAME = c.CUST_STAT_CD\n"
-    folder = gold_folder(tmp_path, person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: {block}"), person=PERSON_SQL)
+    folder = gold_folder(
+        tmp_path, person(f"    s_contact: {BY_ROW_ID}\n    s_lst_of_val: {block}"), person=PERSON_SQL
+    )
     message = load_error(folder)
-    assert message.startswith(f"{folder / 'entities.yaml'}:9: person.affected_keys.s_lst_of_val: SQL syntax error: ")
+    assert message.startswith(
+        f"{folder / 'entities.yaml'}:9: person.affected_keys.s_lst_of_val: SQL syntax error: "
+    )
 
 
 def test_an_affected_keys_value_holds_one_query(tmp_path):
@@ -269,15 +301,18 @@ def test_the_key_filter_is_and_ed_with_the_query_filter_on_the_key_expressions()
     )
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT a AS k, COUNT(*) AS n FROM t GROUP BY a",
-    "SELECT DISTINCT a AS k FROM t",
-    "SELECT a AS k, ROW_NUMBER() OVER (PARTITION BY b ORDER BY c) AS n FROM t",
-    "SELECT a AS k, SUM(b) AS total FROM t",
-    "SELECT a AS k FROM t LIMIT 10",
-    "SELECT a AS k FROM t UNION ALL SELECT b FROM u",
-    "SELECT * FROM t",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a AS k, COUNT(*) AS n FROM t GROUP BY a",
+        "SELECT DISTINCT a AS k FROM t",
+        "SELECT a AS k, ROW_NUMBER() OVER (PARTITION BY b ORDER BY c) AS n FROM t",
+        "SELECT a AS k, SUM(b) AS total FROM t",
+        "SELECT a AS k FROM t LIMIT 10",
+        "SELECT a AS k FROM t UNION ALL SELECT b FROM u",
+        "SELECT * FROM t",
+    ],
+)
 def test_a_query_whose_rows_depend_on_other_rows_is_not_rewritten(sql):
     """The engine then filters the finished result instead (correct, but nothing is pruned)."""
     assert restrict_to_keys(sql, ["k"], "keys") is None

@@ -9,15 +9,28 @@ from orchestration.lake_check import SparkMasterUnreachableError, check_spark_ma
 from orchestration.resources import LakeResource, SparkResource, resources_from_env
 from orchestration.spark_session import LOCAL_CLUSTER_DEFAULTS, lake_jars, session_conf
 
-LAKE_VARIABLES = ["CDC_LAKE_ROOT", "CDC_LAKE_HADOOP_CONF", "CDC_S3_ENDPOINT", "CDC_S3_PATH_STYLE_ACCESS",
-                  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-                  "AWS_DEFAULT_REGION"]
+LAKE_VARIABLES = [
+    "CDC_LAKE_ROOT",
+    "CDC_LAKE_HADOOP_CONF",
+    "CDC_S3_ENDPOINT",
+    "CDC_S3_PATH_STYLE_ACCESS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+]
 
 
 def test_s3_settings_apply_to_the_lake_bucket_only():
-    lake = LakeResource(root="s3a://crm-lake/prod", s3_endpoint="http://minio.internal:9000",
-                        s3_path_style_access=True, s3_region="eu-west-1",
-                        s3_access_key="AKIA1", s3_secret_key="secret1")
+    lake = LakeResource(
+        root="s3a://crm-lake/prod",
+        s3_endpoint="http://minio.internal:9000",
+        s3_path_style_access=True,
+        s3_region="eu-west-1",
+        s3_access_key="AKIA1",
+        s3_secret_key="secret1",
+    )
 
     assert lake.hadoop_settings() == {
         "fs.s3a.bucket.crm-lake.path.style.access": "true",
@@ -31,23 +44,29 @@ def test_s3_settings_apply_to_the_lake_bucket_only():
 
 
 def test_s3_without_keys_leaves_credentials_to_the_default_providers():
-    settings = LakeResource(root="s3a://lake/x", s3_endpoint="https://s3.eu-west-1.amazonaws.com").hadoop_settings()
+    settings = LakeResource(
+        root="s3a://lake/x", s3_endpoint="https://s3.eu-west-1.amazonaws.com"
+    ).hadoop_settings()
 
     assert settings["fs.s3a.bucket.lake.connection.ssl.enabled"] == "true"
     assert not any(key.endswith(("access.key", "secret.key", "aws.credentials.provider")) for key in settings)
 
 
 def test_s3_session_token_selects_the_temporary_credentials_provider():
-    settings = LakeResource(root="s3a://lake/x", s3_access_key="ASIA1", s3_secret_key="s",
-                            s3_session_token="token").hadoop_settings()
+    settings = LakeResource(
+        root="s3a://lake/x", s3_access_key="ASIA1", s3_secret_key="s", s3_session_token="token"
+    ).hadoop_settings()
 
     assert settings["fs.s3a.bucket.lake.session.token"] == "token"
     assert settings["fs.s3a.bucket.lake.aws.credentials.provider"].endswith("TemporaryAWSCredentialsProvider")
 
 
 def test_explicit_hadoop_conf_wins_and_other_schemes_get_only_it():
-    s3 = LakeResource(root="s3a://lake/x", s3_path_style_access=True,
-                      hadoop_conf={"fs.s3a.bucket.lake.path.style.access": "false"})
+    s3 = LakeResource(
+        root="s3a://lake/x",
+        s3_path_style_access=True,
+        hadoop_conf={"fs.s3a.bucket.lake.path.style.access": "false"},
+    )
     hdfs = LakeResource(root="hdfs://nn:8020/lake", hadoop_conf={"dfs.replication": "2"})
 
     assert s3.hadoop_settings()["fs.s3a.bucket.lake.path.style.access"] == "false"
@@ -69,7 +88,11 @@ def test_lake_settings_come_from_the_standard_variables(monkeypatch, tmp_path):
 
     lake = resources_from_env()["lake"]
 
-    assert (lake.root, lake.s3_endpoint, lake.s3_path_style_access) == ("s3a://lake/cdc", "http://127.0.0.1:9000", True)
+    assert (lake.root, lake.s3_endpoint, lake.s3_path_style_access) == (
+        "s3a://lake/cdc",
+        "http://127.0.0.1:9000",
+        True,
+    )
     assert (lake.s3_access_key, lake.s3_region) == ("key-id", "eu-central-1")
     assert isinstance(lake.s3_secret_key, dg.EnvVar)  # shown in the UI as the variable's name only
     assert lake.hadoop_settings()["fs.s3a.bucket.lake.secret.key"] == "the-secret"

@@ -49,16 +49,23 @@ def test_a_table_with_records_waiting_brings_its_chain_and_the_checks_that_read_
         for expectation in suite.expectations:
             reads = {dg.AssetKey(list(t)) for t in expectation.tables_read()}
             if dg.AssetKey([suite.layer, suite.table]) in assets or reads & assets:
-                expected_checks.add(dg.AssetCheckKey(dg.AssetKey([suite.layer, suite.table]), expectation.name))
+                expected_checks.add(
+                    dg.AssetCheckKey(dg.AssetKey([suite.layer, suite.table]), expectation.name)
+                )
                 # its suite's ordering check on each table of its own layer it reads (gold reads silver
                 # tables upstream of it: those need none)
-                expected_checks |= {dg.AssetCheckKey(dg.AssetKey(list(t)), f"read_by_{suite.layer}_{suite.table}")
-                                    for t in expectation.tables_read() if t[0] == suite.layer}
+                expected_checks |= {
+                    dg.AssetCheckKey(dg.AssetKey(list(t)), f"read_by_{suite.layer}_{suite.table}")
+                    for t in expectation.tables_read()
+                    if t[0] == suite.layer
+                }
     assert checks == expected_checks
     assert any(key.name.startswith("read_by_") for key in checks)
     # the subset builds: the suites reading each other's tables do not wait for each other's blocking checks
     defs.resolve_job_def("microbatch").get_subset(asset_selection=assets, asset_check_selection=checks)
-    assert any(key.asset_key not in assets for key in checks - freshness_checks()), "no check of a reading asset"
+    assert any(key.asset_key not in assets for key in checks - freshness_checks()), (
+        "no check of a reading asset"
+    )
 
 
 def test_silver_behind_bronze_runs_silver_without_bronze():

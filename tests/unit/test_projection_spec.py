@@ -68,7 +68,9 @@ def load_error(path: Path, known_entities: set[str] | None = None) -> str:
 def gold_columns() -> dict[str, dict[str, str]]:
     """entity -> the columns its gold SQL returns (names only; types do not matter here)."""
     return {
-        entity.name: {name: "string" for name in sqlglot.parse_one(entity.sql_text, read="spark").named_selects}
+        entity.name: {
+            name: "string" for name in sqlglot.parse_one(entity.sql_text, read="spark").named_selects
+        }
         for entity in load_gold_entities(GOLD_DIR)
     }
 
@@ -78,7 +80,9 @@ def gold_columns() -> dict[str, dict[str, str]]:
 
 def test_the_shipped_projections_load_and_read_only_gold_entities():
     gold = gold_columns()
-    specs = {spec.projection: spec for spec in load_projection_specs(PROJECTIONS_DIR, known_entities=set(gold))}
+    specs = {
+        spec.projection: spec for spec in load_projection_specs(PROJECTIONS_DIR, known_entities=set(gold))
+    }
     assert sorted(specs) == ["customer_by_id", "order_by_id", "orders_by_customer"]
     assert specs["orders_by_customer"].primary_key == ["customer_id", "order_date", "order_id"]
     assert specs["orders_by_customer"].clustering_columns == [("order_date", "desc"), ("order_id", "asc")]
@@ -89,8 +93,12 @@ def test_the_shipped_projections_load_and_read_only_gold_entities():
 def test_each_projection_sql_reads_existing_gold_columns_and_returns_exactly_its_columns():
     gold = gold_columns()
     for spec in load_projection_specs(PROJECTIONS_DIR):
-        tree = qualify(sqlglot.parse_one(spec.query, read="spark"), schema=gold, dialect="spark",
-                       validate_qualify_columns=True)
+        tree = qualify(
+            sqlglot.parse_one(spec.query, read="spark"),
+            schema=gold,
+            dialect="spark",
+            validate_qualify_columns=True,
+        )
         assert tree.named_selects == list(spec.columns), spec.projection
         for entity, mapping in spec.partition_mappings.items():
             if isinstance(mapping, list):
@@ -129,10 +137,15 @@ def test_the_table_ddl_follows_the_spec(tmp_path):
 
 def test_a_new_column_is_added_and_a_key_or_type_change_is_an_incompatibility(tmp_path):
     wanted = spec_shape(load_projection_spec(write(tmp_path, "o.yaml", SQL_SPEC)))
-    live = TableShape(wanted.partition_key, wanted.clustering, {k: v for k, v in wanted.columns.items() if k != "status"})
+    live = TableShape(
+        wanted.partition_key, wanted.clustering, {k: v for k, v in wanted.columns.items() if k != "status"}
+    )
     assert differences(live, wanted) == ([], ["status"])
-    live = TableShape(wanted.partition_key, (("order_date", "asc"), ("order_id", "asc")),
-                      {**wanted.columns, "status": "int", "gone": "text"})
+    live = TableShape(
+        wanted.partition_key,
+        (("order_date", "asc"), ("order_id", "asc")),
+        {**wanted.columns, "status": "int", "gone": "text"},
+    )
     problems, _ = differences(live, wanted)
     assert problems == [
         "clustering is (order_date ASC, order_id ASC) in the table, (order_date DESC, order_id ASC) in the spec",
@@ -170,12 +183,18 @@ def test_a_key_column_that_is_not_a_column_is_named(tmp_path):
 
 def test_clustering_direction_must_be_asc_or_desc(tmp_path):
     path = write(tmp_path, "o.yaml", SQL_SPEC.replace("order_date: desc", "order_date: newest"))
-    assert load_error(path) == f"{path}:9: clustering.0: clustering order of order_date is 'newest': use asc or desc"
+    assert (
+        load_error(path)
+        == f"{path}:9: clustering.0: clustering order of order_date is 'newest': use asc or desc"
+    )
 
 
 def test_latest_n_needs_clustering_columns(tmp_path):
     path = write(tmp_path, "c.yaml", ENTITY_SPEC + "latest_n: 5\n")
-    assert load_error(path) == f"{path}:1: (spec): latest_n needs clustering columns: they define which rows are the latest"
+    assert (
+        load_error(path)
+        == f"{path}:1: (spec): latest_n needs clustering columns: they define which rows are the latest"
+    )
 
 
 def test_entity_and_sql_are_exclusive(tmp_path):
@@ -222,7 +241,11 @@ def test_unknown_gold_entity_is_named_with_the_known_ones(tmp_path):
 
 def test_duplicate_projection_names_across_files_name_both(tmp_path):
     first = write(tmp_path, "a.yaml", ENTITY_SPEC)
-    second = write(tmp_path, "b.yaml", ENTITY_SPEC.replace("projection: customer_by_id", "projection: customer_by_id\ntable: other"))
+    second = write(
+        tmp_path,
+        "b.yaml",
+        ENTITY_SPEC.replace("projection: customer_by_id", "projection: customer_by_id\ntable: other"),
+    )
     with pytest.raises(SpecError) as caught:
         load_projection_specs(tmp_path)
     assert str(caught.value) == f"{second}:1: projection 'customer_by_id' is already used by {first}"
@@ -238,18 +261,24 @@ def fingerprint_of(spec_json: str) -> str:
     return spec_json  # the rule only compares fingerprints
 
 
-def state(committed_at: int, versions: dict, stamp: int, offsets: dict | None = None, attempts=()) -> ProjectionState:
+def state(
+    committed_at: int, versions: dict, stamp: int, offsets: dict | None = None, attempts=()
+) -> ProjectionState:
     written = WrittenState(SourcePosition(committed_at, versions, offsets or {}), stamp, SPEC_JSON)
     return ProjectionState(committed=written, attempts=tuple(attempts))
 
 
 def test_the_first_batch_writes_at_its_as_of_time():
-    decision = decide(ProjectionState(committed=None), SourcePosition(T0, {"order": 3}), SPEC_JSON, fingerprint_of)
+    decision = decide(
+        ProjectionState(committed=None), SourcePosition(T0, {"order": 3}), SPEC_JSON, fingerprint_of
+    )
     assert (decision.action, decision.write_timestamp) == ("write", T0)
 
 
 def test_a_newer_batch_writes_at_its_as_of_time():
-    decision = decide(state(T0, {"order": 3}, T0), SourcePosition(T0 + 500, {"order": 4}), SPEC_JSON, fingerprint_of)
+    decision = decide(
+        state(T0, {"order": 3}, T0), SourcePosition(T0 + 500, {"order": 4}), SPEC_JSON, fingerprint_of
+    )
     assert (decision.action, decision.write_timestamp) == ("write", T0 + 500)
 
 
@@ -265,7 +294,10 @@ def test_a_batch_older_in_any_part_is_refused():
     for batch, reason in [
         (SourcePosition(T0 - 1, {"order": 3, "order_item": 7}), f"as_of_us {T0 - 1} < {T0}"),
         (SourcePosition(T0 + 9, {"order": 3, "order_item": 6}), "gold order_item version 6 < 7"),
-        (SourcePosition(T0 + 9, {"order": 4, "order_item": 7}, {"crm.S_ORDER": {1: 3}}), "crm.S_ORDER[1] offset 3 < 4"),
+        (
+            SourcePosition(T0 + 9, {"order": 4, "order_item": 7}, {"crm.S_ORDER": {1: 3}}),
+            "crm.S_ORDER[1] offset 3 < 4",
+        ),
     ]:
         decision = decide(recorded, batch, SPEC_JSON, fingerprint_of)
         assert decision.action == "refuse" and decision.write_timestamp is None
@@ -273,12 +305,16 @@ def test_a_batch_older_in_any_part_is_refused():
 
 
 def test_a_newer_state_with_the_same_as_of_time_gets_the_next_microsecond():
-    decision = decide(state(T0, {"order": 3}, T0), SourcePosition(T0, {"order": 4}), SPEC_JSON, fingerprint_of)
+    decision = decide(
+        state(T0, {"order": 3}, T0), SourcePosition(T0, {"order": 4}), SPEC_JSON, fingerprint_of
+    )
     assert (decision.action, decision.write_timestamp) == ("write", T0 + 1)
 
 
 def test_a_changed_spec_at_the_same_position_is_written_not_replayed():
-    decision = decide(state(T0, {"order": 3}, T0), SourcePosition(T0, {"order": 3}), '{"spec": 2}', fingerprint_of)
+    decision = decide(
+        state(T0, {"order": 3}, T0), SourcePosition(T0, {"order": 3}), '{"spec": 2}', fingerprint_of
+    )
     assert (decision.action, decision.write_timestamp) == ("write", T0 + 1)
 
 

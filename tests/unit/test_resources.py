@@ -16,11 +16,24 @@ from orchestration.resources import (
 from orchestration.stack.stack import StackPorts
 
 ENV_VARIABLES = [
-    "CDC_KAFKA_BOOTSTRAP", "CDC_KAFKA_SECURITY_PROTOCOL", "CDC_KAFKA_SASL_MECHANISM",
-    "CDC_KAFKA_SASL_USERNAME", "CDC_KAFKA_SASL_PASSWORD", "CDC_KAFKA_SSL_CA_LOCATION",
-    "CDC_SPARK_MASTER", "CDC_SPARK_CONF", "CDC_CASSANDRA_HOSTS", "CDC_CASSANDRA_PORT",
-    "CDC_CASSANDRA_KEYSPACE", "CDC_CASSANDRA_USERNAME", "CDC_CASSANDRA_PASSWORD", "CDC_CASSANDRA_LOCAL_DC",
-    "CDC_LAKE_ROOT", "CDC_KAFKA_PORT", "CDC_KAFKA_CONTROLLER_PORT", "CDC_CASSANDRA_STORAGE_PORT",
+    "CDC_KAFKA_BOOTSTRAP",
+    "CDC_KAFKA_SECURITY_PROTOCOL",
+    "CDC_KAFKA_SASL_MECHANISM",
+    "CDC_KAFKA_SASL_USERNAME",
+    "CDC_KAFKA_SASL_PASSWORD",
+    "CDC_KAFKA_SSL_CA_LOCATION",
+    "CDC_SPARK_MASTER",
+    "CDC_SPARK_CONF",
+    "CDC_CASSANDRA_HOSTS",
+    "CDC_CASSANDRA_PORT",
+    "CDC_CASSANDRA_KEYSPACE",
+    "CDC_CASSANDRA_USERNAME",
+    "CDC_CASSANDRA_PASSWORD",
+    "CDC_CASSANDRA_LOCAL_DC",
+    "CDC_LAKE_ROOT",
+    "CDC_KAFKA_PORT",
+    "CDC_KAFKA_CONTROLLER_PORT",
+    "CDC_CASSANDRA_STORAGE_PORT",
 ]
 
 
@@ -35,14 +48,22 @@ def clean_env(monkeypatch, tmp_path):
 def test_kafka_client_config_carries_only_the_settings_given():
     plain = KafkaResource(bootstrap_servers="b1:9092,b2:9092")
     secured = KafkaResource(
-        bootstrap_servers="b1:9093", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
-        sasl_username="etl", sasl_password="s3cret", ssl_ca_location="/etc/ca.pem",
+        bootstrap_servers="b1:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="etl",
+        sasl_password="s3cret",
+        ssl_ca_location="/etc/ca.pem",
     )
 
     assert plain.client_config() == {"bootstrap.servers": "b1:9092,b2:9092", "security.protocol": "PLAINTEXT"}
     assert secured.client_config() == {
-        "bootstrap.servers": "b1:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": "etl", "sasl.password": "s3cret", "ssl.ca.location": "/etc/ca.pem",
+        "bootstrap.servers": "b1:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "etl",
+        "sasl.password": "s3cret",
+        "ssl.ca.location": "/etc/ca.pem",
     }
 
 
@@ -54,19 +75,28 @@ def test_kafka_unknown_security_protocol_is_rejected():
 def test_kafka_client_overrides_use_librdkafka_names():
     kafka = KafkaResource(bootstrap_servers="b1:9092")
 
-    config = kafka.consumer_config({"auto.offset.reset": "earliest"}, group_id="bronze", enable_auto_commit=False)
+    config = kafka.consumer_config(
+        {"auto.offset.reset": "earliest"}, group_id="bronze", enable_auto_commit=False
+    )
 
     assert config == {
-        "bootstrap.servers": "b1:9092", "security.protocol": "PLAINTEXT",
-        "auto.offset.reset": "earliest", "group.id": "bronze", "enable.auto.commit": False,
+        "bootstrap.servers": "b1:9092",
+        "security.protocol": "PLAINTEXT",
+        "auto.offset.reset": "earliest",
+        "group.id": "bronze",
+        "enable.auto.commit": False,
     }
     assert kafka.producer_config(enable_idempotence=True)["enable.idempotence"] is True
 
 
 def test_lake_table_path_joins_root_layer_and_name():
-    assert LakeResource(root="s3a://bucket/lake/").table_path("silver", "crm.S_CONTACT") == \
-        "s3a://bucket/lake/silver/crm.S_CONTACT"
-    assert LakeResource(root="hdfs://nn:8020/lake").table_path("bronze", "t") == "hdfs://nn:8020/lake/bronze/t"
+    assert (
+        LakeResource(root="s3a://bucket/lake/").table_path("silver", "crm.S_CONTACT")
+        == "s3a://bucket/lake/silver/crm.S_CONTACT"
+    )
+    assert (
+        LakeResource(root="hdfs://nn:8020/lake").table_path("bronze", "t") == "hdfs://nn:8020/lake/bronze/t"
+    )
     assert LakeResource(root="/data/lake").table_path("gold", "customer") == "/data/lake/gold/customer"
 
 
@@ -104,9 +134,13 @@ def test_resources_from_env_default_to_the_local_stack(clean_env):
     defaults = StackPorts()
 
     assert resources["kafka"].client_config() == {
-        "bootstrap.servers": f"127.0.0.1:{defaults.kafka}", "security.protocol": "PLAINTEXT",
+        "bootstrap.servers": f"127.0.0.1:{defaults.kafka}",
+        "security.protocol": "PLAINTEXT",
     }
-    assert (resources["cassandra"].contact_points, resources["cassandra"].port) == (["127.0.0.1"], defaults.cassandra)
+    assert (resources["cassandra"].contact_points, resources["cassandra"].port) == (
+        ["127.0.0.1"],
+        defaults.cassandra,
+    )
     assert (resources["cassandra"].keyspace, resources["cassandra"].local_dc) == ("cdc", "datacenter1")
     assert (resources["spark"].master, resources["spark"].conf) == ("local[2]", {})
     assert resources["lake"].root.endswith("/.lake")
@@ -124,13 +158,21 @@ def test_resources_from_env_follow_the_stack_port_variables(clean_env):
 
 def test_resources_from_env_read_every_variable(clean_env):
     settings = {
-        "CDC_KAFKA_BOOTSTRAP": "k1:9093,k2:9093", "CDC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "CDC_KAFKA_SASL_MECHANISM": "PLAIN", "CDC_KAFKA_SASL_USERNAME": "etl",
-        "CDC_KAFKA_SASL_PASSWORD": "kafka-secret", "CDC_KAFKA_SSL_CA_LOCATION": "/ca.pem",
-        "CDC_SPARK_MASTER": "spark://m:7077", "CDC_SPARK_CONF": '{"spark.executor.memory": "4g"}',
-        "CDC_CASSANDRA_HOSTS": "c1, c2", "CDC_CASSANDRA_PORT": "9142", "CDC_CASSANDRA_KEYSPACE": "crm",
-        "CDC_CASSANDRA_USERNAME": "app", "CDC_CASSANDRA_PASSWORD": "cassandra-secret",
-        "CDC_CASSANDRA_LOCAL_DC": "dc2", "CDC_LAKE_ROOT": "s3a://lake/prod",
+        "CDC_KAFKA_BOOTSTRAP": "k1:9093,k2:9093",
+        "CDC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "CDC_KAFKA_SASL_MECHANISM": "PLAIN",
+        "CDC_KAFKA_SASL_USERNAME": "etl",
+        "CDC_KAFKA_SASL_PASSWORD": "kafka-secret",
+        "CDC_KAFKA_SSL_CA_LOCATION": "/ca.pem",
+        "CDC_SPARK_MASTER": "spark://m:7077",
+        "CDC_SPARK_CONF": '{"spark.executor.memory": "4g"}',
+        "CDC_CASSANDRA_HOSTS": "c1, c2",
+        "CDC_CASSANDRA_PORT": "9142",
+        "CDC_CASSANDRA_KEYSPACE": "crm",
+        "CDC_CASSANDRA_USERNAME": "app",
+        "CDC_CASSANDRA_PASSWORD": "cassandra-secret",
+        "CDC_CASSANDRA_LOCAL_DC": "dc2",
+        "CDC_LAKE_ROOT": "s3a://lake/prod",
     }
     for variable, value in settings.items():
         clean_env.setenv(variable, value)
@@ -139,12 +181,23 @@ def test_resources_from_env_read_every_variable(clean_env):
     kafka, cassandra = resources["kafka"], resources["cassandra"]
 
     assert kafka.client_config() == {
-        "bootstrap.servers": "k1:9093,k2:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
-        "sasl.username": "etl", "sasl.password": "kafka-secret", "ssl.ca.location": "/ca.pem",
+        "bootstrap.servers": "k1:9093,k2:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "etl",
+        "sasl.password": "kafka-secret",
+        "ssl.ca.location": "/ca.pem",
     }
-    assert (resources["spark"].master, resources["spark"].conf) == ("spark://m:7077", {"spark.executor.memory": "4g"})
-    assert (cassandra.contact_points, cassandra.port, cassandra.keyspace, cassandra.local_dc) == \
-        (["c1", "c2"], 9142, "crm", "dc2")
+    assert (resources["spark"].master, resources["spark"].conf) == (
+        "spark://m:7077",
+        {"spark.executor.memory": "4g"},
+    )
+    assert (cassandra.contact_points, cassandra.port, cassandra.keyspace, cassandra.local_dc) == (
+        ["c1", "c2"],
+        9142,
+        "crm",
+        "dc2",
+    )
     assert cassandra.cluster_kwargs()["auth_provider"].password == "cassandra-secret"
     assert resources["lake"].table_path("bronze", "t") == "s3a://lake/prod/bronze/t"
 
@@ -179,5 +232,6 @@ def test_resources_resolve_inside_a_dagster_run(clean_env):
 
     assert result.success
     assert result.output_for_node("seen") == {
-        "password": "kafka-secret", "path": resources["lake"].table_path("silver", "t"),
+        "password": "kafka-secret",
+        "path": resources["lake"].table_path("silver", "t"),
     }

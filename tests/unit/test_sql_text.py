@@ -30,7 +30,9 @@ def test_a_string_literal_escapes_backslashes_before_quotes():
     assert sql_string("C\\'") == "'C\\\\\\''"
 
 
-@pytest.mark.parametrize("name", ["FIRST NAME", "a,b", "p(q)", "k=v", "x;y", "{z}", "tab\there", "line\nbreak"])
+@pytest.mark.parametrize(
+    "name", ["FIRST NAME", "a,b", "p(q)", "k=v", "x;y", "{z}", "tab\there", "line\nbreak"]
+)
 def test_names_delta_refuses_without_column_mapping_need_it(name):
     assert needs_column_mapping([name])
 

@@ -9,8 +9,16 @@ import pytest
 from assets.table_spec import SpecError, load_table_spec, load_table_specs
 
 SPECS = Path(__file__).resolve().parents[2] / "assets" / "specs"
-CRM_TABLES = ["S_ADDR_PER", "S_CONTACT", "S_CONTACT_X", "S_LST_OF_VAL", "S_ORDER", "S_ORDER_ITEM", "S_ORG_EXT",
-              "S_PROD_INT"]
+CRM_TABLES = [
+    "S_ADDR_PER",
+    "S_CONTACT",
+    "S_CONTACT_X",
+    "S_LST_OF_VAL",
+    "S_ORDER",
+    "S_ORDER_ITEM",
+    "S_ORG_EXT",
+    "S_PROD_INT",
+]
 
 VALID = "table: SIEBEL.S_X\ntopic: crm.S_X\nformat: goldengate_json\nkeys: [ROW_ID]\n"
 
@@ -29,7 +37,12 @@ def load_error(path: Path) -> str:
 
 def test_the_minimal_spec_loads_with_defaults(tmp_path):
     spec = load_table_spec(write(tmp_path, "x.yaml", VALID))
-    assert (spec.table, spec.topic, spec.format, spec.keys) == ("SIEBEL.S_X", "crm.S_X", "goldengate_json", ["ROW_ID"])
+    assert (spec.table, spec.topic, spec.format, spec.keys) == (
+        "SIEBEL.S_X",
+        "crm.S_X",
+        "goldengate_json",
+        ["ROW_ID"],
+    )
     assert spec.history == "scd1" and spec.columns == {} and spec.asset_name == "s_x"
 
 
@@ -52,7 +65,11 @@ def test_missing_topic_names_file_and_field(tmp_path):
 
 def test_duplicate_table_across_files_names_both_files_and_lines(tmp_path):
     first = write(tmp_path, "a.yaml", VALID)
-    second = write(tmp_path, "b.yaml", "# same table, other topic\n" + VALID.replace("crm.S_X", "crm.S_X2") + "name: other\n")
+    second = write(
+        tmp_path,
+        "b.yaml",
+        "# same table, other topic\n" + VALID.replace("crm.S_X", "crm.S_X2") + "name: other\n",
+    )
     with pytest.raises(SpecError) as caught:
         load_table_specs(tmp_path)
     assert str(caught.value) == f"{second}:2: table 'SIEBEL.S_X' is already used by {first}:1"
@@ -106,7 +123,9 @@ DEBEZIUM = "table: dbo.customers\ntopic: server1.testDB.dbo.customers\nformat: d
     "sequence_by", [None, "[commit_lsn, change_lsn]", "[commit_lsn, change_lsn, event_serial_no]", "[file, pos, row]",
                     "[commit_scn, scn, ssn]", "[lsn]", "[commit_lsn, total_order]"],
 )  # fmt: skip
-def test_a_debezium_spec_loads_with_no_sequence_by_or_with_any_connectors_position_fields(tmp_path, sequence_by):
+def test_a_debezium_spec_loads_with_no_sequence_by_or_with_any_connectors_position_fields(
+    tmp_path, sequence_by
+):
     text = DEBEZIUM if sequence_by is None else DEBEZIUM + f"sequence_by: {sequence_by}\n"
     spec = load_table_spec(write(tmp_path, "x.yaml", text))
     assert spec.sequence_by == (None if sequence_by is None else sequence_by.strip("[]").split(", "))
@@ -124,4 +143,7 @@ def test_a_debezium_sequence_by_field_no_connector_has_lists_each_connectors_fie
 
 def test_a_goldengate_sequence_by_keeps_its_own_fields(tmp_path):
     path = write(tmp_path, "x.yaml", VALID + "sequence_by: [commit_lsn]\n")
-    assert load_error(path) == f"{path}:5: sequence_by: ['commit_lsn'] for goldengate_json: use fields of ['csn', 'pos']"
+    assert (
+        load_error(path)
+        == f"{path}:5: sequence_by: ['commit_lsn'] for goldengate_json: use fields of ['csn', 'pos']"
+    )

@@ -12,8 +12,18 @@ from orchestration.workload import WorkloadConfig, generate_workload, load_catal
 from orchestration.workload.catalogue import DEFAULT_CATALOGUE, CatalogueError
 
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEM_COLUMNS = ["ROW_ID", "CREATED", "CREATED_BY", "LAST_UPD", "LAST_UPD_BY", "MODIFICATION_NUM", "CONFLICT_ID",
-                  "DB_LAST_UPD", "DB_LAST_UPD_SRC", "DCKING_NUM"]
+SYSTEM_COLUMNS = [
+    "ROW_ID",
+    "CREATED",
+    "CREATED_BY",
+    "LAST_UPD",
+    "LAST_UPD_BY",
+    "MODIFICATION_NUM",
+    "CONFLICT_ID",
+    "DB_LAST_UPD",
+    "DB_LAST_UPD_SRC",
+    "DCKING_NUM",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +39,32 @@ def test_every_spec_has_a_catalogue_table_and_the_topic_the_generator_writes(cat
 
 
 def test_spec_column_hints_name_catalogue_columns_of_a_matching_kind(catalogue):
-    kinds_for = {"timestamp": {"now"}, "date": {"date"}, "long": {"version", "number", "constant"},
-                 "int": {"number", "line_number"}}
+    kinds_for = {
+        "timestamp": {"now"},
+        "date": {"date"},
+        "long": {"version", "number", "constant"},
+        "int": {"number", "line_number"},
+    }
     for spec in load_table_specs(ROOT / "assets" / "specs"):
         columns = {c.name: c for c in catalogue.table_by_source(spec.table).columns}
         for name, type_name in spec.columns.items():
             assert name in columns, f"{spec.table}: hint for unknown column {name}"
             expected = {"decimal"} if type_name.startswith("decimal") else kinds_for[type_name]
-            assert columns[name].kind in expected, f"{spec.table}.{name}: {type_name} hint on {columns[name].kind}"
+            assert columns[name].kind in expected, (
+                f"{spec.table}.{name}: {type_name} hint on {columns[name].kind}"
+            )
 
 
 def test_every_table_starts_with_the_siebel_system_columns(catalogue):
     for table in catalogue.tables.values():
         assert table.column_names[: len(SYSTEM_COLUMNS)] == SYSTEM_COLUMNS
         assert table.key == "ROW_ID"
-        assert {c.name for c in table.touch_columns} == {"LAST_UPD", "LAST_UPD_BY", "MODIFICATION_NUM", "DB_LAST_UPD"}
+        assert {c.name for c in table.touch_columns} == {
+            "LAST_UPD",
+            "LAST_UPD_BY",
+            "MODIFICATION_NUM",
+            "DB_LAST_UPD",
+        }
 
 
 def test_the_extension_table_has_par_row_id_and_attrib_columns(catalogue):

@@ -35,7 +35,9 @@ def test_only_the_listed_tables_are_debezium_envelopes_with_schemas(workload):
     for topic, _, value in workload.messages:
         if value is not None:
             document = json.loads(value)
-            kinds.setdefault(topic, set()).add("debezium" if set(document) == {"schema", "payload"} else "goldengate")
+            kinds.setdefault(topic, set()).add(
+                "debezium" if set(document) == {"schema", "payload"} else "goldengate"
+            )
     assert kinds.pop("crm.S_PROD_INT") == {"debezium"} and kinds.pop("crm.S_LST_OF_VAL") == {"debezium"}
     assert len(kinds) == 6 and all(v == {"goldengate"} for v in kinds.values())
 
@@ -109,8 +111,9 @@ def test_debezium_values_use_connect_types(workload):
 
 
 def test_the_debezium_initial_load_is_snapshot_reads():
-    workload = generate_workload(WorkloadConfig(initial_load=True, debezium_tables=("S_PROD_INT",), initial_rows=300,
-                                                changes=50))
+    workload = generate_workload(
+        WorkloadConfig(initial_load=True, debezium_tables=("S_PROD_INT",), initial_rows=300, changes=50)
+    )
     load = workload.messages[: workload.transaction_ends[0]]
     reads = [json.loads(v)["payload"] for t, _, v in load if t == "crm.S_PROD_INT"]
     assert len(reads) == len(workload.state_after(len(load))["SIEBEL.S_PROD_INT"]) > 0

@@ -18,8 +18,9 @@ DEBEZIUM = ("S_PROD_INT", "S_LST_OF_VAL")
 
 @pytest.fixture(scope="module")
 def decoded():
-    workload = generate_workload(WorkloadConfig(initial_rows=200, changes=700, initial_load=True, overlap=30,
-                                                debezium_tables=DEBEZIUM))
+    workload = generate_workload(
+        WorkloadConfig(initial_rows=200, changes=700, initial_load=True, overlap=30, debezium_tables=DEBEZIUM)
+    )
     catalogue = load_catalogue()
     formats = {f"crm.{t}": "debezium_json" if t in DEBEZIUM else "goldengate_json" for t in catalogue.tables}
     records = []
@@ -79,7 +80,9 @@ def test_a_goldengate_key_change_decodes_as_an_update_with_the_old_key():
     workload = generate_workload(WorkloadConfig(initial_rows=120, changes=600))
     moved = []
     for offset, (topic, key, value) in enumerate(workload.messages):
-        (record,) = decode(KafkaMessage(topic, 0, offset, key, value), format="goldengate_json", keys=["ROW_ID"])
+        (record,) = decode(
+            KafkaMessage(topic, 0, offset, key, value), format="goldengate_json", keys=["ROW_ID"]
+        )
         if record.old_key is not None:
             moved.append(record)
     assert moved and all(r.op is Op.UPDATE and r.old_key != r.key for r in moved)

@@ -84,14 +84,20 @@ def test_some_tables_write_their_dates_in_goldengates_default_colon_form(stream,
     colon = {t.source: t for t in catalogue.tables.values() if t.date_format == GOLDENGATE_DATE}
     assert {"SIEBEL.S_CONTACT", "SIEBEL.S_CONTACT_X", "SIEBEL.S_ORDER"} <= set(colon)
     assert len(colon) < len(catalogue.tables)  # the space form stays exercised too
-    date_columns = {(t.source, c.name) for t in colon.values() for c in t.columns if c.kind in ("now", "date")}
+    date_columns = {
+        (t.source, c.name) for t in colon.values() for c in t.columns if c.kind in ("now", "date")
+    }
     seen = set()
     for message in (m for m in stream.parsed if m["table"] in colon):
         for column, value in (message.get("after") or {}).items():
             if (message["table"], column) in date_columns and value is not None:
                 assert DATE_TEXT[GOLDENGATE_DATE].match(value), (message["table"], column, value)
                 seen.add((message["table"], column))
-    assert {("SIEBEL.S_CONTACT", "BIRTH_DT"), ("SIEBEL.S_CONTACT_X", "ATTRIB_26"), ("SIEBEL.S_ORDER", "ORDER_DT")} <= seen
+    assert {
+        ("SIEBEL.S_CONTACT", "BIRTH_DT"),
+        ("SIEBEL.S_CONTACT_X", "ATTRIB_26"),
+        ("SIEBEL.S_ORDER", "ORDER_DT"),
+    } <= seen
 
 
 def test_compressed_updates_carry_only_the_key_and_the_columns_set(stream, catalogue):
@@ -121,11 +127,15 @@ def test_before_image_follows_the_configured_supplemental_logging(before_image, 
 
 def test_deletes_carry_the_key_only_in_before_by_default(stream):
     deletes = [m for m in stream.parsed if m["op_type"] == "D"]
-    assert deletes and all(m["before"] == {"ROW_ID": m["before"]["ROW_ID"]} and "after" not in m for m in deletes)
+    assert deletes and all(
+        m["before"] == {"ROW_ID": m["before"]["ROW_ID"]} and "after" not in m for m in deletes
+    )
 
 
 def test_a_column_set_to_null_is_present_with_json_null(stream):
-    nulled = [(m, c) for m in stream.parsed if m["op_type"] == "U" for c, v in m["after"].items() if v is None]
+    nulled = [
+        (m, c) for m in stream.parsed if m["op_type"] == "U" for c, v in m["after"].items() if v is None
+    ]
     assert len(nulled) > 10
     message, column = nulled[0]
     assert f'"{column}":null' in json.dumps(message["after"], separators=(",", ":"))
@@ -179,8 +189,9 @@ def test_new_contact_with_extension_order_and_items_commit_in_one_transaction(st
 
 
 def test_an_extension_update_touches_the_parent_system_columns_in_the_same_transaction(stream):
-    extension_updates = [i for i, m in enumerate(stream.parsed) if m["table"] == "SIEBEL.S_CONTACT_X"
-                         and m["op_type"] == "U"]
+    extension_updates = [
+        i for i, m in enumerate(stream.parsed) if m["table"] == "SIEBEL.S_CONTACT_X" and m["op_type"] == "U"
+    ]
     assert len(extension_updates) > 20
     state = stream.workload.state_after(0)
     cursor = 0
@@ -197,7 +208,9 @@ def test_an_extension_update_touches_the_parent_system_columns_in_the_same_trans
 
 
 def test_deleting_an_order_deletes_its_items_first_in_one_transaction(stream):
-    order_deletes = [i for i, m in enumerate(stream.parsed) if m["table"] == "SIEBEL.S_ORDER" and m["op_type"] == "D"]
+    order_deletes = [
+        i for i, m in enumerate(stream.parsed) if m["table"] == "SIEBEL.S_ORDER" and m["op_type"] == "D"
+    ]
     assert len(order_deletes) > 10
     with_items = 0
     for index in order_deletes:
@@ -205,16 +218,24 @@ def test_deleting_an_order_deletes_its_items_first_in_one_transaction(stream):
         before_tx = stream.workload.state_after(tx[0])
         order_id = stream.parsed[index]["before"]["ROW_ID"]
         items = {k for k, row in before_tx["SIEBEL.S_ORDER_ITEM"].items() if row["ORDER_ID"] == order_id}
-        deleted_first = {stream.parsed[i]["before"]["ROW_ID"] for i in tx if i < index
-                         and stream.parsed[i]["table"] == "SIEBEL.S_ORDER_ITEM" and stream.parsed[i]["op_type"] == "D"}
+        deleted_first = {
+            stream.parsed[i]["before"]["ROW_ID"]
+            for i in tx
+            if i < index
+            and stream.parsed[i]["table"] == "SIEBEL.S_ORDER_ITEM"
+            and stream.parsed[i]["op_type"] == "D"
+        }
         assert items <= deleted_first
         with_items += bool(items)
     assert with_items > 5
 
 
 def test_a_key_change_moves_a_list_of_values_row_to_a_new_row_id(stream):
-    changes = [(i, m) for i, m in enumerate(stream.parsed)
-               if m["op_type"] == "U" and m["before"]["ROW_ID"] != m["after"]["ROW_ID"]]
+    changes = [
+        (i, m)
+        for i, m in enumerate(stream.parsed)
+        if m["op_type"] == "U" and m["before"]["ROW_ID"] != m["after"]["ROW_ID"]
+    ]
     assert changes
     for index, message in changes:
         assert message["table"] == "SIEBEL.S_LST_OF_VAL"

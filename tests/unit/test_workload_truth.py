@@ -38,7 +38,11 @@ def replay(messages) -> dict[str, dict[str, dict]]:
 
 
 def texts(state) -> dict:
-    return {t: {k: {c: as_text(v) for c, v in row.items()} for k, row in rows.items()} for t, rows in state.items() if rows}
+    return {
+        t: {k: {c: as_text(v) for c, v in row.items()} for k, row in rows.items()}
+        for t, rows in state.items()
+        if rows
+    }
 
 
 def non_empty(state) -> dict:
@@ -76,8 +80,12 @@ def test_initial_load_with_overlap_replays_to_the_true_final_state():
     assert all(int(m["pos"][:10]) >= 1 for m in parsed[load_size:])
     # the overlap: changes already contained in the load arrive again after it
     load_versions = {(m["table"], m["after"]["ROW_ID"]): m["after"]["MODIFICATION_NUM"] for m in loaded}
-    stale = [m for m in parsed[load_size:load_size + 200] if m["op_type"] == "U"
-             and m["after"]["MODIFICATION_NUM"] <= load_versions.get((m["table"], m["after"]["ROW_ID"]), -1)]
+    stale = [
+        m
+        for m in parsed[load_size : load_size + 200]
+        if m["op_type"] == "U"
+        and m["after"]["MODIFICATION_NUM"] <= load_versions.get((m["table"], m["after"]["ROW_ID"]), -1)
+    ]
     assert stale
     assert texts(replay(workload.messages)) == non_empty(workload.state(as_text_values=True))
 
@@ -107,7 +115,8 @@ def test_cascades_and_reference_updates_leave_no_orphans_in_the_truth(workload):
             for row in state[table.source].values():
                 value = row[column.name]
                 assert value is None or value == catalogue.no_match_sentinel or value in target, (
-                    f"{table.name}.{column.name} = {value} has no {column.references} row")
+                    f"{table.name}.{column.name} = {value} has no {column.references} row"
+                )
                 checked += value in target
     assert checked > 500
     for base in catalogue.tables.values():
@@ -127,8 +136,11 @@ def test_list_of_values_codes_in_the_truth_resolve_to_list_of_values_rows(worklo
     catalogue = load_catalogue()
     lov = catalogue.list_of_values
     state = workload.state()
-    codes = {(row[lov.type_column], row[lov.code_column]) for row in state[catalogue.table(lov.table).source].values()
-             if row[lov.language_column] == lov.language}
+    codes = {
+        (row[lov.type_column], row[lov.code_column])
+        for row in state[catalogue.table(lov.table).source].values()
+        if row[lov.language_column] == lov.language
+    }
     for table in catalogue.tables.values():
         for column in (c for c in table.columns if c.kind == "lov"):
             for row in state[table.source].values():
@@ -138,7 +150,9 @@ def test_list_of_values_codes_in_the_truth_resolve_to_list_of_values_rows(worklo
 def test_state_after_a_transaction_end_equals_the_replay_of_that_prefix(workload):
     ends = workload.transaction_ends
     for end in [ends[0], ends[len(ends) // 3], ends[len(ends) // 2], ends[-2]]:
-        assert texts(replay(workload.messages[:end])) == non_empty(workload.state_after(end, as_text_values=True))
+        assert texts(replay(workload.messages[:end])) == non_empty(
+            workload.state_after(end, as_text_values=True)
+        )
     assert workload.state_after(len(workload.messages)) == workload.state()
     assert ends[-1] == len(workload.messages) and ends == sorted(set(ends))
 

@@ -138,15 +138,26 @@ def backfill_date(
     for partition, extent in _offsets_held(spark, quarantine_path, spec.topic, event_date).items():
         held[partition] = _union(held.get(partition), extent)
     for partition, (low, high) in marks.items():
-        by_time = (_offset_at(consumer, spec.topic, partition, window[0], high),
-                   _offset_at(consumer, spec.topic, partition, window[1], high))
+        by_time = (
+            _offset_at(consumer, spec.topic, partition, window[0], high),
+            _offset_at(consumer, spec.topic, partition, window[1], high),
+        )
         start, end = _union(by_time, held.get(partition))
         bound = regular.get(partition, low)  # a partition bronze has not read yet is all regular
         result.left_to_regular_batches += max(0, end - max(start, bound))
         end = min(end, bound)
         start = min(start, end)
-        _refuse_aged_out(spark, spec.topic, partition, event_date, window[0], start, by_time[0], low,
-                         [bronze_path, quarantine_path])
+        _refuse_aged_out(
+            spark,
+            spec.topic,
+            partition,
+            event_date,
+            window[0],
+            start,
+            by_time[0],
+            low,
+            [bronze_path, quarantine_path],
+        )
         result.ranges.append(OffsetRange(spec.topic, partition, start, end))
     if not any(r.size for r in result.ranges):
         return result
@@ -162,11 +173,19 @@ def backfill_date(
                 quarantine_rows.append(row)
                 result.quarantine_reasons[str(exc).split(":")[0]] += 1
             continue
-        rows.extend(row for row in (to_bronze_row(change, now) for change in changes) if row[_BRONZE_DATE] == event_date)
+        rows.extend(
+            row
+            for row in (to_bronze_row(change, now) for change in changes)
+            if row[_BRONZE_DATE] == event_date
+        )
 
     predicate = _replaced_rows(spec.topic, event_date, result.ranges)
-    metadata = progress_metadata(STAGE, event_date=event_date.isoformat(), topic=spec.topic,
-                                 ranges={str(r.partition): [r.start, r.end] for r in result.ranges})
+    metadata = progress_metadata(
+        STAGE,
+        event_date=event_date.isoformat(),
+        topic=spec.topic,
+        ranges={str(r.partition): [r.start, r.end] for r in result.ranges},
+    )
     if quarantine_rows or table_exists(spark, quarantine_path):
         _replace(rows_frame(spark, quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, predicate, metadata)
     result.rows_replaced = spark.read.format("delta").load(bronze_path).where(predicate).count()
@@ -180,7 +199,9 @@ def _offset_at(consumer: Consumer, topic: str, partition: int, moment: datetime,
     wanted = TopicPartition(topic, partition, int(moment.timestamp() * 1000))
     (found,) = consumer.offsets_for_times([wanted], timeout=15)
     if found.error is not None:
-        raise KafkaReadError(f"offsets_for_times on {topic}[{partition}] at {moment.isoformat()}: {found.error}")
+        raise KafkaReadError(
+            f"offsets_for_times on {topic}[{partition}] at {moment.isoformat()}: {found.error}"
+        )
     return high if found.offset == _NO_OFFSET else found.offset
 
 
@@ -189,9 +210,11 @@ def _offsets_held(spark: SparkSession, path: str, topic: str, event_date: date) 
     if not table_exists(spark, path):
         return {}
     extents = (
-        spark.read.format("delta").load(path)
+        spark.read.format("delta")
+        .load(path)
         .where((F.col("event_date") == F.lit(event_date)) & (F.col("topic") == topic))
-        .groupBy("partition").agg(F.min("offset").alias("first"), F.max("offset").alias("last"))
+        .groupBy("partition")
+        .agg(F.min("offset").alias("first"), F.max("offset").alias("last"))
         .collect()
     )
     return {row["partition"]: (row["first"], row["last"] + 1) for row in extents}
@@ -203,8 +226,17 @@ def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, i
     return min(a[0], b[0]), max(a[1], b[1])
 
 
-def _refuse_aged_out(spark: SparkSession, topic: str, partition: int, event_date: date, window_start: datetime,
-                     start: int, start_by_time: int, low: int, paths: list[str]) -> None:
+def _refuse_aged_out(
+    spark: SparkSession,
+    topic: str,
+    partition: int,
+    event_date: date,
+    window_start: datetime,
+    start: int,
+    start_by_time: int,
+    low: int,
+    paths: list[str],
+) -> None:
     """Raise BackfillRangeAgedOut when records of the date may have been deleted by retention."""
     where = f"{topic}[{partition}] for event date {event_date.isoformat()}"
     if start < low:
@@ -223,15 +255,22 @@ def _refuse_aged_out(spark: SparkSession, topic: str, partition: int, event_date
         )
 
 
-def _kafka_time_of(spark: SparkSession, paths: list[str], topic: str, partition: int, offset: int) -> datetime | None:
+def _kafka_time_of(
+    spark: SparkSession, paths: list[str], topic: str, partition: int, offset: int
+) -> datetime | None:
     """The Kafka timestamp of one record, as bronze or the quarantine recorded it (None: not found)."""
     for path in paths:
         if not table_exists(spark, path):
             continue
         found = (
-            spark.read.format("delta").load(path)
-            .where((F.col("topic") == topic) & (F.col("partition") == partition) & (F.col("offset") == offset))
-            .select("kafka_ts").limit(1).collect()
+            spark.read.format("delta")
+            .load(path)
+            .where(
+                (F.col("topic") == topic) & (F.col("partition") == partition) & (F.col("offset") == offset)
+            )
+            .select("kafka_ts")
+            .limit(1)
+            .collect()
         )
         if found and found[0]["kafka_ts"] is not None:
             return found[0]["kafka_ts"].replace(tzinfo=UTC)

@@ -91,7 +91,9 @@ def ingest_batch(
     interrupted = latest_progress(spark, quarantine_path, STAGE)
     marks = watermarks(consumer, spec.topic)
     if interrupted is not None and interrupted["batch"] == batch_no:
-        ranges = [OffsetRange(spec.topic, int(p), start, end) for p, (start, end) in interrupted["ranges"].items()]
+        ranges = [
+            OffsetRange(spec.topic, int(p), start, end) for p, (start, end) in interrupted["ranges"].items()
+        ]
         resumed = True
     else:
         ranges = plan_ranges(spec.topic, marks, next_offsets, max_records_per_partition)
@@ -130,7 +132,9 @@ def ingest_batch(
     )
     app_id = f"cdc-lakehouse.bronze.{spec.asset_name}"
     if quarantine_rows:
-        _append_batch(rows_frame(spark, quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, app_id, batch_no, metadata)
+        _append_batch(
+            rows_frame(spark, quarantine_rows, QUARANTINE_SCHEMA), quarantine_path, app_id, batch_no, metadata
+        )
     _append_batch(rows_frame(spark, rows, BRONZE_SCHEMA), bronze_path, app_id, batch_no, metadata)
     result.rows_written = len(rows)
     result.quarantined = len(quarantine_rows)
@@ -159,10 +163,14 @@ def _decode_for(spec: TableSpec, message: KafkaMessage, other_tables: frozenset[
             if change.table in other_tables:
                 result.skipped_other_tables += 1
                 continue
-            raise DecodeError(f"unknown table: {change.table!r} on topic {spec.topic} (this spec reads {spec.table!r})")
+            raise DecodeError(
+                f"unknown table: {change.table!r} on topic {spec.topic} (this spec reads {spec.table!r})"
+            )
         if change.op not in spec.allowed_operations:
-            raise DecodeError(f"operation not allowed: {change.op} on {spec.table} (allowed: "
-                              f"{', '.join(spec.allowed_operations)})")
+            raise DecodeError(
+                f"operation not allowed: {change.op} on {spec.table} (allowed: "
+                f"{', '.join(spec.allowed_operations)})"
+            )
         kept.append(change)
     return kept
 

@@ -72,7 +72,9 @@ def _unreachable(consumer: Consumer, action: str, exc: KafkaException) -> str:
     return f"Kafka at {consumer.bootstrap_servers}: {action} failed: {exc}{reason}"
 
 
-def read_ranges(consumer: Consumer, ranges: list[OffsetRange], idle_timeout_s: float = 30.0) -> Iterator[KafkaMessage]:
+def read_ranges(
+    consumer: Consumer, ranges: list[OffsetRange], idle_timeout_s: float = 30.0
+) -> Iterator[KafkaMessage]:
     """Yield every record of the ranges (in offset order per partition).
 
     Raises KafkaReadError when a partition makes no progress for `idle_timeout_s` before its end,
@@ -128,6 +130,10 @@ def _drop_finished(consumer: Consumer, pending: dict[tuple[str, int], OffsetRang
     positions = consumer.position([TopicPartition(t, p) for t, p in pending])
     for position in positions:
         key = (position.topic, position.partition)
-        if position.offset not in (OFFSET_END,) and position.offset >= 0 and position.offset >= pending[key].end:
+        if (
+            position.offset not in (OFFSET_END,)
+            and position.offset >= 0
+            and position.offset >= pending[key].end
+        ):
             del pending[key]
             consumer.pause([TopicPartition(*key)])

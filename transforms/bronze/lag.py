@@ -15,7 +15,9 @@ def bronze_group_id(asset_name: str) -> str:
     return f"cdc-lakehouse.bronze.{asset_name}"
 
 
-def topic_lag(client_config: dict, topic: str, group_id: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+def topic_lag(
+    client_config: dict, topic: str, group_id: str, timeout_s: float = 10.0
+) -> dict[int, tuple[int, int]]:
     """partition -> (high watermark, records waiting). A group with no commit yet waits for everything."""
     consumer = Consumer({**client_config, "group.id": group_id, "enable.auto.commit": False})
     try:

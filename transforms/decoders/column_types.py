@@ -104,8 +104,13 @@ def parse_moment(text: str, pattern: SitePattern | None = None) -> Moment:
         hour = hour % 12 + (12 if fields["ampm"].upper() == "PM" else 0)
     try:
         at = datetime(
-            int(fields["year"]), int(fields["month"]), int(fields["day"]), hour,
-            int(fields.get("minute") or 0), int(fields.get("second") or 0), int(fraction[:6].ljust(6, "0")),
+            int(fields["year"]),
+            int(fields["month"]),
+            int(fields["day"]),
+            hour,
+            int(fields.get("minute") or 0),
+            int(fields.get("second") or 0),
+            int(fraction[:6].ljust(6, "0")),
         )
     except ValueError as exc:
         raise Refused(f"is not a valid date and time ({exc})") from None
@@ -201,7 +206,9 @@ def decimal_column_text(text: str, precision: int, scale: int) -> str:
     if value is None:
         raise Refused(f"has more than {scale} fraction digits; decimal({precision},{scale}) would round it")
     if abs(value) >= 10**precision:
-        raise Refused(f"has more than {precision - scale} integer digits; decimal({precision},{scale}) cannot hold it")
+        raise Refused(
+            f"has more than {precision - scale} integer digits; decimal({precision},{scale}) cannot hold it"
+        )
     digits = str(abs(value)).rjust(scale + 1, "0")
     sign = "-" if value < 0 else ""
     return f"{sign}{digits[:-scale]}.{digits[-scale:]}" if scale else f"{sign}{digits}"
@@ -231,7 +238,9 @@ def boolean_text(text: str) -> str:
 Converter = Callable[[str], str]
 
 
-def converter(type_name: str, pattern: SitePattern | None = None, *, key: bool = False) -> tuple[Converter, str] | None:
+def converter(
+    type_name: str, pattern: SitePattern | None = None, *, key: bool = False
+) -> tuple[Converter, str] | None:
     """(text -> canonical text, the accepted shapes) for a spec column type; None for string."""
     site = f"the site pattern {pattern.pattern!r}" if pattern else None
     if type_name == "timestamp":
@@ -247,13 +256,17 @@ def converter(type_name: str, pattern: SitePattern | None = None, *, key: bool =
     decimal = _DECIMAL_TYPE.fullmatch(type_name)
     if decimal:
         precision, scale = int(decimal[1]), int(decimal[2])
-        return (lambda text: decimal_column_text(text, precision, scale)), f"{DECIMAL_SHAPES} fitting {type_name}"
+        return (
+            lambda text: decimal_column_text(text, precision, scale)
+        ), f"{DECIMAL_SHAPES} fitting {type_name}"
     if type_name == "string":
         return None
     raise ValueError(f"unknown column type {type_name!r}")
 
 
-def typed_value(text: str | None, type_name: str, pattern: SitePattern | None = None, *, key: bool = False) -> str | None:
+def typed_value(
+    text: str | None, type_name: str, pattern: SitePattern | None = None, *, key: bool = False
+) -> str | None:
     """The canonical text of one value of a `type_name` column (None stays None); Refused with the
     reason and the accepted shapes when the type cannot hold it."""
     found = converter(type_name, pattern, key=key)
@@ -306,8 +319,12 @@ class TypedColumns:
         For records decode() has just built (their dicts are the record's own); DecodeError names the
         image, the column, the value and the accepted shapes. Images first, so a refusal names the
         image the value came from."""
-        for image, what in ((change.after, "`after`"), (change.before, "`before`"), (change.key, "key"),
-                            (change.old_key, "old key")):
+        for image, what in (
+            (change.after, "`after`"),
+            (change.before, "`before`"),
+            (change.key, "key"),
+            (change.old_key, "old key"),
+        ):
             if image:
                 self._image(image, what)
 
@@ -319,7 +336,9 @@ class TypedColumns:
             try:
                 image[column] = convert(text)
             except Refused as exc:
-                raise DecodeError(f"{what} column {column}: {_reason(text, exc, type_name, shapes)}") from None
+                raise DecodeError(
+                    f"{what} column {column}: {_reason(text, exc, type_name, shapes)}"
+                ) from None
 
 
 # --- the site pattern (gg.format.timestamp) -------------------------------------------------------
@@ -349,7 +368,11 @@ _LETTER_FIELDS = {
     "m": {1: r"(?P<minute>\d{1,2})", 2: r"(?P<minute>\d{2})"},
     "s": {1: r"(?P<second>\d{1,2})", 2: r"(?P<second>\d{2})"},
     "a": {1: r"(?P<ampm>[AaPp][Mm])"},
-    "X": {1: r"(?P<zone>Z|[+-]\d{2}(?:\d{2})?)", 2: r"(?P<zone>Z|[+-]\d{4})", 3: r"(?P<zone>Z|[+-]\d{2}:\d{2})"},
+    "X": {
+        1: r"(?P<zone>Z|[+-]\d{2}(?:\d{2})?)",
+        2: r"(?P<zone>Z|[+-]\d{4})",
+        3: r"(?P<zone>Z|[+-]\d{2}:\d{2})",
+    },
     "x": {1: r"(?P<zone>[+-]\d{2}(?:\d{2})?)", 2: r"(?P<zone>[+-]\d{4})", 3: r"(?P<zone>[+-]\d{2}:\d{2})"},
     "Z": {1: r"(?P<zone>[+-]\d{4})", 2: r"(?P<zone>[+-]\d{4})", 3: r"(?P<zone>[+-]\d{4})"},
     "V": {2: r"(?P<zone>[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)+|UTC|GMT|Z)"},

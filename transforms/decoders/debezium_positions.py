@@ -143,7 +143,9 @@ def position(source: dict, transaction: dict | None, sequence_by: list[str] | No
         return tuple(_field_value(connector, name, source, transaction) for name in sequence_by)
     if connector == "oracle":
         return _oracle_default(source, transaction)
-    return tuple(_field_value(connector, name, source, transaction) for name in DEFAULT_SEQUENCE_BY[connector])
+    return tuple(
+        _field_value(connector, name, source, transaction) for name in DEFAULT_SEQUENCE_BY[connector]
+    )
 
 
 def _field_value(connector: str, name: str, source: dict, transaction: dict | None) -> int:

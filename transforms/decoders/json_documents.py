@@ -65,7 +65,9 @@ def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> li
     """Every JSON document in `raw`, each with the byte offset where it starts."""
     text = utf8_text(raw)
     if text.startswith("\ufeff"):
-        raise DecodeError("the value starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow")
+        raise DecodeError(
+            "the value starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow"
+        )
     decoder = _STRICT if strict else _LENIENT
     found: list[tuple[int, Any]] = []
     index = _WHITESPACE.match(text, 0).end()

@@ -133,7 +133,11 @@ def refresh_entity(
 
     def commit(mode: str, reason: str | None = None, keys_recomputed: int | None = None):
         metadata = progress_metadata(
-            STAGE, entity=name, silver_versions=silver_versions, sql_sha256=sql_sha256, mode=mode,
+            STAGE,
+            entity=name,
+            silver_versions=silver_versions,
+            sql_sha256=sql_sha256,
+            mode=mode,
             **({"reason": reason} if reason else {}),
             **({"keys_recomputed": keys_recomputed} if keys_recomputed is not None else {}),
         )
@@ -145,8 +149,16 @@ def refresh_entity(
 
     plan = _plan(spark, previous, sql_sha256, keys, silver_versions, silver_paths, affected_keys)
     if plan.full_reason is not None:
-        return _merge_full(spark, name, keys, result, gold_path, commit(FULL, plan.full_reason),
-                           plan.full_reason, silver_versions)
+        return _merge_full(
+            spark,
+            name,
+            keys,
+            result,
+            gold_path,
+            commit(FULL, plan.full_reason),
+            plan.full_reason,
+            silver_versions,
+        )
     if plan.affected is None:
         with commit(INCREMENTAL, keys_recomputed=0):
             _record_progress_only(spark, gold_path)
@@ -215,7 +227,9 @@ def _plan(
     if not found:
         return _Plan()
     affected = reduce(DataFrame.unionByName, found)
-    affected = affected.where(" AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in keys)).distinct().persist()
+    affected = (
+        affected.where(" AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in keys)).distinct().persist()
+    )
     try:  # vacuumed change files fail here, when the feeds are read
         count = affected.count()
     except Exception as error:
@@ -242,10 +256,14 @@ def changed_silver_rows(spark: SparkSession, path: str, first_version: int, last
     )
     live = ~F.col(DELETED) if DELETED in feed.columns else F.col(IS_CURRENT)
     users = [c for c in feed.columns if c not in METADATA_COLUMNS and c not in CDF_COLUMNS]
-    return feed.where((F.col(KEY) != TABLE_KEY) & live).select(*[quote_identifier(c) for c in users], "_change_type")
+    return feed.where((F.col(KEY) != TABLE_KEY) & live).select(
+        *[quote_identifier(c) for c in users], "_change_type"
+    )
 
 
-def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFrame, keys: list[str]) -> DataFrame:
+def _keys_of(
+    spark: SparkSession, source: str, mapping_sql: str, changed: DataFrame, keys: list[str]
+) -> DataFrame:
     # spark.sql analyses the query at once, so the view can go right after (the frame keeps its rows)
     changed.createOrReplaceTempView(CHANGED_VIEW)
     try:
@@ -258,7 +276,9 @@ def _keys_of(spark: SparkSession, source: str, mapping_sql: str, changed: DataFr
     return found.select(*[quote_identifier(k) for k in keys])
 
 
-def _rows_of_keys(spark: SparkSession, sql_text: str, keys: list[str], result: DataFrame, affected: DataFrame) -> DataFrame:
+def _rows_of_keys(
+    spark: SparkSession, sql_text: str, keys: list[str], result: DataFrame, affected: DataFrame
+) -> DataFrame:
     """The SQL's rows for the affected keys, in the result's column order."""
     restricted_sql = restrict_to_keys(sql_text, keys, AFFECTED_VIEW)
     if restricted_sql is None:
@@ -292,10 +312,14 @@ def restrict_to_keys(sql_text: str, keys: list[str], keys_view: str) -> str | No
     if any(query.args.get(part) for part in ("group", "having", "qualify", "distinct", "limit", "offset")):
         return None
     projections = {p.alias_or_name: p for p in query.expressions}
-    if any(p.find(exp.AggFunc, exp.Window) for p in query.expressions) or any(k not in projections for k in keys):
+    if any(p.find(exp.AggFunc, exp.Window) for p in query.expressions) or any(
+        k not in projections for k in keys
+    ):
         return None
     expressions = [
-        (projections[k].this if isinstance(projections[k], exp.Alias) else projections[k]).sql(dialect="spark")
+        (projections[k].this if isinstance(projections[k], exp.Alias) else projections[k]).sql(
+            dialect="spark"
+        )
         for k in keys
     ]
     selected = ", ".join(quote_identifier(k) for k in keys)
@@ -338,8 +362,15 @@ def _replace(spark, name, keys, result, gold_path, commit, reason, silver_versio
                 writer = writer.option(option, value)
             writer.save(gold_path)
         count = rows.count()
-        return GoldStats(FULL, reason=reason, replaced=True, keys_recomputed=count, rows=count, inserted=count,
-                         silver_versions=silver_versions)
+        return GoldStats(
+            FULL,
+            reason=reason,
+            replaced=True,
+            keys_recomputed=count,
+            rows=count,
+            inserted=count,
+            silver_versions=silver_versions,
+        )
     finally:
         rows.unpersist()
 
@@ -380,7 +411,9 @@ def _merge_keys(spark, name, keys, sql_text, result, plan: _Plan, gold_path, sil
             .whenNotMatchedInsert(condition=f"s.{_PRESENT}", values=columns)
             .execute()
         )
-        return _stats_from_merge(spark, gold_path, INCREMENTAL, None, plan.count, recomputed.count(), silver_versions)
+        return _stats_from_merge(
+            spark, gold_path, INCREMENTAL, None, plan.count, recomputed.count(), silver_versions
+        )
     finally:
         recomputed.unpersist()
 

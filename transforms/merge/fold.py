@@ -148,7 +148,12 @@ def versions_of(changes: Iterable[FoldChange], columns: list[str]) -> list[tuple
                     continue  # the open version goes on
                 close(key, step.change)
             if state.alive:
-                opened[key] = (step.change.seq, step.change.commit_ts, dict(state.values), state.incomplete(columns))
+                opened[key] = (
+                    step.change.seq,
+                    step.change.commit_ts,
+                    dict(state.values),
+                    state.incomplete(columns),
+                )
     for key in list(opened):
         close(key, None)
     return versions

@@ -108,7 +108,9 @@ def read_stored_rows(spark: SparkSession, path: str, batch_keys: DataFrame) -> t
     candidates = read_table(spark, path).where((F.col("_key") == TABLE_KEY) | F.col(PK_CHANGED).isNotNull())
     is_table_row = F.col("_key") == TABLE_KEY
     [found] = candidates.agg(
-        F.first(F.when(is_table_row, F.struct("_image_seq", "_sequence", "_commit_ts")), ignorenulls=True).alias("row"),
+        F.first(
+            F.when(is_table_row, F.struct("_image_seq", "_sequence", "_commit_ts")), ignorenulls=True
+        ).alias("row"),
         F.count(F.when(~is_table_row, F.lit(1))).alias("linked"),
     ).collect()
     table_row = TableRow(*found["row"]) if found["row"] else TableRow(None, None, None)

@@ -177,7 +177,9 @@ def _merge(
             f"CASE WHEN t._key = '{TABLE_KEY}' THEN greatest(t.{newest}, s.{newest}) ELSE s.{newest} END"
         )
     differs = " OR ".join(
-        f"NOT (t.{quote_identifier(c)} <=> s.{quote_identifier(c)})" for c in written if c not in set(new_columns)
+        f"NOT (t.{quote_identifier(c)} <=> s.{quote_identifier(c)})"
+        for c in written
+        if c not in set(new_columns)
     )
     differs = f"t._key = '{TABLE_KEY}' OR " + ("true" if new_columns else differs)
     merge = (

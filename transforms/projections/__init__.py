@@ -33,8 +33,21 @@ from transforms.projections.seed import (
 from transforms.projections.writer import ProjectionWriteError
 
 __all__ = [
-    "DEFAULT_KEYSPACE", "DEFAULT_REPLICATION", "ConcurrentProjectionRunError", "ProjectionDataError",
-    "ProjectionNotSettledError", "ProjectionSchemaError", "ProjectionSnapshot", "ProjectionState",
-    "ProjectionStats", "ProjectionWriteError", "SourcePosition", "already_projected", "consumer_from_offsets",
-    "ensure_projection_table", "load_projection_with_offsets", "project", "read_state",
+    "DEFAULT_KEYSPACE",
+    "DEFAULT_REPLICATION",
+    "ConcurrentProjectionRunError",
+    "ProjectionDataError",
+    "ProjectionNotSettledError",
+    "ProjectionSchemaError",
+    "ProjectionSnapshot",
+    "ProjectionState",
+    "ProjectionStats",
+    "ProjectionWriteError",
+    "SourcePosition",
+    "already_projected",
+    "consumer_from_offsets",
+    "ensure_projection_table",
+    "load_projection_with_offsets",
+    "project",
+    "read_state",
 ]

@@ -60,11 +60,13 @@ def create_table_cql(spec: ProjectionSpec, keyspace: str) -> str:
 
 def live_shape(session: Session, keyspace: str, table: str) -> TableShape | None:
     """The table's key and column types as Cassandra's schema tables hold them (None: no such table)."""
-    rows = list(session.execute(
-        "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns "
-        "WHERE keyspace_name = %s AND table_name = %s",
-        (keyspace, table),
-    ))
+    rows = list(
+        session.execute(
+            "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns "
+            "WHERE keyspace_name = %s AND table_name = %s",
+            (keyspace, table),
+        )
+    )
     if not rows:
         return None
     by_kind = lambda kind: sorted((r for r in rows if r.kind == kind), key=lambda r: r.position)  # noqa: E731
@@ -79,11 +81,15 @@ def differences(live: TableShape, wanted: TableShape) -> tuple[list[str], list[s
     """(incompatible differences, regular columns to add)."""
     problems = []
     if live.partition_key != wanted.partition_key:
-        problems.append(f"partition key is ({', '.join(live.partition_key)}) in the table, "
-                        f"({', '.join(wanted.partition_key)}) in the spec")
+        problems.append(
+            f"partition key is ({', '.join(live.partition_key)}) in the table, "
+            f"({', '.join(wanted.partition_key)}) in the spec"
+        )
     if live.clustering != wanted.clustering:
         show = lambda pairs: ", ".join(f"{n} {o.upper()}" for n, o in pairs) or "none"  # noqa: E731
-        problems.append(f"clustering is ({show(live.clustering)}) in the table, ({show(wanted.clustering)}) in the spec")
+        problems.append(
+            f"clustering is ({show(live.clustering)}) in the table, ({show(wanted.clustering)}) in the spec"
+        )
     for name, cql_type in wanted.columns.items():
         if name in live.columns and live.columns[name] != cql_type:
             problems.append(f"column {name} is {live.columns[name]} in the table, {cql_type} in the spec")
@@ -103,9 +109,12 @@ def ensure_projection_table(
 ) -> list[str]:
     """Create or extend the projection's keyspace and table; the statements it ran (none: up to date)."""
     applied = []
-    if session.execute(
-        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
-    ).one() is None:
+    if (
+        session.execute(
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+        ).one()
+        is None
+    ):
         applied.append(keyspace_cql(keyspace, replication))
         session.execute(applied[-1])
     live = live_shape(session, keyspace, spec.table_name)

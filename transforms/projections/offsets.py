@@ -92,7 +92,9 @@ class SourcePosition:
         return {
             "as_of_us": self.as_of_us,
             "gold_versions": dict(sorted(self.gold_versions.items())),
-            "kafka_offsets": {t: {str(p): o for p, o in sorted(ps.items())} for t, ps in sorted(self.kafka_offsets.items())},
+            "kafka_offsets": {
+                t: {str(p): o for p, o in sorted(ps.items())} for t, ps in sorted(self.kafka_offsets.items())
+            },
         }
 
     @classmethod
@@ -100,7 +102,9 @@ class SourcePosition:
         return cls(
             as_of_us=int(data["as_of_us"]),
             gold_versions={e: int(v) for e, v in data["gold_versions"].items()},
-            kafka_offsets={t: {int(p): int(o) for p, o in ps.items()} for t, ps in data.get("kafka_offsets", {}).items()},
+            kafka_offsets={
+                t: {int(p): int(o) for p, o in ps.items()} for t, ps in data.get("kafka_offsets", {}).items()
+            },
         )
 
 
@@ -140,7 +144,9 @@ class Decision:
     reason: str
 
 
-def decide(state: ProjectionState, position: SourcePosition, spec_fingerprint: str, fingerprint_of) -> Decision:
+def decide(
+    state: ProjectionState, position: SourcePosition, spec_fingerprint: str, fingerprint_of
+) -> Decision:
     """Apply the rule of the module docstring. `fingerprint_of(spec_json)` gives a recorded spec's fingerprint."""
     recorded = [("the committed state", state.committed)] if state.committed else []
     recorded += [("a batch begun and not committed", attempt) for attempt in state.attempts]
@@ -149,8 +155,14 @@ def decide(state: ProjectionState, position: SourcePosition, spec_fingerprint: s
         if reasons:
             return Decision("refuse", None, f"older than {label}: {'; '.join(reasons)}")
     committed = state.committed
-    if committed and position.same_as(committed.position) and fingerprint_of(committed.spec_json) == spec_fingerprint:
-        return Decision("replay", committed.write_timestamp, "the committed state already reflects this position")
+    if (
+        committed
+        and position.same_as(committed.position)
+        and fingerprint_of(committed.spec_json) == spec_fingerprint
+    ):
+        return Decision(
+            "replay", committed.write_timestamp, "the committed state already reflects this position"
+        )
     highest = state.highest_write_timestamp
     stamp = position.as_of_us if highest is None else max(position.as_of_us, highest + 1)
     return Decision("write", stamp, "newer than the committed state" if committed else "first batch")
@@ -172,11 +184,13 @@ def offsets_table_cql(keyspace: str) -> str:
 
 
 def read_state(session: Session, keyspace: str, projection: str) -> ProjectionState:
-    rows = list(session.execute(
-        f"SELECT topic, partition, next_offset, as_of_us, write_timestamp, gold_versions, spec, committed_at, "
-        f"attempts FROM {keyspace}.{OFFSETS_TABLE} WHERE projection = %s",
-        (projection,),
-    ))
+    rows = list(
+        session.execute(
+            f"SELECT topic, partition, next_offset, as_of_us, write_timestamp, gold_versions, spec, committed_at, "
+            f"attempts FROM {keyspace}.{OFFSETS_TABLE} WHERE projection = %s",
+            (projection,),
+        )
+    )
     if not rows:
         return ProjectionState(committed=None)
     first = rows[0]
@@ -192,7 +206,9 @@ def read_state(session: Session, keyspace: str, projection: str) -> ProjectionSt
     return ProjectionState(committed, attempts, first.attempts, first.committed_at)
 
 
-def record_attempt(session: Session, keyspace: str, projection: str, state: ProjectionState, attempt: WrittenState) -> str:
+def record_attempt(
+    session: Session, keyspace: str, projection: str, state: ProjectionState, attempt: WrittenState
+) -> str:
     """Note a batch as begun before its first write; the new `attempts` text (for commit's compare-and-set)."""
     attempts_text = json.dumps([item.to_json() for item in (*state.attempts, attempt)], separators=(",", ":"))
     result = session.execute(
@@ -203,15 +219,24 @@ def record_attempt(session: Session, keyspace: str, projection: str, state: Proj
     return attempts_text
 
 
-def commit(session: Session, keyspace: str, projection: str, written: WrittenState, attempts_text: str) -> None:
+def commit(
+    session: Session, keyspace: str, projection: str, written: WrittenState, attempts_text: str
+) -> None:
     """Record `written` as the committed state and forget the begun batches, in one conditional batch."""
     batch = BatchStatement(batch_type=BatchType.LOGGED)
     position = written.position
     batch.add(
         f"UPDATE {keyspace}.{OFFSETS_TABLE} SET as_of_us = %s, write_timestamp = %s, gold_versions = %s, "
         f"spec = %s, committed_at = %s, attempts = null WHERE projection = %s IF attempts = %s",
-        (position.as_of_us, written.write_timestamp, position.gold_versions, written.spec_json,
-         datetime.now(UTC), projection, attempts_text),
+        (
+            position.as_of_us,
+            written.write_timestamp,
+            position.gold_versions,
+            written.spec_json,
+            datetime.now(UTC),
+            projection,
+            attempts_text,
+        ),
     )
     for topic, partitions in sorted(position.kafka_offsets.items()):
         for partition, offset in sorted(partitions.items()):

@@ -130,26 +130,43 @@ def project(
     session.execute(offsets_table_cql(keyspace))
     versions = _versions(spark, spec, gold_paths, gold_versions)
     position = SourcePosition(
-        as_of_us, versions, {t: {int(p): int(o) for p, o in ps.items()} for t, ps in (kafka_offsets or {}).items()}
+        as_of_us,
+        versions,
+        {t: {int(p): int(o) for p, o in ps.items()} for t, ps in (kafka_offsets or {}).items()},
     )
     state = read_state(session, keyspace, spec.projection)
     decision = decide(state, position, spec.fingerprint(), _fingerprint_of)
     if full_refresh and decision.action == "replay":
-        decision = Decision("write", max(as_of_us, state.highest_write_timestamp + 1),
-                            "full refresh at the committed position")
-    summary = dict(projection=spec.projection, keyspace=keyspace, as_of_us=as_of_us, gold_versions=versions,
-                   schema_changes=schema_changes)
+        decision = Decision(
+            "write",
+            max(as_of_us, state.highest_write_timestamp + 1),
+            "full refresh at the committed position",
+        )
+    summary = dict(
+        projection=spec.projection,
+        keyspace=keyspace,
+        as_of_us=as_of_us,
+        gold_versions=versions,
+        schema_changes=schema_changes,
+    )
     if decision.action != "write":
         status = "refused" if decision.action == "refuse" else "replay"
-        return ProjectionStats(status=status, reason=decision.reason, write_timestamp=decision.write_timestamp,
-                               seconds=_since(started), **summary)
+        return ProjectionStats(
+            status=status,
+            reason=decision.reason,
+            write_timestamp=decision.write_timestamp,
+            seconds=_since(started),
+            **summary,
+        )
 
     stamp = decision.write_timestamp
     attempt = WrittenState(position, stamp, spec.model_dump_json())
     attempts_text = record_attempt(session, keyspace, spec.projection, state, attempt)
     old_states = [s for s in (state.committed, *state.attempts) if s is not None]
-    full = full_refresh or state.committed is None or any(
-        _fingerprint_of(s.spec_json) != spec.fingerprint() for s in old_states
+    full = (
+        full_refresh
+        or state.committed is None
+        or any(_fingerprint_of(s.spec_json) != spec.fingerprint() for s in old_states)
     )
     if full_refresh:
         old_states = []  # every row is rewritten and the rest is removed by partition: no old state needed
@@ -160,22 +177,36 @@ def project(
         join_states = [versions, before, *(s.position.gold_versions for s in state.attempts)]
         affected = affected_partitions(spark, spec, gold_paths, before, versions, join_states)
         partitions, counts["partitions_affected"] = _collected(spark, affected)
-    writer = ProjectionWriter(session, spec, keyspace, concurrency=concurrency, chunk_rows=chunk_rows,
-                              progress=progress)
+    writer = ProjectionWriter(
+        session, spec, keyspace, concurrency=concurrency, chunk_rows=chunk_rows, progress=progress
+    )
     if full or partitions is not None:
-        counts.update(_write_changes(spark, spec, gold_paths, versions, partitions, old_states, full, writer, stamp))
+        counts.update(
+            _write_changes(spark, spec, gold_paths, versions, partitions, old_states, full, writer, stamp)
+        )
     if full_refresh:
         counts["partitions_cleared"] = writer.clear_partitions_before(stamp)
     commit(session, keyspace, spec.projection, attempt, attempts_text)
     return ProjectionStats(
-        status="written", reason=decision.reason, write_timestamp=stamp, full_refresh=full,
-        latency_p50_ms=writer.latency.percentile_ms(0.50), latency_p95_ms=writer.latency.percentile_ms(0.95),
-        latency_p99_ms=writer.latency.percentile_ms(0.99), seconds=_since(started), **counts, **summary,
+        status="written",
+        reason=decision.reason,
+        write_timestamp=stamp,
+        full_refresh=full,
+        latency_p50_ms=writer.latency.percentile_ms(0.50),
+        latency_p95_ms=writer.latency.percentile_ms(0.95),
+        latency_p99_ms=writer.latency.percentile_ms(0.99),
+        seconds=_since(started),
+        **counts,
+        **summary,
     )
 
 
 def already_projected(
-    spark: SparkSession, session: Session, spec: ProjectionSpec, gold_paths: Mapping[str, str], keyspace: str | None = None
+    spark: SparkSession,
+    session: Session,
+    spec: ProjectionSpec,
+    gold_paths: Mapping[str, str],
+    keyspace: str | None = None,
 ) -> ProjectionStats | None:
     """The committed batch, as a replay, when it holds the gold tables' current versions with this
     spec and no batch was begun since; else None (then `project` must run). Reads Delta commit files
@@ -194,9 +225,13 @@ def already_projected(
     if committed.position.gold_versions != versions:
         return None
     return ProjectionStats(
-        projection=spec.projection, keyspace=keyspace, status="replay",
+        projection=spec.projection,
+        keyspace=keyspace,
+        status="replay",
         reason="the committed state already holds the gold tables' current versions",
-        write_timestamp=committed.write_timestamp, as_of_us=committed.position.as_of_us, gold_versions=versions,
+        write_timestamp=committed.write_timestamp,
+        as_of_us=committed.position.as_of_us,
+        gold_versions=versions,
     )
 
 
@@ -226,8 +261,13 @@ def _write_changes(spark, spec, gold_paths, versions, partitions, old_states, fu
             writer.delete(writer.key_values([values[p] for p in key_positions]), stamp)
     writer.flush()
     trimmed = writer.trim(sorted(touched, key=repr), spec.latest_n, stamp) if touched else 0
-    return dict(rows_written=counts["upsert"], rows_deleted=counts["delete"], rows_unchanged=counts["unchanged"],
-                rows_rejected_null_key=counts["rejected"], rows_trimmed=trimmed)
+    return dict(
+        rows_written=counts["upsert"],
+        rows_deleted=counts["delete"],
+        rows_unchanged=counts["unchanged"],
+        rows_rejected_null_key=counts["rejected"],
+        rows_trimmed=trimmed,
+    )
 
 
 def _collected(spark: SparkSession, partitions: DataFrame | None) -> tuple[DataFrame | None, int]:
@@ -239,8 +279,9 @@ def _collected(spark: SparkSession, partitions: DataFrame | None) -> tuple[DataF
     return (spark.createDataFrame(keys, partitions.schema) if keys else None), len(keys)
 
 
-def _versions(spark, spec: ProjectionSpec, gold_paths: Mapping[str, str],
-              gold_versions: Mapping[str, int] | None) -> dict[str, int]:
+def _versions(
+    spark, spec: ProjectionSpec, gold_paths: Mapping[str, str], gold_versions: Mapping[str, int] | None
+) -> dict[str, int]:
     versions = {}
     for entity in spec.entities:
         if gold_versions is not None and entity in gold_versions:

@@ -30,12 +30,31 @@ from transforms.sql_text import quote_identifier
 
 HASH = "__row_hash"
 ACTION = "__action"
-COPIES, IS_NEW, OLD_HASH, OLD_HASHES, STATE, STATES = "__copies", "__new", "__old_hash", "__old_hashes", "__state", "__states"
+COPIES, IS_NEW, OLD_HASH, OLD_HASHES, STATE, STATES = (
+    "__copies",
+    "__new",
+    "__old_hash",
+    "__old_hashes",
+    "__state",
+    "__states",
+)
 CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 _SPARK_TYPE = {
-    "text": "string", "ascii": "string", "inet": "string", "uuid": "string", "timeuuid": "string",
-    "int": "int", "bigint": "bigint", "smallint": "smallint", "tinyint": "tinyint", "varint": "decimal(38,0)",
-    "float": "float", "double": "double", "boolean": "boolean", "date": "date", "blob": "binary",
+    "text": "string",
+    "ascii": "string",
+    "inet": "string",
+    "uuid": "string",
+    "timeuuid": "string",
+    "int": "int",
+    "bigint": "bigint",
+    "smallint": "smallint",
+    "tinyint": "tinyint",
+    "varint": "decimal(38,0)",
+    "float": "float",
+    "double": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "blob": "binary",
 }
 # Views are bound when Spark analyses a query (at spark.sql()), so a frame keeps the tables it was
 # built with even after the names are rebound; the lock keeps two threads from binding at once.
@@ -86,8 +105,9 @@ def cql_value(column: Column, cql_type: str, spark_type) -> Column:
     return column
 
 
-def gold_views(spark: SparkSession, entities: list[str], gold_paths: Mapping[str, str],
-               versions: Mapping[str, int]) -> dict[str, DataFrame]:
+def gold_views(
+    spark: SparkSession, entities: list[str], gold_paths: Mapping[str, str], versions: Mapping[str, int]
+) -> dict[str, DataFrame]:
     missing = [e for e in entities if e not in gold_paths or e not in versions]
     if missing:
         raise ProjectionDataError(f"no gold path or version given for entity(ies) {missing}")
@@ -110,12 +130,17 @@ def projection_rows(
             f"projection {spec.projection}: its SQL does not return column(s) {missing} (it returns {result.columns})"
         )
     types = {f.name: f.dataType for f in result.schema.fields}
-    rows = result.select(*[cql_value(F.col(quote_identifier(n)), t, types[n]).alias(n) for n, t in spec.columns.items()])
+    rows = result.select(
+        *[cql_value(F.col(quote_identifier(n)), t, types[n]).alias(n) for n, t in spec.columns.items()]
+    )
     if partitions is not None:
         row_types = {f.name: f.dataType for f in rows.schema.fields}
-        keys = partitions.select(*[
-            cql_value(F.col(k), spec.columns[k], row_types[k]).cast(row_types[k]).alias(k) for k in spec.partition_key
-        ])
+        keys = partitions.select(
+            *[
+                cql_value(F.col(k), spec.columns[k], row_types[k]).cast(row_types[k]).alias(k)
+                for k in spec.partition_key
+            ]
+        )
         rows = rows.join(keys, on=spec.partition_key, how="left_semi")
     null_key = F.lit(False)
     for name in spec.primary_key:
@@ -148,7 +173,14 @@ def affected_partitions(
             continue
         changed = changed_rows(spark, gold_paths[entity], before, now)
         if isinstance(mapping, list):
-            frames.append(changed.select(*[F.col(quote_identifier(c)).alias(k) for c, k in zip(mapping, spec.partition_key, strict=True)]))
+            frames.append(
+                changed.select(
+                    *[
+                        F.col(quote_identifier(c)).alias(k)
+                        for c, k in zip(mapping, spec.partition_key, strict=True)
+                    ]
+                )
+            )
             continue
         for versions in states:
             views = {**gold_views(spark, spec.entities, gold_paths, versions), CHANGED_VIEW: changed}
@@ -186,19 +218,26 @@ def change_plan(
     """
     key = spec.primary_key
     new, rejected = projection_rows(spark, spec, gold_paths, versions, partitions)
-    new = new.withColumn(COPIES, F.count(F.lit(1)).over(Window.partitionBy(*key))).withColumn(IS_NEW, F.lit(True))
+    new = new.withColumn(COPIES, F.count(F.lit(1)).over(Window.partitionBy(*key))).withColumn(
+        IS_NEW, F.lit(True)
+    )
     if old_states:
         olds = [
-            projection_rows(spark, old_spec, gold_paths, old_versions, partitions)[0]
-            .select(*key, F.col(HASH).alias(OLD_HASH), F.lit(index).alias(STATE))
+            projection_rows(spark, old_spec, gold_paths, old_versions, partitions)[0].select(
+                *key, F.col(HASH).alias(OLD_HASH), F.lit(index).alias(STATE)
+            )
             for index, (old_spec, old_versions) in enumerate(old_states)
         ]
-        held = reduce(DataFrame.unionByName, olds).groupBy(*key).agg(
-            F.countDistinct(STATE).alias(STATES), F.collect_set(OLD_HASH).alias(OLD_HASHES)
+        held = (
+            reduce(DataFrame.unionByName, olds)
+            .groupBy(*key)
+            .agg(F.countDistinct(STATE).alias(STATES), F.collect_set(OLD_HASH).alias(OLD_HASHES))
         )
         new = new.join(held, on=key, how="full_outer")
         same_everywhere = (
-            (F.col(STATES) == len(old_states)) & (F.size(OLD_HASHES) == 1) & (F.col(OLD_HASHES)[0] == F.col(HASH))
+            (F.col(STATES) == len(old_states))
+            & (F.size(OLD_HASHES) == 1)
+            & (F.col(OLD_HASHES)[0] == F.col(HASH))
         )
     else:
         same_everywhere = F.lit(False)
@@ -210,7 +249,10 @@ def change_plan(
     )
     planned = new.select(*spec.columns, action.alias(ACTION))
     planned = planned.unionByName(rejected.select(*spec.columns, F.lit("rejected").alias(ACTION)))
-    return planned.select(*[
-        F.unix_millis(F.col(name)).alias(name) if base_type(cql_type) == "timestamp" else F.col(name)
-        for name, cql_type in spec.columns.items()
-    ], ACTION)
+    return planned.select(
+        *[
+            F.unix_millis(F.col(name)).alias(name) if base_type(cql_type) == "timestamp" else F.col(name)
+            for name, cql_type in spec.columns.items()
+        ],
+        ACTION,
+    )

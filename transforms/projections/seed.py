@@ -89,7 +89,9 @@ def load_projection_with_offsets(
     )
 
 
-def consumer_from_offsets(kafka_config: Mapping[str, object], offsets: Mapping[str, Mapping[int, int]]) -> Consumer:
+def consumer_from_offsets(
+    kafka_config: Mapping[str, object], offsets: Mapping[str, Mapping[int, int]]
+) -> Consumer:
     """A confluent-kafka Consumer assigned to exactly `offsets` (topic -> partition -> next offset).
 
     `kafka_config` is librdkafka settings (e.g. KafkaResource.consumer_config()). Without a `group.id`
@@ -97,11 +99,13 @@ def consumer_from_offsets(kafka_config: Mapping[str, object], offsets: Mapping[s
     """
     config = {"group.id": f"projection-seed-{uuid.uuid4()}", "enable.auto.commit": False, **kafka_config}
     consumer = Consumer(config)
-    consumer.assign([
-        TopicPartition(topic, partition, offset)
-        for topic, partitions in sorted(offsets.items())
-        for partition, offset in sorted(partitions.items())
-    ])
+    consumer.assign(
+        [
+            TopicPartition(topic, partition, offset)
+            for topic, partitions in sorted(offsets.items())
+            for partition, offset in sorted(partitions.items())
+        ]
+    )
     return consumer
 
 

@@ -20,7 +20,9 @@ from cassandra.query import PreparedStatement, SimpleStatement
 
 from assets.projection_spec import ProjectionSpec, base_type
 
-Progress = Callable[[str, int], None]  # (what: "upserts"|"deletes"|"trims"|"partitions cleared", how many are done)
+Progress = Callable[
+    [str, int], None
+]  # (what: "upserts"|"deletes"|"trims"|"partitions cleared", how many are done)
 
 
 class ProjectionWriteError(RuntimeError):
@@ -71,8 +73,16 @@ class LatencyRecorder:
 class ProjectionWriter:
     """Prepared statements for one projection table in one keyspace."""
 
-    def __init__(self, session: Session, spec: ProjectionSpec, keyspace: str, *, concurrency: int = 32,
-                 chunk_rows: int = 5000, progress: Progress | None = None):
+    def __init__(
+        self,
+        session: Session,
+        spec: ProjectionSpec,
+        keyspace: str,
+        *,
+        concurrency: int = 32,
+        chunk_rows: int = 5000,
+        progress: Progress | None = None,
+    ):
         if concurrency < 1 or chunk_rows < 1:
             raise ValueError("concurrency and chunk_rows must be at least 1")
         self.session, self.spec, self.concurrency, self.chunk_rows = session, spec, concurrency, chunk_rows
@@ -87,14 +97,17 @@ class ProjectionWriter:
         )
         self.delete_statement = session.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {key_match}")
         partition_columns = ", ".join(spec.partition_key)
-        self.list_partitions = SimpleStatement(f"SELECT DISTINCT {partition_columns} FROM {table}",
-                                               fetch_size=chunk_rows)
+        self.list_partitions = SimpleStatement(
+            f"SELECT DISTINCT {partition_columns} FROM {table}", fetch_size=chunk_rows
+        )
         clustering = [name for name, _ in spec.clustering_columns]
         partition_match = " AND ".join(f"{name} = ?" for name in spec.partition_key)
         self.read_clustering = session.prepare(
             f"SELECT {', '.join(clustering or spec.partition_key)} FROM {table} WHERE {partition_match}"
         )
-        self.delete_partition = session.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {partition_match}")
+        self.delete_partition = session.prepare(
+            f"DELETE FROM {table} USING TIMESTAMP ? WHERE {partition_match}"
+        )
         self.latency = LatencyRecorder(session)
         self.latency.watch(self.insert, self.delete_statement)
         self.upserted = self.deleted = self.trimmed = 0
@@ -146,8 +159,11 @@ class ProjectionWriter:
         cleared = 0
         partitions = self.session.execute(self.list_partitions)  # pages are fetched as the loop goes
         for chunk in _chunks(iter(partitions), self.chunk_rows):
-            self._execute(self.delete_partition, [(write_timestamp - 1, *partition) for partition in chunk],
-                          "clearing partitions")
+            self._execute(
+                self.delete_partition,
+                [(write_timestamp - 1, *partition) for partition in chunk],
+                "clearing partitions",
+            )
             cleared += len(chunk)
             self._report("partitions cleared", cleared)
         return cleared
@@ -173,8 +189,13 @@ class ProjectionWriter:
     def _execute(self, statement: PreparedStatement, parameters: list[tuple], what: str) -> list:
         try:
             with self.latency:
-                return execute_concurrent_with_args(self.session, statement, parameters,
-                                                    concurrency=self.concurrency, raise_on_first_error=True)
+                return execute_concurrent_with_args(
+                    self.session,
+                    statement,
+                    parameters,
+                    concurrency=self.concurrency,
+                    raise_on_first_error=True,
+                )
         except Exception as error:  # noqa: BLE001 - reported with context; the batch stays uncommitted
             raise ProjectionWriteError(
                 f"projection {self.spec.projection}: Cassandra failed during {what}, after {self.upserted} "
