@@ -36,9 +36,10 @@ browser:
 # It runs the test files on TEST_WORKERS pytest-xdist workers (default 2), each with its own Spark
 # session and private stack (module fixtures stay shared within a file). The suite is CPU-bound: two
 # workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands").
-# pytest's last line gives the total time.
+# pytest's last line gives the total time. Lint (ruff check, ruff format --check) runs first: a style
+# slip fails in seconds, not after the suite.
 TEST_WORKERS ?= 2
-test: install jars browser
+test: install lint jars browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 test-unit: install
@@ -69,6 +70,7 @@ loop: install jars
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	-$(PY) -m orchestration.stack.cli down
