@@ -42,7 +42,9 @@ def workload_config(small: bool, seed: int = DEFAULT_SEED, ends_at: datetime | N
     config = WorkloadConfig(
         seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5
     )
-    ends_at = ends_at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    ends_at = ends_at or datetime.now(UTC).replace(microsecond=0)
+    if ends_at.tzinfo is not None:  # the generator writes UTC times without a zone
+        ends_at = ends_at.astimezone(UTC).replace(tzinfo=None)
     span = generate_workload(config).ended_at - config.start_time
     return replace(config, start_time=ends_at - span)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from orchestration.demo import workload_config
 from orchestration.workload import generate_workload
@@ -31,3 +31,9 @@ def test_a_given_end_time_gives_the_same_workload_each_time():
     assert first.messages == second.messages and first.state() == second.state()
     shifted = generate_workload(workload_config(small=True, ends_at=ends_at + timedelta(days=1)))
     assert len(shifted.messages) == len(first.messages) and shifted.messages != first.messages
+
+
+def test_an_end_time_with_a_zone_is_taken_as_its_utc_time():
+    zoned = datetime(2026, 5, 17, 11, 30, 0, tzinfo=timezone(timedelta(hours=2)))
+    workload = generate_workload(workload_config(small=True, ends_at=zoned))
+    assert workload.ended_at == datetime(2026, 5, 17, 9, 30, 0)
