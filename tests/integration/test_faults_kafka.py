@@ -9,8 +9,6 @@ stays up for the other tests.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from assets.table_spec import TableSpec
-from orchestration.stack.stack import Stack, StackPorts
+from orchestration.stack.stack import Stack
+from tests.conftest import _private_server
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import KafkaReadError, make_consumer
 from transforms.delta_commits import current_version
@@ -30,14 +29,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def private_kafka() -> Iterator[Stack]:
-    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-kafka-faults-"))
-    kafka = Stack(state_dir, StackPorts.free(), servers=("kafka",), die_with_parent=True)
-    try:
-        kafka.up()
-        yield kafka
-    finally:
-        kafka.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
+    """A Kafka of this test's own (stopped and restarted by it), the way conftest starts private servers."""
+    yield from _private_server("kafka")
 
 
 def _produce(bootstrap: str, topic: str, first: int, count: int) -> list[str]:
