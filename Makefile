@@ -19,7 +19,7 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 install: $(VENV)/.installed
 
 jars: install
-	$(PY) -m orchestration.stack.cli fetch-jars
+	$(PY) -m devtools.stack.cli fetch-jars
 
 # Debian's Chromium and its chromedriver, for the Dagster UI browser test (tests/integration/test_dagster_ui.py).
 # Installed with apt-get (as root, else through sudo) only when missing; the package lists are
@@ -46,26 +46,26 @@ test-unit: install
 	$(PY) -m pytest -q -m "not integration"
 
 stack-up: install jars
-	$(PY) -m orchestration.stack.cli up
+	$(PY) -m devtools.stack.cli up
 
 stack-down: install
-	$(PY) -m orchestration.stack.cli down
+	$(PY) -m devtools.stack.cli down
 
 stack-status: install
-	$(PY) -m orchestration.stack.cli status
+	$(PY) -m devtools.stack.cli status
 
 run: install jars
-	$(PY) -m orchestration.demo
+	$(PY) -m devtools.demo
 
 dev: install jars browser
-	$(PY) -m orchestration.stack.cli up
+	$(PY) -m devtools.stack.cli up
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
 
 # Low latency: one warm process runs the micro-batch job every LOOP_INTERVAL seconds (orchestration/loop.py),
 # recorded in the same instance `make dev` shows. Leave the schedule and the lag sensor off meanwhile.
 LOOP_INTERVAL ?= 10
 loop: install jars
-	$(PY) -m orchestration.stack.cli up
+	$(PY) -m devtools.stack.cli up
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(PY) -m orchestration.loop --interval $(LOOP_INTERVAL)
 
 lint: install
@@ -73,5 +73,5 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	-$(PY) -m orchestration.stack.cli down
+	-$(PY) -m devtools.stack.cli down
 	rm -rf .stack .lake .dagster_home

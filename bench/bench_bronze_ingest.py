@@ -4,7 +4,7 @@
         [--bootstrap host:port | --stack-dir .stack]
 
 Messages: realistic GoldenGate JSON of one CRM table from the project's workload generator
-(orchestration/workload: inserts, compressed updates with before images, deletes, key changes), produced
+(devtools/workload: inserts, compressed updates with before images, deletes, key changes), produced
 to a fresh topic. The generator runs once for a few thousand business transactions; its messages for the
 table are repeated in order until there are --messages of them (the decoder's work per message is the
 same; positions repeat, which bronze does not care about).
@@ -38,10 +38,10 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from assets.factory import load_specs
+from devtools.stack.stack import Stack, StackPorts
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.producer import create_topics
 from orchestration.spark_session import build_spark_session
-from orchestration.stack.stack import Stack, StackPorts
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.producer import create_topics
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer, read_ranges, watermarks
 from transforms.bronze.offsets import plan_ranges

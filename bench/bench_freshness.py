@@ -348,7 +348,7 @@ def produce(
     workload producer does (acks=all, Java's key hashing); every change is tracked. Returns seconds."""
     from confluent_kafka import Producer
 
-    from orchestration.workload.producer import PRODUCER_CONFIG
+    from devtools.workload.producer import PRODUCER_CONFIG
 
     producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
     started = time.monotonic()
@@ -392,7 +392,7 @@ def produce(
 
 def stream_messages(seed: int, initial_rows: int, wanted: int):
     """The initial load and at least `wanted` change messages, cut at a transaction end."""
-    from orchestration.workload import WorkloadConfig, generate_workload
+    from devtools.workload import WorkloadConfig, generate_workload
 
     transactions = max(10, math.ceil(wanted / 3.0))  # about 3.6 messages per CRM transaction
     while True:
@@ -440,7 +440,7 @@ class LoopWatcher:
 
 
 def start_loop(work: Path, interval: float):
-    from orchestration.stack.process import spawn
+    from devtools.stack.process import spawn
 
     command = [sys.executable, "-m", "orchestration.loop", "--interval", f"{interval:g}"]
     return spawn(command, work / "loop.log", cwd=PROJECT_ROOT, die_with_parent=True)
@@ -548,8 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up as Ctrl-C does
 
-    from orchestration.stack.process import log_tail, stop_group
-    from orchestration.stack.stack import Stack, StackPorts
+    from devtools.stack.process import log_tail, stop_group
+    from devtools.stack.stack import Stack, StackPorts
 
     work = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
     stack = (
@@ -570,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["CDC_CUT_IDLE_SECONDS"] = f"{args.cut_idle_seconds:g}"
 
         from assets.factory import load_specs
+        from devtools.workload.producer import create_topics, delete_topics
         from orchestration.resources import resources_from_env
-        from orchestration.workload.producer import create_topics, delete_topics
         from transforms.cut import idle_seconds_from_env
 
         specs = load_specs()

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from delta.tables import DeltaTable
 
+from devtools.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
+from devtools.stack.stack import Stack, StackPorts
 from orchestration.resources import LakeResource
 from orchestration.spark_session import build_spark_session
-from orchestration.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
-from orchestration.stack.stack import Stack, StackPorts
 
 TARGETS = ("local", "s3", "hdfs")
 

@@ -82,7 +82,7 @@ def write_specs(folder: Path, tables: int) -> dict[str, str]:
 
 def cloned_messages(messages: list, clones: dict[str, str], limit: int | None) -> list:
     """Each clone topic's copy of its base topic's messages (the first `limit`), table renamed."""
-    from orchestration.workload.capture import WorkloadMessage
+    from devtools.workload.capture import WorkloadMessage
 
     out = []
     for clone_topic, base_topic in clones.items():
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from orchestration.stack.stack import Stack, StackPorts
+    from devtools.stack.stack import Stack, StackPorts
 
     work = Path(tempfile.mkdtemp(prefix="bench-microbatch-"))
     stack = (
@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
         import dagster as dg
 
+        from devtools.workload import WorkloadConfig, generate_workload
+        from devtools.workload.producer import delete_topics, produce_messages
         from orchestration.definitions import specs
-        from orchestration.workload import WorkloadConfig, generate_workload
-        from orchestration.workload.producer import delete_topics, produce_messages
 
         workload = generate_workload(
             WorkloadConfig(

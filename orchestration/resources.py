@@ -27,11 +27,11 @@ from confluent_kafka.admin import AdminClient
 from pydantic import Field, field_validator
 from pyspark.sql import SparkSession
 
+from devtools.stack.jars import PROJECT_ROOT
+from devtools.stack.ports import HOST
+from devtools.stack.stack import Stack, StackPorts
 from orchestration.lake_check import check_lake_reachable, check_spark_master
 from orchestration.spark_session import build_spark_session, lake_scheme, use_lake
-from orchestration.stack.jars import PROJECT_ROOT
-from orchestration.stack.ports import HOST
-from orchestration.stack.stack import Stack, StackPorts
 
 DEFAULT_LAKE_ROOT = str(PROJECT_ROOT / ".lake")
 LAKE_URI_SCHEMES = ("file", "hdfs", "s3a")
@@ -301,7 +301,7 @@ def _secret(name: str) -> dg.EnvVar | None:
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """The resources `kafka`, `spark`, `cassandra`, `lake`, configured from the environment.
 
-    Every variable is optional; the default is the local stack's (orchestration.stack):
+    Every variable is optional; the default is the local stack's (devtools.stack):
 
     Kafka
       CDC_KAFKA_BOOTSTRAP          bootstrap servers (default 127.0.0.1 and the local stack's port:

@@ -29,7 +29,7 @@ import pyspark
 from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
-from orchestration.stack.jars import ensure_jars, jars_missing_from
+from devtools.stack.jars import ensure_jars, jars_missing_from
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

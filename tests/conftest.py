@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.stack.stack import Stack, StackPorts
+from devtools.stack.stack import Stack, StackPorts
 
 os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "0")
 
@@ -123,8 +123,8 @@ def standalone_spark() -> Iterator[Stack]:
 def s3_lake(s3_stack: Stack, spark):
     import uuid
 
+    from devtools.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
     from orchestration.resources import LakeResource
-    from orchestration.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
 
     server = s3_stack.server("s3")
     lake = LakeResource(

@@ -19,6 +19,8 @@ import dagster as dg
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.producer import create_topics, produce_messages
 from orchestration.automation import (
     BATCH_TAG,
     CRON_VARIABLE,
@@ -32,8 +34,6 @@ from orchestration.automation import (
     microbatch_job,
 )
 from orchestration.resources import KafkaResource
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.producer import create_topics, produce_messages
 from tests.pipeline import materialize_all, resources, specs_on_topics, unique_prefix
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ import dagster as dg
 import pytest
 from delta.tables import DeltaTable
 
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.compare import differences, silver_rows, truth_rows
-from orchestration.workload.producer import produce_messages
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.compare import differences, silver_rows, truth_rows
+from devtools.workload.producer import produce_messages
 from tests.pipeline import materialize_all, resources, specs_on_topics, unique_prefix
 
 pytestmark = pytest.mark.integration

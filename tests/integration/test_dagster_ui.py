@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestration.stack import process
-from orchestration.stack.ports import HOST, free_ports
-from orchestration.stack.stack import Stack, StackPorts
+from devtools.stack import process
+from devtools.stack.ports import HOST, free_ports
+from devtools.stack.stack import Stack, StackPorts
 
 pytestmark = pytest.mark.integration
 
@@ -328,8 +328,8 @@ def materialized_bronze(dagster_dev, ui_stack) -> MaterializedBronze:
     from collections import Counter
 
     from assets.factory import load_specs
-    from orchestration.workload import WorkloadConfig, generate_workload
-    from orchestration.workload.producer import delete_topics, produce_messages
+    from devtools.workload import WorkloadConfig, generate_workload
+    from devtools.workload.producer import delete_topics, produce_messages
 
     workload = generate_workload(WorkloadConfig(seed=3, initial_rows=6, changes=12))
     per_topic = Counter(message.topic for message in workload.messages)

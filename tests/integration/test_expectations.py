@@ -539,11 +539,11 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
        gold/order's checks, which read gold/customer after its materialization and pass;
     3. the duplicate removed: customer_by_id materializes again;
     4. one customer's e-mail broken (email_format, WARN): the run succeeds, nothing is held back."""
+    from devtools.workload import WorkloadConfig, generate_workload
+    from devtools.workload.producer import produce_messages
     from orchestration.definitions import build_definitions
     from orchestration.loop import describe, not_materialized
     from orchestration.resources import CassandraResource, KafkaResource
-    from orchestration.workload import WorkloadConfig, generate_workload
-    from orchestration.workload.producer import produce_messages
     from tests.pipeline import specs_on_topics, unique_prefix
 
     prefix = unique_prefix()

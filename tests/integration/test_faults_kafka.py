@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from assets.table_spec import TableSpec
-from orchestration.stack.stack import Stack
+from devtools.stack.stack import Stack
 from tests.conftest import _private_server
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import KafkaReadError, make_consumer

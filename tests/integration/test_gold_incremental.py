@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import TableSpec, load_table_specs
-from orchestration.workload import WorkloadConfig, generate_workload
+from devtools.workload import WorkloadConfig, generate_workload
 from tests.gold_expectation import differences, read_gold
 from transforms.bronze_rows import BRONZE_SCHEMA, to_bronze_row
 from transforms.changes import ChangeRecord, KafkaCoordinates, KafkaMessage, Op

@@ -32,7 +32,7 @@ from pyspark.sql.types import (
 
 from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import load_table_specs
-from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
+from devtools.workload import WorkloadConfig, generate_workload, load_catalogue
 from tests.gold_expectation import Silver, differences, expected_gold
 from transforms.decoders.column_types import typed_value
 from transforms.delta_commits import current_version

@@ -15,10 +15,10 @@ import uuid
 
 import pytest
 
-from orchestration.stack.jars import PROJECT_ROOT
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.compare import differences, silver_rows, truth_rows
-from orchestration.workload.producer import produce_messages
+from devtools.stack.jars import PROJECT_ROOT
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.compare import differences, silver_rows, truth_rows
+from devtools.workload.producer import produce_messages
 from tests.pipeline import specs_on_topics, unique_prefix
 
 pytestmark = pytest.mark.integration

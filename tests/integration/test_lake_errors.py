@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
+from devtools.stack.ports import free_ports
+from devtools.stack.s3 import LOCAL_REGION
 from orchestration.lake_check import LakeUnreachableError, SparkMasterUnreachableError, check_spark_master
 from orchestration.resources import LakeResource, SparkResource
-from orchestration.stack.ports import free_ports
-from orchestration.stack.s3 import LOCAL_REGION
 
 pytestmark = pytest.mark.integration
 

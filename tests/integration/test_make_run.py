@@ -1,4 +1,4 @@
-"""`make run` in its CI size: `python -m orchestration.demo --small`, against the test stack, with its
+"""`make run` in its CI size: `python -m devtools.demo --small`, against the test stack, with its
 lake and Dagster instance in temporary folders, judged by the summary it prints and by what its lake
 and instance hold: the whole flow end to end (CRM workload with an initial load overlapping the change
 stream -> Kafka -> bronze -> silver -> gold -> checks -> Cassandra, in two micro-batches). Silver must
@@ -27,9 +27,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.stack.stack import Stack, StackPorts
-from orchestration.workload.capture import WorkloadMessage
-from orchestration.workload.producer import produce_messages
+from devtools.stack.stack import Stack, StackPorts
+from devtools.workload.capture import WorkloadMessage
+from devtools.workload.producer import produce_messages
 
 # The first test also runs `make run --small` (about 25 minutes on a 2-core machine busy with other
 # Spark jobs, a few minutes on an idle one): more time than the suite's per-test timeout.
@@ -67,7 +67,7 @@ def make_run_small(demo_stack, tmp_path_factory) -> tuple[str, Path, Path]:
         sys.executable,
         "-u",
         "-m",
-        "orchestration.demo",
+        "devtools.demo",
         "--small",
         "--stack-dir",
         str(demo_stack.state_dir),
@@ -140,10 +140,10 @@ def test_make_run_summary_shows_rows_in_every_layer_and_silver_equal_to_the_sour
 
 def test_make_run_gives_silver_equal_to_the_source_and_gold_the_cleanup_rules(make_run_small, spark):
     from assets.factory import load_entities, load_specs
-    from orchestration.demo import workload_config
-    from orchestration.workload import generate_workload
-    from orchestration.workload.compare import differences as silver_differences
-    from orchestration.workload.compare import silver_rows, truth_rows
+    from devtools.demo import workload_config
+    from devtools.workload import generate_workload
+    from devtools.workload.compare import differences as silver_differences
+    from devtools.workload.compare import silver_rows, truth_rows
     from tests.gold_expectation import (
         ambiguous_lookups,
         differences,

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from assets.table_spec import TableSpec
-from orchestration.stack.kafka import MAX_RECORD_BYTES
+from devtools.stack.kafka import MAX_RECORD_BYTES
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
 
@@ -448,7 +448,7 @@ class Topic:
         admin.create_topics([NewTopic(self.name, 1, 1)])[self.name].result(timeout=30)
 
     def produce(self, values: list[bytes | None], *, keyed: bool = True) -> None:
-        # The broker's limit (16 MiB, orchestration/stack/kafka.py): room for the 10 MB value; librdkafka's
+        # The broker's limit (16 MiB, devtools/stack/kafka.py): room for the 10 MB value; librdkafka's
         # default is 1 MB. Uncompressed, so the broker sees the full size.
         producer = Producer(
             {

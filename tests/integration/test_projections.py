@@ -37,8 +37,8 @@ from pyspark.sql.types import (
 )
 
 from assets.projection_spec import ProjectionSpec, load_projection_specs
+from devtools.stack.stack import Stack, StackPorts
 from orchestration.resources import CassandraResource
-from orchestration.stack.stack import Stack, StackPorts
 from transforms.delta_commits import current_version
 from transforms.gold.engine import refresh_entity
 from transforms.projections import (

@@ -33,10 +33,10 @@ from cassandra.cluster import Cluster
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from devtools.stack import Stack, StackAuth, StackPorts
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.producer import PRODUCER_CONFIG
 from orchestration.resources import CassandraResource, KafkaResource
-from orchestration.stack import Stack, StackAuth, StackPorts
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.producer import PRODUCER_CONFIG
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 

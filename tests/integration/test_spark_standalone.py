@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from orchestration.stack.jars import PROJECT_ROOT
+from devtools.stack.jars import PROJECT_ROOT
 from tests.integration.lake_scenarios import MERGED
 
 pytestmark = pytest.mark.integration

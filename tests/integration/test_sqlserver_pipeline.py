@@ -17,8 +17,8 @@ import pytest
 
 from assets.factory import build_table_assets
 from assets.table_spec import TableSpec
-from orchestration.workload.capture import WorkloadMessage
-from orchestration.workload.producer import produce_messages
+from devtools.workload.capture import WorkloadMessage
+from devtools.workload.producer import produce_messages
 from tests.pipeline import resources, unique_prefix
 from transforms.merge import read_live_rows
 from transforms.sequence import decode_sequence

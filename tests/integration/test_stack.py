@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.stack import process
-from orchestration.stack.ports import port_is_free
-from orchestration.stack.stack import PortInUseError, ServerStartError, Stack, StackPorts
+from devtools.stack import process
+from devtools.stack.ports import port_is_free
+from devtools.stack.stack import PortInUseError, ServerStartError, Stack, StackPorts
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.__main__ import main
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.__main__ import main
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from orchestration.demo import workload_config
-from orchestration.workload import generate_workload
+from devtools.demo import workload_config
+from devtools.workload import generate_workload
 
 
 def _op_times(workload) -> list[datetime]:

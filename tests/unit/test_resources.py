@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 from pydantic import ValidationError
 
+from devtools.stack.stack import StackPorts
 from orchestration.resources import (
     CassandraResource,
     KafkaResource,
@@ -13,7 +14,6 @@ from orchestration.resources import (
     SparkResource,
     resources_from_env,
 )
-from orchestration.stack.stack import StackPorts
 
 ENV_VARIABLES = [
     "CDC_KAFKA_BOOTSTRAP",

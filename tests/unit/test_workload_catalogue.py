@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from assets.table_spec import load_table_specs
-from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
-from orchestration.workload.catalogue import DEFAULT_CATALOGUE, CatalogueError
+from devtools.workload import WorkloadConfig, generate_workload, load_catalogue
+from devtools.workload.catalogue import DEFAULT_CATALOGUE, CatalogueError
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_COLUMNS = [

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.workload import WorkloadConfig, generate_workload
-from orchestration.workload.__main__ import main
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_cli_writes_the_state_and_messages_of_the_configured_workload(tmp_path, 
 
 def test_cli_runs_as_a_module():
     ok = subprocess.run(
-        [sys.executable, "-m", "orchestration.workload", "--initial-rows", "60", "--changes", "20"],
+        [sys.executable, "-m", "devtools.workload", "--initial-rows", "60", "--changes", "20"],
         cwd=ROOT,
         capture_output=True,
         text=True,

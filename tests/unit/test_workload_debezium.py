@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.workload import WorkloadConfig, generate_workload
+from devtools.workload import WorkloadConfig, generate_workload
 
 SMALL = {"initial_rows": 120, "changes": 700}
 

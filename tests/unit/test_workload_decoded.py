@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
+from devtools.workload import WorkloadConfig, generate_workload, load_catalogue
 from transforms.changes import KafkaMessage, Op
 from transforms.decoders import decode
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.workload import WorkloadConfig, generate_workload, load_catalogue
-from orchestration.workload.catalogue import GOLDENGATE_DATE, ORACLE_DATE
+from devtools.workload import WorkloadConfig, generate_workload, load_catalogue
+from devtools.workload.catalogue import GOLDENGATE_DATE, ORACLE_DATE
 
 TOP_LEVEL_ORDER = ["table", "op_type", "op_ts", "current_ts", "pos", "primary_keys", "xid", "csn", "txind"]
 OP_TS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.workload import WorkloadConfig, as_text, generate_workload, load_catalogue
+from devtools.workload import WorkloadConfig, as_text, generate_workload, load_catalogue
 
 SMALL = {"initial_rows": 120, "changes": 600}
 

@@ -12,12 +12,12 @@ import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from orchestration.workload import json_text
-from orchestration.workload.catalogue import Catalogue
-from orchestration.workload.config import WorkloadConfig
-from orchestration.workload.debezium import debezium_records
-from orchestration.workload.goldengate import Trail, goldengate_key, goldengate_message, transaction_indicator
-from orchestration.workload.source_db import Row, RowChange
+from devtools.workload import json_text
+from devtools.workload.catalogue import Catalogue
+from devtools.workload.config import WorkloadConfig
+from devtools.workload.debezium import debezium_records
+from devtools.workload.goldengate import Trail, goldengate_key, goldengate_message, transaction_indicator
+from devtools.workload.source_db import Row, RowChange
 
 FIRST_SCN = 48_213_377
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from orchestration.stack import process
-from orchestration.stack.jars import ensure_jars
-from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, StackAuth, classpath, java_executable
+from devtools.stack import process
+from devtools.stack.jars import ensure_jars
+from devtools.stack.ports import HOST, accepts_connections
+from devtools.stack.server import Server, StackAuth, classpath, java_executable
 
 _HEAP = ["-Xms256m", "-Xmx512m"]
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # the broker's message.max.bytes; producers need the same

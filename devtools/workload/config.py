@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchestration.workload.catalogue import DEFAULT_CATALOGUE
-from orchestration.workload.goldengate import BEFORE_IMAGES
+from devtools.workload.catalogue import DEFAULT_CATALOGUE
+from devtools.workload.goldengate import BEFORE_IMAGES
 
 OPERATIONS = ("insert", "update", "delete", "key_change", "truncate_reload")
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from orchestration.workload.capture import WorkloadMessage
+from devtools.workload.capture import WorkloadMessage
 
 # Idempotent, acknowledged by every replica, partitioned by key hash as Java clients do. librdkafka
 # logs errors only (syslog level 3): its warnings are retries it handles itself (a broker just started

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.stack import process
+from devtools.stack import process
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The local stack: Kafka and Cassandra as real servers on 127.0.0.1, started from Maven Central jars.
 
-Optional servers, started only when named (`servers=` or `cdc-stack up --with s3,hdfs,spark`): a local
+Optional servers, started only when named (`servers=` or `python -m devtools.stack.cli up --with s3,hdfs,spark`): a local
 S3 (s3proxy), a local HDFS (one NameNode, one DataNode) and a Spark standalone cluster (one master,
 one worker), to run the lake and the compute beyond one local folder and one JVM.
 
@@ -36,15 +36,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.stack import process
-from orchestration.stack.cassandra import CassandraServer
-from orchestration.stack.hdfs import HdfsServer
-from orchestration.stack.jars import PROJECT_ROOT
-from orchestration.stack.kafka import KafkaServer
-from orchestration.stack.ports import HOST, free_ports, port_is_free
-from orchestration.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION, S3Server, local_credentials
-from orchestration.stack.server import Server, StackAuth
-from orchestration.stack.spark_standalone import SparkStandaloneServer
+from devtools.stack import process
+from devtools.stack.cassandra import CassandraServer
+from devtools.stack.hdfs import HdfsServer
+from devtools.stack.jars import PROJECT_ROOT
+from devtools.stack.kafka import KafkaServer
+from devtools.stack.ports import HOST, free_ports, port_is_free
+from devtools.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION, S3Server, local_credentials
+from devtools.stack.server import Server, StackAuth
+from devtools.stack.spark_standalone import SparkStandaloneServer
 
 SERVER_NAMES = ("kafka", "cassandra")  # what a stack runs unless told otherwise
 OPTIONAL_SERVER_NAMES = ("s3", "hdfs", "spark")

@@ -1,7 +1,7 @@
 """A local Spark standalone cluster: one master and one worker on 127.0.0.1, from pyspark's own jars.
 
 Both daemons run through pyspark's `bin/spark-class` (the launcher Spark's own scripts use). A
-small supervisor (`python -m orchestration.stack.spark_standalone`, the process the stack records)
+small supervisor (`python -m devtools.stack.spark_standalone`, the process the stack records)
 starts the master, waits until it listens, then starts the worker, so the worker registers at once
 instead of after its first retry (~10 s). It stops both when it gets SIGTERM, and exits when either
 daemon dies, so the stack sees one process per cluster.
@@ -26,10 +26,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, java_executable
+from devtools.stack.ports import HOST, accepts_connections
+from devtools.stack.server import Server, java_executable
 
-# found without importing pyspark (slow), so `cdc-stack status` stays quick
+# found without importing pyspark (slow), so `make stack-status` stays quick
 PYSPARK_HOME = Path(importlib.util.find_spec("pyspark").submodule_search_locations[0]).resolve()
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -82,7 +82,7 @@ class SparkStandaloneServer(Server):
         return [
             sys.executable,
             "-m",
-            "orchestration.stack.spark_standalone",
+            "devtools.stack.spark_standalone",
             "--home",
             str(self.home),
             *(f"--{role.replace('_', '-')}-port={port}" for role, port in self.ports().items()),

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from orchestration.workload import json_text
-from orchestration.workload.catalogue import Column, Table
-from orchestration.workload.source_db import Row, RowChange
-from orchestration.workload.values import ORACLE_DATE
+from devtools.workload import json_text
+from devtools.workload.catalogue import Column, Table
+from devtools.workload.source_db import Row, RowChange
+from devtools.workload.values import ORACLE_DATE
 
 CONNECTOR_VERSION = "2.7.3.Final"
 DATE_KINDS = ("now", "date")

@@ -1,7 +1,7 @@
-"""`python -m orchestration.stack.cli {fetch-jars,up,down,status}` (also installed as `cdc-stack`).
+"""`python -m devtools.stack.cli {fetch-jars,up,down,status}` (`make stack-up`, `make stack-down`, `make stack-status`).
 
 The state directory is `$CDC_STACK_DIR` or `<project>/.stack`; ports come from CDC_KAFKA_PORT,
-CDC_KAFKA_CONTROLLER_PORT, CDC_CASSANDRA_PORT, CDC_CASSANDRA_STORAGE_PORT (see orchestration.stack.stack).
+CDC_KAFKA_CONTROLLER_PORT, CDC_CASSANDRA_PORT, CDC_CASSANDRA_STORAGE_PORT (see devtools.stack.stack).
 
 `up` starts Kafka and Cassandra; `up --with s3,hdfs,spark` adds the optional servers (a local S3, a
 local HDFS, a Spark standalone cluster). `down` stops every server of the state directory; `status`
@@ -14,8 +14,8 @@ import argparse
 import sys
 import time
 
-from orchestration.stack.jars import JarFetchError, ensure_jars, pom_profiles
-from orchestration.stack.stack import (
+from devtools.stack.jars import JarFetchError, ensure_jars, pom_profiles
+from devtools.stack.stack import (
     ALL_SERVER_NAMES,
     DEFAULT_START_TIMEOUT,
     OPTIONAL_SERVER_NAMES,

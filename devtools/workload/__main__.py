@@ -1,4 +1,4 @@
-"""python -m orchestration.workload --bootstrap HOST:PORT --seed 7 --initial-rows 200 --changes 2000
+"""python -m devtools.workload --bootstrap HOST:PORT --seed 7 --initial-rows 200 --changes 2000
    [--partitions 3] [--state-out truth.json] [--dump messages.jsonl] [--initial-load --overlap N]
    [--before-image key|key+changed|all] [--debezium-table S_PROD_INT ...] [--topic-template crm.{table}]
 
@@ -11,15 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestration.workload.config import WorkloadConfig
-from orchestration.workload.generator import generate_workload
-from orchestration.workload.goldengate import BEFORE_IMAGES
+from devtools.workload.config import WorkloadConfig
+from devtools.workload.generator import generate_workload
+from devtools.workload.goldengate import BEFORE_IMAGES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m orchestration.workload", description=__doc__.split("\n\n")[1]
-    )
+    parser = argparse.ArgumentParser(prog="python -m devtools.workload", description=__doc__.split("\n\n")[1])
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT; omit to only write files")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--initial-rows", type=int, default=200)
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(workload.transaction_ends)} transactions; {rows} rows in the final state"
     )
     if args.bootstrap:
-        from orchestration.workload.producer import produce_messages
+        from devtools.workload.producer import produce_messages
 
         counts = produce_messages(args.bootstrap, workload.messages, partitions=args.partitions)
         for topic, count in sorted(counts.items()):

@@ -36,7 +36,7 @@ def workload_config(small: bool, seed: int = DEFAULT_SEED, ends_at: datetime | N
     commits at `ends_at` (UTC; default: now, to the second), so its tables look as fresh as a live
     source's and the freshness checks pass. The generator's commit times only move forward from its
     start, by steps that do not depend on the start: one generation measures the span."""
-    from orchestration.workload import WorkloadConfig, generate_workload
+    from devtools.workload import WorkloadConfig, generate_workload
 
     initial_rows, changes = (40, 150) if small else (200, 1500)
     config = WorkloadConfig(
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     config = workload_config(args.small, args.seed, args.ends_at)
     started = time.monotonic()
 
-    from orchestration.stack.stack import Stack
+    from devtools.stack.stack import Stack
 
     stack = Stack(args.stack_dir)
     step(f"Starting the local stack (Kafka, Cassandra) in {_shown(stack.state_dir)}")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Generating the CRM workload (seed {config.seed}: {config.initial_rows} initial rows, "
         f"{config.changes} change transactions, committed from {config.start_time:%Y-%m-%d %H:%M:%S} UTC)"
     )
-    from orchestration.workload import generate_workload
+    from devtools.workload import generate_workload
 
     workload = generate_workload(config)
     print(f"    {len(workload.messages)} GoldenGate messages over {len(workload.topics())} topics")
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CDC_LAKE_ROOT"] = str(lake)
     spark_log = os.environ.setdefault("CDC_SPARK_LOG", str(stack.state_dir / "spark.log"))
     print(f"    Spark's own log goes to {spark_log}")
+    from devtools.workload.producer import produce_messages
     from orchestration.loop import describe, run_microbatch
-    from orchestration.workload.producer import produce_messages
 
     quiet_seconds = float(os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "5"))
     instance = dg.DagsterInstance.get()
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print(f"    {describe(result, time.monotonic() - run_started)}")
 
-    from orchestration.demo_summary import print_summary
+    from devtools.demo_summary import print_summary
 
     ok = print_summary(workload, results[-1], stack)
     step(f"Done in {time.monotonic() - started:.0f}s")
@@ -159,7 +159,7 @@ def _reset(stack, topics: list[str], lake: Path) -> None:
     """Empty topics, lake and keyspace, so every `make run` shows one clean story."""
     from cassandra.cluster import Cluster
 
-    from orchestration.workload.producer import delete_topics
+    from devtools.workload.producer import delete_topics
 
     delete_topics(stack.kafka_bootstrap, topics)
     shutil.rmtree(lake, ignore_errors=True)

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestration.workload.capture import Capture
-from orchestration.workload.catalogue import Catalogue, Column, Table, load_catalogue
-from orchestration.workload.config import WorkloadConfig
-from orchestration.workload.result import Workload
-from orchestration.workload.source_db import RowChange, SourceDatabase
-from orchestration.workload.values import char_padded, plain_value, siebel_row_id
+from devtools.workload.capture import Capture
+from devtools.workload.catalogue import Catalogue, Column, Table, load_catalogue
+from devtools.workload.config import WorkloadConfig
+from devtools.workload.result import Workload
+from devtools.workload.source_db import RowChange, SourceDatabase
+from devtools.workload.values import char_padded, plain_value, siebel_row_id
 
 FIRST_ROW_NUMBER = 5 * 36**4  # ROW_IDs start at 1-50000
 

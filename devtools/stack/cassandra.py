@@ -10,9 +10,9 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.policies import DCAwareRoundRobinPolicy
 
-from orchestration.stack.jars import ensure_jars
-from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, StackAuth, classpath, java_executable
+from devtools.stack.jars import ensure_jars
+from devtools.stack.ports import HOST, accepts_connections
+from devtools.stack.server import Server, StackAuth, classpath, java_executable
 
 LOCAL_DC = "datacenter1"  # what SimpleSnitch reports
 # The superuser PasswordAuthenticator creates on a node's first start (at once: see _AUTH_JVM_OPTIONS).

@@ -14,7 +14,7 @@ Deletes carry the key in `before` (the whole row with `all`). Inserts carry the 
 
 from __future__ import annotations
 
-from orchestration.workload.source_db import RowChange
+from devtools.workload.source_db import RowChange
 
 BEFORE_IMAGES = ("key", "key+changed", "all")
 TRAIL_FILE_HEADER = 1_450  # bytes before the first record of a trail file

@@ -17,9 +17,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from orchestration.stack.jars import ensure_jars, jar_cache_root
-from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, classpath, java_executable
+from devtools.stack.jars import ensure_jars, jar_cache_root
+from devtools.stack.ports import HOST, accepts_connections
+from devtools.stack.server import Server, classpath, java_executable
 
 MAIN_CLASS = "LocalHdfs"
 MAIN_SOURCE = Path(__file__).parent / "java" / f"{MAIN_CLASS}.java"

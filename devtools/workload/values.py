@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orchestration.workload.catalogue import ORACLE_DATE, Column
+from devtools.workload.catalogue import ORACLE_DATE, Column
 
 FIRST_NAMES = [
     "Anna",

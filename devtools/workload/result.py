@@ -8,10 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from orchestration.workload import json_text
-from orchestration.workload.capture import Capture, WorkloadMessage
-from orchestration.workload.catalogue import Catalogue
-from orchestration.workload.source_db import Row, RowChange, apply_change
+from devtools.workload import json_text
+from devtools.workload.capture import Capture, WorkloadMessage
+from devtools.workload.catalogue import Catalogue
+from devtools.workload.source_db import Row, RowChange, apply_change
 
 State = dict[str, dict[str, Row]]  # source table (SIEBEL.S_CONTACT) -> ROW_ID -> full row
 

@@ -1,10 +1,10 @@
 """The local stack: real Kafka and Cassandra servers on 127.0.0.1, from jars fetched off Maven Central.
 
-`Stack` (orchestration.stack.stack) starts, reuses, checks and stops them; `cli` is its command line.
+`Stack` (devtools.stack.stack) starts, reuses, checks and stops them; `cli` is its command line.
 """
 
-from orchestration.stack.server import StackAuth
-from orchestration.stack.stack import (
+from devtools.stack.server import StackAuth
+from devtools.stack.stack import (
     PortInUseError,
     ServerStartError,
     Stack,

@@ -19,9 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from orchestration.stack.jars import ensure_jars
-from orchestration.stack.ports import HOST, accepts_connections
-from orchestration.stack.server import Server, java_executable
+from devtools.stack.jars import ensure_jars
+from devtools.stack.ports import HOST, accepts_connections
+from devtools.stack.server import Server, java_executable
 
 DEFAULT_BUCKET = "lake"
 LOCAL_ACCESS_KEY = "cdc-local"
