@@ -12,8 +12,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets.gold_spec import GoldEntity, load_gold_entities
-from assets.table_spec import TableSpec, load_table_specs
+from assets.table_spec import load_table_specs
 from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
+from transforms.specs.table import TableSpec
 
 SPECS_DIR = Path(__file__).parent / "specs"
 

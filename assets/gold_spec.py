@@ -48,7 +48,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
 
-from assets.table_spec import SpecError, _line_of
+from assets.yaml_loader import SpecError, describe, line_of, node_at, read_mapping
 
 GOLD_DIR = Path(__file__).resolve().parents[1] / "transforms" / "gold"
 ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -87,18 +87,11 @@ def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = 
     (spec asset names) the SQL may read; None skips that check."""
     views = load_shared_views(folder, known_tables)
     index = folder / "entities.yaml"
-    text = index.read_text()
-    try:
-        root = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{index}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(root, yaml.MappingNode):
-        raise SpecError(f"{index}:1: entities.yaml maps each entity name to {{keys, sql, description}}")
+    raw, root = read_mapping(index, "entities.yaml maps each entity name to {keys, sql, description}")
     _refuse_duplicate_names(index, root)
     entities = []
     for name, body in raw.items():
-        line = _line_of(root, (name,))
+        line = line_of(root, (name,))
         if not isinstance(name, str) or not ENTITY_NAME.match(name):
             raise SpecError(f"{index}:{line}: entity name {name!r}: use lower snake_case (gold/<name>)")
         if not isinstance(body, dict):
@@ -106,11 +99,11 @@ def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = 
         try:
             entry = GoldEntityEntry.model_validate(body)
         except ValidationError as exc:
-            raise SpecError(_describe(index, root, name, exc)) from None
+            raise SpecError(describe(exc, GoldEntityEntry, index, root, prefix=(name,))) from None
         sql_path = folder / entry.sql
         if not sql_path.is_file():
             raise SpecError(
-                f"{index}:{_line_of(root, (name, 'sql'))}: entity {name!r}: SQL file {sql_path} does not exist"
+                f"{index}:{line_of(root, (name, 'sql'))}: entity {name!r}: SQL file {sql_path} does not exist"
             )
         sql_text = sql_path.read_text()
         query = _parse_query(sql_path, sql_text)
@@ -170,20 +163,6 @@ def _refuse_duplicate_names(index: Path, root: yaml.MappingNode) -> None:
         seen[key_node.value] = line
 
 
-def _describe(index: Path, root: yaml.Node, name: str, exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        loc = (name, *error["loc"])
-        field_name = ".".join(str(part) for part in loc)
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = f"unknown field (allowed: {', '.join(GoldEntityEntry.model_fields)})"
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        lines.append(f"{index}:{_line_of(root, loc)}: {field_name}: {message}")
-    return "\n".join(lines)
-
-
 def _parse_query(path: Path, sql_text: str) -> exp.Query:
     try:
         statements = [s for s in sqlglot.parse(sql_text, read="spark") if s is not None]
@@ -221,12 +200,12 @@ def _check_affected_keys(
     missing = [s for s in sources if s not in mappings]
     if missing:
         raise SpecError(
-            f"{index}:{_line_of(root, (name, 'affected_keys'))}: {name}.affected_keys: no mapping for "
+            f"{index}:{line_of(root, (name, 'affected_keys'))}: {name}.affected_keys: no mapping for "
             f"{', '.join(missing)}, which {entry.sql} reads; give each a query over `changed` returning "
             f"{', '.join(entry.keys)}, or `all` (a change to it recomputes every row)"
         )
     for source, mapping in mappings.items():
-        line = _line_of(root, (name, "affected_keys", source))
+        line = line_of(root, (name, "affected_keys", source))
         where = f"{index}:{line}: {name}.affected_keys.{source}"
         if source not in sources:
             raise SpecError(f"{where}: {entry.sql} does not read {source} (it reads {', '.join(sources)})")
@@ -258,7 +237,7 @@ def _parse_mapping(index: Path, root: yaml.Node, loc: tuple, where: str, sql_tex
         statements = [s for s in sqlglot.parse(sql_text, read="spark") if s is not None]
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        node = _node_at(root, loc)
+        node = node_at(root, loc)
         line = "?"
         if node is not None and isinstance(first.get("line"), int):
             first_line = node.start_mark.line + (2 if getattr(node, "style", None) in ("|", ">") else 1)
@@ -270,15 +249,6 @@ def _parse_mapping(index: Path, root: yaml.Node, loc: tuple, where: str, sql_tex
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise SpecError(f"{where}: give one query (SELECT ...) or `{ALL}`")
     return statements[0]
-
-
-def _node_at(root: yaml.Node, loc: tuple) -> yaml.Node | None:
-    node = root
-    for part in loc:
-        if not isinstance(node, yaml.MappingNode):
-            return None
-        node = next((v for k, v in node.value if k.value == part), None)
-    return node
 
 
 def _table_names(query: exp.Query) -> set[str]:

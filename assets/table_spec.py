@@ -1,192 +1,27 @@
-"""Declarative table specs: one YAML file per source table, validated on load.
-
-The minimal spec is four fields::
-
-    table: SIEBEL.S_CONTACT      # as the CDC tool reports it (GoldenGate `table`; Debezium `<schema>.<table>`)
-    topic: crm.S_CONTACT
-    format: goldengate_json      # or debezium_json
-    keys: [ROW_ID]               # the source's own column names
-
-Everything else has a default (see the model below). Unknown or misspelled fields, wrong types and
-duplicates across files are errors that name the file, the line and the field.
+"""Loading table specs: one YAML file per source table (assets/specs/*.yaml), validated into
+transforms.specs.table.TableSpec by the one loader (assets.yaml_loader). Unknown or misspelled fields,
+wrong types and duplicates across files are errors that name the file, the line and the field.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Literal
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
-
-from transforms.changes import Op
-from transforms.decoders.column_types import site_pattern
-from transforms.decoders.debezium_positions import describe_position_fields, every_position_field
-
-COLUMN_TYPE = re.compile(r"^(string|long|int|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
-SEQUENCE_FIELDS = {
-    "goldengate_json": {"csn", "pos"},
-    # The spec does not name the connector (each message does): any connector's field is accepted
-    # here, and decoding refuses a field the message's connector does not have.
-    "debezium_json": every_position_field(),
-}
-SEQUENCE_FIELDS_HINT = {
-    "goldengate_json": f"use fields of {sorted(SEQUENCE_FIELDS['goldengate_json'])}",
-    "debezium_json": f"use the position fields of the table's connector ({describe_position_fields()})",
-}
-
-
-def _column_type(type_name: str) -> str:
-    if not COLUMN_TYPE.match(type_name):
-        raise ValueError(
-            f"type {type_name!r} is not one of string, long, int, double, boolean, date, timestamp, decimal(p,s)"
-        )
-    return type_name
-
-
-ColumnType = Annotated[str, AfterValidator(_column_type)]
-
-
-class SpecError(ValueError):
-    """A spec file is wrong. The message names the file, the line and the field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeletesSpec(_Strict):
-    # tombstone: a deleted key is remembered, so a late older change cannot resurrect it.
-    mode: Literal["tombstone"] = "tombstone"
-    tombstone_retention_hours: int = Field(default=7 * 24, ge=1)
-
-
-class TableSpec(_Strict):
-    table: str = Field(min_length=1)
-    topic: str = Field(min_length=1)
-    format: Literal["goldengate_json", "debezium_json"]
-    keys: list[str] = Field(min_length=1)
-    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
-    description: str | None = None
-    history: Literal["scd1", "scd2"] = "scd1"
-    sequence_by: list[str] | None = None
-    source: str = Field(default="default", pattern=r"^[a-z][a-z0-9_]*$")
-    """The source database the table belongs to: its tables share one sequence order and one
-    transaction-consistent cut (transforms.cut)."""
-    deletes: DeletesSpec = DeletesSpec()
-    allowed_operations: list[Op] = Field(default_factory=lambda: list(Op))
-    columns: dict[str, ColumnType] = Field(default_factory=dict)
-    """Type hints (default string). Every shape the CDC tool writes for a type is converted on the way
-    into bronze; a value its type cannot hold quarantines the record (transforms/decoders/column_types.py)."""
-    timestamp_format: str | None = None
-    """GoldenGate only: the site's `gg.format.timestamp` pattern (e.g. `yyyy-MM-dd HH:mm:ss.SSSSSS`).
-    Set, it is the one shape date and timestamp columns accept; unset, GoldenGate's default shapes."""
-
-    @field_validator("timestamp_format")
-    @classmethod
-    def _timestamp_format_compiles(cls, pattern: str | None, info: ValidationInfo) -> str | None:
-        if pattern is not None:
-            if info.data.get("format") != "goldengate_json":
-                raise ValueError("is GoldenGate's gg.format.timestamp: only for format goldengate_json")
-            site_pattern(pattern)
-        return pattern
-
-    @field_validator("keys")
-    @classmethod
-    def _keys_unique(cls, keys: list[str]) -> list[str]:
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"keys repeat a column: {keys}")
-        return keys
-
-    @field_validator("sequence_by")
-    @classmethod
-    def _sequence_fields_exist(cls, sequence_by: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        format_ = info.data.get("format")
-        if sequence_by is not None and format_ in SEQUENCE_FIELDS:
-            unknown = [f for f in sequence_by if f not in SEQUENCE_FIELDS[format_]]
-            if unknown or not sequence_by:
-                raise ValueError(f"{sequence_by} for {format_}: {SEQUENCE_FIELDS_HINT[format_]}")
-        return sequence_by
-
-    @property
-    def asset_name(self) -> str:
-        """Short name used for the Delta folders and Dagster asset keys: `s_contact` for SIEBEL.S_CONTACT."""
-        return self.name or re.sub(r"[^a-z0-9_]", "_", self.table.split(".")[-1].lower())
+from assets.yaml_loader import SpecError, load_folder, read_mapping, refuse_duplicates, validate
+from transforms.specs.table import TableSpec
 
 
 def load_table_spec(path: Path) -> TableSpec:
-    text = path.read_text()
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}:1: a table spec is a mapping of fields (table, topic, format, keys, ...)")
-    try:
-        return TableSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(_describe(path, node, exc)) from None
+    data, root = read_mapping(path, "a table spec is a mapping of fields (table, topic, format, keys, ...)")
+    return validate(TableSpec, data, path, root, SpecError)
 
 
 def load_table_specs(folder: Path) -> list[TableSpec]:
     """Every `*.yaml` spec in a folder, sorted by table; a table or asset name used twice is an error
     naming both files and lines. (Two tables may share a topic.)"""
-    specs: list[tuple[Path, TableSpec]] = [(p, load_table_spec(p)) for p in sorted(folder.glob("*.yaml"))]
-    for attribute in ("table", "asset_name"):
-        seen: dict[str, str] = {}
-        for path, spec in specs:
-            value = getattr(spec, attribute)
-            field_name = "name" if attribute == "asset_name" and spec.name else "table"
-            where = f"{path}:{_line_of(yaml.compose(path.read_text()), (field_name,))}"
-            if value in seen:
-                raise SpecError(f"{where}: {attribute} {value!r} is already used by {seen[value]}")
-            seen[value] = where
+    specs = load_folder(folder, load_table_spec)
+    refuse_duplicates(specs, "table", lambda spec: spec.table, lambda spec: "table")
+    refuse_duplicates(
+        specs, "asset_name", lambda spec: spec.asset_name, lambda spec: "name" if spec.name else "table"
+    )
     return [spec for _, spec in sorted(specs, key=lambda item: item[1].table)]
-
-
-def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        field_name = ".".join(loc) or "(spec)"
-        line = _line_of(root, error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = f"unknown field (allowed: {', '.join(_allowed_fields(error['loc']))})"
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        lines.append(f"{path}:{line}: {field_name}: {message}")
-    return "\n".join(lines)
-
-
-def _allowed_fields(loc: tuple) -> list[str]:
-    model: type[BaseModel] = DeletesSpec if loc and loc[0] == "deletes" else TableSpec
-    return list(model.model_fields)
-
-
-def _line_of(root: yaml.Node | None, loc: tuple) -> int:
-    """1-based line of the deepest YAML node on `loc` that exists (the file's first line if none)."""
-    node, line = root, 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line

@@ -26,10 +26,10 @@ import os
 import dagster as dg
 from confluent_kafka import KafkaException
 
-from assets.table_spec import TableSpec
 from orchestration.backfills import JOB_NAMES as BACKFILL_AND_REBUILD_JOBS
 from orchestration.resources import KafkaResource
 from transforms.bronze.lag import bronze_group_id, topic_lag
+from transforms.specs.table import TableSpec
 
 BATCH_TAG = "cdc-lakehouse/batch"
 TRIGGER_TAG = "cdc-lakehouse/trigger"

@@ -37,8 +37,6 @@ from pyspark.sql import SparkSession
 
 from assets.factory import project_gold, projection_key, projection_pool, projection_tables
 from assets.gold_spec import GoldEntity
-from assets.projection_spec import ProjectionSpec
-from assets.table_spec import TableSpec
 from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.delta_commits import (
     latest_progress,
@@ -47,6 +45,8 @@ from transforms.delta_commits import (
     replace_table,
     table_exists,
 )
+from transforms.specs.projection import ProjectionSpec
+from transforms.specs.table import TableSpec
 
 JOB_TAG = "cdc-lakehouse/job"
 BRONZE_BACKFILL_JOB = "bronze_date_backfill"

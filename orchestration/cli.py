@@ -18,7 +18,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assets.table_spec import SpecError, load_table_spec
+from assets.table_spec import load_table_spec
+from assets.yaml_loader import SpecError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 import dagster as dg
 
 from assets.factory import build_table_assets, load_entities, load_projections, load_specs
-from assets.table_spec import TableSpec
 from expectations.checks import build_asset_checks
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
 from orchestration.backfills import build_backfill_jobs
 from orchestration.resources import resources_from_env
+from transforms.specs.table import TableSpec
 
 
 def build_definitions(specs: list[TableSpec], resources: Mapping[str, object]) -> dg.Definitions:

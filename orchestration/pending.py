@@ -27,7 +27,6 @@ from confluent_kafka import KafkaException
 from pyspark.sql import SparkSession
 
 from assets.factory import bronze_key, cut_key, silver_key
-from assets.table_spec import TableSpec
 from expectations.checks import ordering_checks_for
 from expectations.suite import Suite
 from orchestration.resources import KafkaResource, LakeResource
@@ -37,6 +36,7 @@ from transforms.bronze.lag import bronze_group_id, topic_lag
 from transforms.cut import commit_position
 from transforms.delta_commits import current_version, latest_progress
 from transforms.silver import applied_progress
+from transforms.specs.table import TableSpec
 
 
 @dataclass(frozen=True)

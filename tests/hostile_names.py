@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
-from assets.table_spec import TableSpec
 from transforms.merge import read_live_rows
 from transforms.merge.layout import silver_column
+from transforms.specs.table import TableSpec
 
 KEY = "ROW ID`s 'key'"
 SPACE, QUOTE, BACKTICK, BACKSLASH, DOT = "FIRST NAME", "O'BRIEN", "A`B", "C\\D", "X.Y"

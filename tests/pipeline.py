@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.factory import build_table_assets, load_entities, load_specs
-from assets.table_spec import TableSpec
 from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
+from transforms.specs.table import TableSpec
 
 
 def specs_on_topics(prefix: str) -> list[TableSpec]:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.table_spec import TableSpec
 from transforms.bronze_rows import BRONZE_SCHEMA
 from transforms.cut import Cut
 from transforms.delta_commits import current_version, latest_progress, progress_metadata
 from transforms.merge import MergeStats, apply_changes
+from transforms.specs.table import TableSpec
 
 STAGE = "silver"
 

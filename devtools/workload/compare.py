@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from assets.table_spec import TableSpec
+from transforms.specs.table import TableSpec
 
 
 def typed(value: str | None, type_name: str):

@@ -12,10 +12,10 @@ import sys
 
 from pyspark.sql.readwriter import DataFrameWriter
 
-from assets.table_spec import TableSpec
 from orchestration.spark_session import build_spark_session
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
+from transforms.specs.table import TableSpec
 
 
 def main() -> None:

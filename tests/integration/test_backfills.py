@@ -18,7 +18,6 @@ from pyspark.sql import functions as F
 
 from assets.factory import build_table_assets
 from assets.gold_spec import GoldEntity
-from assets.table_spec import TableSpec
 from orchestration.backfills import (
     build_bronze_backfill_job,
     build_gold_rebuild_job,
@@ -33,6 +32,7 @@ from transforms.delta_commits import current_version, latest_progress
 from transforms.gold.engine import refresh_entity, register_silver_views, silver_version_map
 from transforms.merge import read_live_rows, read_table
 from transforms.silver import apply_new_bronze
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 

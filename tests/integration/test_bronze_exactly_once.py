@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from assets.table_spec import TableSpec
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
 from transforms.delta_commits import current_version
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

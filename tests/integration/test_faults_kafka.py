@@ -17,12 +17,12 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from assets.table_spec import TableSpec
 from devtools.stack.stack import Stack
 from tests.conftest import _private_server
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import KafkaReadError, make_consumer
 from transforms.delta_commits import current_version
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from assets.gold_spec import GoldEntity, load_gold_entities
-from assets.table_spec import TableSpec, load_table_specs
+from assets.table_spec import load_table_specs
 from devtools.workload import WorkloadConfig, generate_workload
 from tests.gold_expectation import differences, read_gold
 from transforms.bronze_rows import BRONZE_SCHEMA, to_bronze_row
@@ -39,6 +39,7 @@ from transforms.gold.engine import (
 )
 from transforms.merge import apply_changes, read_live_rows, read_table
 from transforms.sequence import decode_sequence
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from assets.table_spec import TableSpec
 from devtools.stack.kafka import MAX_RECORD_BYTES
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 

@@ -36,7 +36,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from assets.projection_spec import ProjectionSpec, load_projection_specs
+from assets.projection_spec import load_projection_specs
 from devtools.stack.stack import Stack, StackPorts
 from orchestration.resources import CassandraResource
 from transforms.delta_commits import current_version
@@ -51,6 +51,7 @@ from transforms.projections import (
     project,
     read_state,
 )
+from transforms.specs.projection import ProjectionSpec
 
 pytestmark = pytest.mark.integration
 

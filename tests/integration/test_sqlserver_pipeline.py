@@ -16,12 +16,12 @@ import dagster as dg
 import pytest
 
 from assets.factory import build_table_assets
-from assets.table_spec import TableSpec
 from devtools.workload.capture import WorkloadMessage
 from devtools.workload.producer import produce_messages
 from tests.pipeline import resources, unique_prefix
 from transforms.merge import read_live_rows
 from transforms.sequence import decode_sequence
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import pytest
 from delta.tables import DeltaTable
 
-from assets.table_spec import TableSpec
 from tests.hostile_names import (
     BACKSLASH,
     BACKTICK,
@@ -36,6 +35,7 @@ from transforms.delta_commits import progress_metadata, replace_table
 from transforms.gold.engine import changed_silver_rows
 from transforms.merge import apply_changes, read_history
 from transforms.merge.layout import silver_column
+from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 

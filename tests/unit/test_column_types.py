@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assets.table_spec import SpecError, load_table_spec
+from assets.table_spec import load_table_spec
+from assets.yaml_loader import SpecError
 from transforms.changes import DecodeError, KafkaMessage, Op
 from transforms.decoders import decode, decode_for_spec
 from transforms.decoders.column_types import TIMESTAMP_SHAPES, Refused, site_pattern, typed_value

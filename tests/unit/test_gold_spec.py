@@ -11,7 +11,8 @@ import sqlglot
 from sqlglot import exp
 
 from assets.gold_spec import GOLD_DIR, load_gold_entities, load_shared_views, with_shared_views
-from assets.table_spec import SpecError, load_table_specs
+from assets.table_spec import load_table_specs
+from assets.yaml_loader import SpecError
 from transforms.gold.engine import restrict_to_keys
 
 SPECS = Path(__file__).resolve().parents[2] / "assets" / "specs"

@@ -13,16 +13,11 @@ import sqlglot
 from sqlglot.optimizer.qualify import qualify
 
 from assets.gold_spec import GOLD_DIR, load_gold_entities
-from assets.projection_spec import (
-    PROJECTIONS_DIR,
-    CqlTypeError,
-    canonical_cql_type,
-    load_projection_spec,
-    load_projection_specs,
-)
-from assets.table_spec import SpecError
+from assets.projection_spec import PROJECTIONS_DIR, load_projection_spec, load_projection_specs
+from assets.yaml_loader import SpecError
 from transforms.projections.ddl import TableShape, create_table_cql, differences, spec_shape
 from transforms.projections.offsets import ProjectionState, SourcePosition, WrittenState, decide
+from transforms.specs.projection import CqlTypeError, canonical_cql_type
 
 ENTITY_SPEC = """\
 projection: customer_by_id
@@ -248,7 +243,7 @@ def test_duplicate_projection_names_across_files_name_both(tmp_path):
     )
     with pytest.raises(SpecError) as caught:
         load_projection_specs(tmp_path)
-    assert str(caught.value) == f"{second}:1: projection 'customer_by_id' is already used by {first}"
+    assert str(caught.value) == f"{second}:1: projection 'customer_by_id' is already used by {first}:1"
 
 
 # -- the write-timestamp rule -----------------------------------------------------------------------

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assets.table_spec import SpecError, load_table_spec, load_table_specs
+from assets.table_spec import load_table_spec, load_table_specs
+from assets.yaml_loader import SpecError
 
 SPECS = Path(__file__).resolve().parents[2] / "assets" / "specs"
 CRM_TABLES = [
@@ -51,6 +52,22 @@ def test_unknown_field_names_file_line_and_the_allowed_fields(tmp_path):
     message = load_error(path)
     assert message.startswith(f"{path}:5: histroy: unknown field (allowed: table, topic, format, keys,")
     assert "history" in message
+
+
+def test_an_unknown_field_of_a_nested_block_lists_that_blocks_fields(tmp_path):
+    path = write(tmp_path, "x.yaml", VALID + "deletes:\n  retention: 5\n")
+    assert load_error(path) == (
+        f"{path}:6: deletes.retention: unknown field (allowed: mode, tombstone_retention_hours)"
+    )
+
+
+def test_yes_no_on_off_are_strings_as_in_yaml_1_2(tmp_path):
+    """One YAML dialect for every declarative file (assets.yaml_loader): only true/false are booleans,
+    so a column or key named like a YAML 1.1 boolean keeps its name."""
+    spec = load_table_spec(
+        write(tmp_path, "x.yaml", VALID.replace("[ROW_ID]", "[ON, yes]") + "columns: {N: long}\n")
+    )
+    assert spec.keys == ["ON", "yes"] and spec.columns == {"N": "long"}
 
 
 def test_wrong_format_names_file_line_and_the_formats(tmp_path):

@@ -53,7 +53,6 @@ from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.table_spec import TableSpec
 from transforms.bronze.ingest import _decode_for, stored_offsets
 from transforms.bronze.kafka_reader import KafkaReadError, read_ranges, watermarks
 from transforms.bronze.offsets import OffsetRange
@@ -66,6 +65,7 @@ from transforms.bronze_rows import (
 )
 from transforms.changes import DecodeError
 from transforms.delta_commits import progress_metadata, table_exists
+from transforms.specs.table import TableSpec
 
 STAGE = "bronze_date_backfill"
 DEFAULT_READ_BEFORE = timedelta(hours=1)

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
 
-from assets.table_spec import TableSpec
 from transforms.bronze.kafka_reader import read_ranges, watermarks
 from transforms.bronze.offsets import OffsetRange, plan_ranges
 from transforms.bronze_rows import (
@@ -34,6 +33,7 @@ from transforms.bronze_rows import (
 from transforms.changes import DecodeError, KafkaMessage
 from transforms.decoders import decode_for_spec
 from transforms.delta_commits import latest_progress, progress_metadata
+from transforms.specs.table import TableSpec
 
 STAGE = "bronze"
 

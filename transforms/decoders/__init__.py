@@ -32,7 +32,7 @@ FORMAT_NAMES = {"goldengate_json": "GoldenGate", "debezium_json": "Debezium"}
 
 
 class DecodingSpec(Protocol):
-    """What decode_for_spec reads of a table spec (assets.table_spec.TableSpec)."""
+    """What decode_for_spec reads of a table spec (transforms.specs.table.TableSpec)."""
 
     table: str
     format: str

@@ -12,7 +12,7 @@ Public API:
 - `read_state(session, keyspace, projection)`: what a projection reflects (offsets.py, which also
   documents the write-timestamp rule).
 
-Specs: assets/projection_spec.py (YAML files in assets/projections/).
+Specs: transforms.specs.projection (YAML files in assets/projections/, loaded by assets.projection_spec).
 """
 
 from transforms.projections.ddl import DEFAULT_REPLICATION, ProjectionSchemaError, ensure_projection_table

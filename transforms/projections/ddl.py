@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cassandra.cluster import Session
 
-from assets.projection_spec import ProjectionSpec
+from transforms.specs.projection import ProjectionSpec
 
 DEFAULT_REPLICATION: Mapping[str, str | int] = {"class": "SimpleStrategy", "replication_factor": 1}
 

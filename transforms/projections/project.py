@@ -41,7 +41,6 @@ from dataclasses import asdict, dataclass, field
 from cassandra.cluster import Session
 from pyspark.sql import DataFrame, SparkSession
 
-from assets.projection_spec import ProjectionSpec
 from transforms.delta_commits import current_version
 from transforms.projections.ddl import DEFAULT_REPLICATION, ensure_projection_table
 from transforms.projections.offsets import (
@@ -57,6 +56,7 @@ from transforms.projections.offsets import (
 )
 from transforms.projections.rows import ProjectionDataError, affected_partitions, change_plan
 from transforms.projections.writer import Progress, ProjectionWriter
+from transforms.specs.projection import ProjectionSpec
 
 DEFAULT_KEYSPACE = "cdc"
 EARLIEST_AS_OF_US = 10**15  # 2001-09-09: anything smaller is not microseconds since the epoch

@@ -25,7 +25,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
-from assets.projection_spec import CHANGED_VIEW, ProjectionSpec, base_type
+from transforms.specs.projection import CHANGED_VIEW, ProjectionSpec, base_type
 from transforms.sql_text import quote_identifier
 
 HASH = "__row_hash"

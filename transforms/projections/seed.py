@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from cassandra.cluster import Session
 from confluent_kafka import Consumer, TopicPartition
 
-from assets.projection_spec import ProjectionSpec
 from transforms.projections.offsets import KafkaOffsets, ProjectionState, read_state
 from transforms.projections.project import DEFAULT_KEYSPACE
+from transforms.specs.projection import ProjectionSpec
 
 
 class ProjectionNotSettledError(RuntimeError):

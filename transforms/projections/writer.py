@@ -18,7 +18,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import PreparedStatement, SimpleStatement
 
-from assets.projection_spec import ProjectionSpec, base_type
+from transforms.specs.projection import ProjectionSpec, base_type
 
 Progress = Callable[
     [str, int], None
