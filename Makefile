@@ -36,8 +36,8 @@ browser:
 # It runs the test files on TEST_WORKERS pytest-xdist workers (default 2), each with its own Spark
 # session and private stack (module fixtures stay shared within a file). The suite is CPU-bound: two
 # workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands").
-# pytest's last line gives the total time. Lint (ruff check, ruff format --check) runs first: a style
-# slip fails in seconds, not after the suite.
+# pytest's last line gives the total time. Lint (ruff check, ruff format --check, the layers' import
+# contract) runs first: a style slip or a wrong-way import fails in seconds, not after the suite.
 TEST_WORKERS ?= 2
 test: install lint jars browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
@@ -57,20 +57,24 @@ stack-status: install
 run: install jars
 	$(PY) -m devtools.demo
 
+# `make dev` and `make loop` run on the local stack: CDC_PROFILE=local takes the servers from the settings
+# `make stack-up` wrote (.stack/settings.json) and the lake .lake; without it, a deployment must name
+# CDC_KAFKA_BOOTSTRAP, CDC_CASSANDRA_HOSTS and CDC_LAKE_ROOT (README, "Pointing it at real clusters").
 dev: install jars browser
 	$(PY) -m devtools.stack.cli up
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
+	CDC_PROFILE=local DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
 
 # Low latency: one warm process runs the micro-batch job every LOOP_INTERVAL seconds (orchestration/loop.py),
 # recorded in the same instance `make dev` shows. Leave the schedule and the lag sensor off meanwhile.
 LOOP_INTERVAL ?= 10
 loop: install jars
 	$(PY) -m devtools.stack.cli up
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(PY) -m orchestration.loop --interval $(LOOP_INTERVAL)
+	CDC_PROFILE=local DAGSTER_HOME=$(CURDIR)/.dagster_home $(PY) -m orchestration.loop --interval $(LOOP_INTERVAL)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	-$(PY) -m devtools.stack.cli down

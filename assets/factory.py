@@ -13,7 +13,7 @@ import dagster as dg
 
 from assets.gold_spec import GoldEntity, load_gold_entities
 from assets.table_spec import load_table_specs
-from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
+from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.specs.table import TableSpec
 
 SPECS_DIR = Path(__file__).parent / "specs"

@@ -41,7 +41,7 @@ from assets.factory import load_specs
 from devtools.stack.stack import Stack, StackPorts
 from devtools.workload import WorkloadConfig, generate_workload
 from devtools.workload.producer import create_topics
-from orchestration.spark_session import build_spark_session
+from resources.spark_session import build_spark_session
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer, read_ranges, watermarks
 from transforms.bronze.offsets import plan_ranges

@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from assets.factory import load_specs
         from devtools.workload.producer import create_topics, delete_topics
-        from orchestration.resources import resources_from_env
+        from resources.connections import resources_from_env
         from transforms.cut import idle_seconds_from_env
 
         specs = load_specs()

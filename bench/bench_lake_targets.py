@@ -23,8 +23,8 @@ from delta.tables import DeltaTable
 
 from devtools.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
 from devtools.stack.stack import Stack, StackPorts
-from orchestration.resources import LakeResource
-from orchestration.spark_session import build_spark_session
+from resources.connections import LakeResource
+from resources.spark_session import build_spark_session
 
 TARGETS = ("local", "s3", "hdfs")
 

@@ -35,8 +35,8 @@ from pyspark.sql import functions as F
 
 from assets.projection_spec import load_projection_specs
 from devtools.stack.stack import Stack, StackPorts
-from orchestration.resources import CassandraResource
-from orchestration.spark_session import build_spark_session
+from resources.connections import CassandraResource
+from resources.spark_session import build_spark_session
 from transforms.projections.ddl import create_table_cql, keyspace_cql
 from transforms.projections.project import project
 from transforms.projections.rows import ACTION, change_plan

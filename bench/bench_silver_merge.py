@@ -36,7 +36,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from orchestration.spark_session import build_spark_session
+from resources.spark_session import build_spark_session
 from transforms.merge import apply_changes
 from transforms.merge.layout import SCD1_METADATA, TABLE_KEY, create_table
 

@@ -10,7 +10,7 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     from assets.factory import load_entities, load_projections, load_specs
     from devtools.workload.compare import differences, silver_rows, truth_rows
     from orchestration.loop import not_materialized
-    from orchestration.resources import resources_from_env
+    from resources.connections import resources_from_env
     from transforms.delta_commits import table_exists
 
     resources = resources_from_env()

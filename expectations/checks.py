@@ -38,7 +38,7 @@ import dagster as dg
 from expectations.reuse import INPUTS, previous_evaluation, reusable, reused_result, suite_inputs
 from expectations.suite import Suite, load_suites
 from expectations.validate import Outcome, run_suite
-from orchestration.resources import LakeResource, SparkResource
+from resources.connections import LakeResource, SparkResource
 from transforms.delta_commits import current_version
 
 SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}

@@ -27,7 +27,7 @@ import dagster as dg
 from confluent_kafka import KafkaException
 
 from orchestration.backfills import JOB_NAMES as BACKFILL_AND_REBUILD_JOBS
-from orchestration.resources import KafkaResource
+from resources.connections import KafkaResource
 from transforms.bronze.lag import bronze_group_id, topic_lag
 from transforms.specs.table import TableSpec
 

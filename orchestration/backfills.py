@@ -37,7 +37,7 @@ from pyspark.sql import SparkSession
 
 from assets.factory import project_gold, projection_key, projection_pool, projection_tables
 from assets.gold_spec import GoldEntity
-from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
+from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.delta_commits import (
     latest_progress,
     progress_metadata,

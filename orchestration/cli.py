@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from orchestration.spark_session import build_spark_session
+    from resources.spark_session import build_spark_session
     from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA, to_bronze_row, to_quarantine_row
     from transforms.changes import DecodeError, KafkaMessage
     from transforms.decoders import decode_for_spec
@@ -96,7 +96,7 @@ def _apply(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from delta.tables import DeltaTable
 
-    from orchestration.spark_session import build_spark_session
+    from resources.spark_session import build_spark_session
     from transforms.merge import read_history, read_live_rows, read_table
     from transforms.sql_text import quote_identifier
 

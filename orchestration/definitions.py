@@ -10,7 +10,7 @@ from assets.factory import build_table_assets, load_entities, load_projections, 
 from expectations.checks import build_asset_checks
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
 from orchestration.backfills import build_backfill_jobs
-from orchestration.resources import resources_from_env
+from resources.connections import resources_from_env
 from transforms.specs.table import TableSpec
 
 

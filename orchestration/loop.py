@@ -61,7 +61,7 @@ def pending_selection() -> tuple[Selection, str]:
     from expectations.suite import load_suites
     from orchestration.definitions import defs, specs
     from orchestration.pending import microbatch_selection, tables_with_work
-    from orchestration.resources import resources_from_env
+    from resources.connections import resources_from_env
 
     needed = {
         name: resource

@@ -29,7 +29,7 @@ from pyspark.sql import SparkSession
 from assets.factory import bronze_key, cut_key, silver_key
 from expectations.checks import ordering_checks_for
 from expectations.suite import Suite
-from orchestration.resources import KafkaResource, LakeResource
+from resources.connections import KafkaResource, LakeResource
 from transforms.bronze.ingest import STAGE as BRONZE_STAGE
 from transforms.bronze.kafka_reader import KafkaReadError
 from transforms.bronze.lag import bronze_group_id, topic_lag

@@ -31,6 +31,17 @@ import pytest
 from devtools.stack.stack import Stack, StackPorts
 
 os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "0")
+# Tests name their servers explicitly (each module's resources, or the environment of the process it
+# starts). The module-level Definitions (orchestration.definitions), which some tests import, require
+# the three server settings; here they point nowhere (port 9, discard; a lake in a fresh temporary
+# folder), so a test that used them by mistake fails at once instead of reaching some other server.
+for _variable, _value in {
+    "CDC_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+    "CDC_CASSANDRA_HOSTS": "127.0.0.1",
+    "CDC_CASSANDRA_PORT": "9",
+    "CDC_LAKE_ROOT": tempfile.mkdtemp(prefix="cdc-test-unused-lake-"),
+}.items():
+    os.environ.setdefault(_variable, _value)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +71,7 @@ def kafka_bootstrap(stack: Stack) -> str:
 def cassandra_session(stack: Stack):
     from cassandra.cluster import Cluster
 
-    from orchestration.resources import CassandraResource
+    from resources.connections import CassandraResource
 
     resource = CassandraResource(contact_points=[stack.cassandra_host], port=stack.cassandra_port)
     cluster = Cluster(**resource.cluster_kwargs())
@@ -71,7 +82,7 @@ def cassandra_session(stack: Stack):
 
 @pytest.fixture(scope="session")
 def spark():
-    from orchestration.spark_session import build_spark_session
+    from resources.spark_session import build_spark_session
 
     session = build_spark_session()
     yield session
@@ -124,7 +135,7 @@ def s3_lake(s3_stack: Stack, spark):
     import uuid
 
     from devtools.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION
-    from orchestration.resources import LakeResource
+    from resources.connections import LakeResource
 
     server = s3_stack.server("s3")
     lake = LakeResource(
@@ -148,7 +159,7 @@ def s3_lake(s3_stack: Stack, spark):
 def hdfs_lake(hdfs_stack: Stack, spark):
     import uuid
 
-    from orchestration.resources import LakeResource
+    from resources.connections import LakeResource
 
     lake = LakeResource(
         root=f"{hdfs_stack.hdfs_uri}/tests-{uuid.uuid4().hex[:8]}", hadoop_conf={"dfs.replication": "1"}

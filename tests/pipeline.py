@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.factory import build_table_assets, load_entities, load_specs
-from orchestration.resources import CassandraResource, KafkaResource, LakeResource, SparkResource
+from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.specs.table import TableSpec
 
 

@@ -24,7 +24,8 @@ from devtools.stack.stack import (
     StackError,
 )
 
-# Fetched by `fetch-jars` only when named, else on first use: s3a carries the ~686 MB AWS SDK bundle.
+# Fetched by `fetch-jars` only when named, else when the local S3 server starts: s3a carries the
+# ~686 MB AWS SDK bundle.
 ON_DEMAND_PROFILES = ("s3a",)
 
 

@@ -17,9 +17,10 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from devtools.stack.jars import ensure_jars, jar_cache_root
+from devtools.stack.jars import ensure_jars
 from devtools.stack.ports import HOST, accepts_connections
 from devtools.stack.server import Server, classpath, java_executable
+from resources.spark_session import jar_cache_root
 
 MAIN_CLASS = "LocalHdfs"
 MAIN_SOURCE = Path(__file__).parent / "java" / f"{MAIN_CLASS}.java"

@@ -2,30 +2,26 @@
 
 `jars/pom.xml` has one profile per consumer (kafka, cassandra, delta). `ensure_jars(profile)` runs
 `mvn dependency:copy-dependencies` for that profile once, marks the folder complete, and afterwards
-only lists it. The cache folder is `$CDC_JAR_CACHE` or `.cache/jars` at the project root.
+only lists it. The cache folder is `$CDC_JAR_CACHE` or `.cache/jars` at the project root
+(resources.spark_session.jar_cache_root: the platform reads it, never fetches).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from resources.spark_session import JARS_COMPLETE_MARK, jar_cache_root
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POM = PROJECT_ROOT / "jars" / "pom.xml"
-_COMPLETE_MARK = ".complete"
 
 
 class JarFetchError(RuntimeError):
     pass
-
-
-def jar_cache_root() -> Path:
-    return Path(os.environ.get("CDC_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars"))
 
 
 def pom_profiles() -> list[str]:
@@ -38,7 +34,7 @@ def pom_profiles() -> list[str]:
 def ensure_jars(profile: str) -> list[Path]:
     """Return the jars of a pom.xml profile, fetching them with mvn the first time."""
     folder = jar_cache_root() / profile
-    mark = folder / _COMPLETE_MARK
+    mark = folder / JARS_COMPLETE_MARK
     if not mark.exists() or mark.read_text().strip() != _pom_digest():
         _fetch(profile, folder)
     return sorted(folder.glob("*.jar"))
@@ -70,18 +66,4 @@ def _fetch(profile: str, folder: Path) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
         raise JarFetchError(f"mvn could not fetch the jars of profile {profile!r} ({POM}):\n{tail}")
-    (folder / _COMPLETE_MARK).write_text(_pom_digest() + "\n")
-
-
-_VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*$")
-
-
-def artifact_name(jar: Path) -> str:
-    """`delta-spark_2.13-4.4.0.jar` -> `delta-spark_2.13`."""
-    return _VERSION_SUFFIX.sub("", jar.stem)
-
-
-def jars_missing_from(jars: list[Path], present: list[Path]) -> list[Path]:
-    """The jars whose artifact is not already among `present` (by artifact name, any version)."""
-    have = {artifact_name(j) for j in present}
-    return [j for j in jars if artifact_name(j) not in have]
+    (folder / JARS_COMPLETE_MARK).write_text(_pom_digest() + "\n")

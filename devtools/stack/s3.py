@@ -91,6 +91,9 @@ class S3Server(Server):
         }
 
     def prepare(self) -> None:
+        # the lake it serves is read through s3a: its jars (hadoop-aws, the AWS SDK bundle, ~690 MB)
+        # are fetched with the server's, since the platform itself only reads the jar folder
+        ensure_jars("s3a")
         (self.data_dir / DEFAULT_BUCKET).mkdir(parents=True, exist_ok=True)
         lines = [f"{key}={value}" for key, value in self.properties().items()]
         self.properties_path.write_text("\n".join(lines) + "\n")

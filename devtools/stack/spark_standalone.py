@@ -8,7 +8,7 @@ daemon dies, so the stack sees one process per cluster.
 
 Applications connect with master `spark://127.0.0.1:<master port>`; their executors are JVMs the
 worker launches, so they get the application's jars through `spark.jars` (see
-orchestration.spark_session).
+resources.spark_session).
 """
 
 from __future__ import annotations

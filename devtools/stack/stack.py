@@ -45,6 +45,7 @@ from devtools.stack.ports import HOST, free_ports, port_is_free
 from devtools.stack.s3 import DEFAULT_BUCKET, LOCAL_REGION, S3Server, local_credentials
 from devtools.stack.server import Server, StackAuth
 from devtools.stack.spark_standalone import SparkStandaloneServer
+from resources import LOCAL_SETTINGS_FILE
 
 SERVER_NAMES = ("kafka", "cassandra")  # what a stack runs unless told otherwise
 OPTIONAL_SERVER_NAMES = ("s3", "hdfs", "spark")
@@ -176,7 +177,7 @@ class Stack:
         return self.ports.cassandra
 
     def connection_settings(self) -> dict[str, str]:
-        """The environment variables that point `orchestration.resources.resources_from_env` here
+        """The environment variables that point `resources.connections.resources_from_env` here
         (with authentication: the users, not the passwords, CDC_KAFKA_SASL_PASSWORD and
         CDC_CASSANDRA_PASSWORD)."""
         settings = {}
@@ -293,11 +294,21 @@ class Stack:
             except BaseException:
                 self._stop(started)
                 raise
+            self._write_settings()
+
+    def _write_settings(self) -> None:
+        """`<state dir>/settings.json`: connection_settings(), which the platform's local profile
+        (CDC_PROFILE=local, resources.connections) reads; written once every server answers."""
+        path = self.state_dir / LOCAL_SETTINGS_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.connection_settings(), indent=2) + "\n")
+        temporary.replace(path)
 
     def down(self) -> None:
         """Stop every server of this stack: SIGTERM to its process group, then SIGKILL after a grace."""
         with self._locked():
             self._stop(self.servers())
+            (self.state_dir / LOCAL_SETTINGS_FILE).unlink(missing_ok=True)
 
     def status(self, timeout: float = 5.0) -> list[ServerStatus]:
         recorded = self._read_state().get("servers", {})

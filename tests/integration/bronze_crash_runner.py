@@ -12,7 +12,7 @@ import sys
 
 from pyspark.sql.readwriter import DataFrameWriter
 
-from orchestration.spark_session import build_spark_session
+from resources.spark_session import build_spark_session
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
 from transforms.specs.table import TableSpec

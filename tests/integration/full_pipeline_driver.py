@@ -18,7 +18,7 @@ import dagster as dg
 from assets.factory import build_table_assets, load_entities, load_projections
 from expectations.checks import build_asset_checks
 from orchestration.backfills import build_projection_rebuild_job
-from orchestration.resources import resources_from_env
+from resources.connections import resources_from_env
 from tests.pipeline import specs_on_topics
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from orchestration.resources import LakeResource, SparkResource
+from resources.connections import LakeResource, SparkResource
 from tests.integration.lake_scenarios import write_then_merge
 
 

@@ -33,7 +33,7 @@ from orchestration.automation import (
     lag_threshold,
     microbatch_job,
 )
-from orchestration.resources import KafkaResource
+from resources.connections import KafkaResource
 from tests.pipeline import materialize_all, resources, specs_on_topics, unique_prefix
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import pytest
 from expectations.checks import build_asset_checks
 from expectations.suite import load_suites
 from expectations.validate import KEYED_SAMPLE_LIMIT, run_suite
-from orchestration.resources import LakeResource, SparkResource
+from resources.connections import LakeResource, SparkResource
 from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from transforms.delta_commits import current_version, progress_metadata
 
@@ -543,7 +543,7 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
     from devtools.workload.producer import produce_messages
     from orchestration.definitions import build_definitions
     from orchestration.loop import describe, not_materialized
-    from orchestration.resources import CassandraResource, KafkaResource
+    from resources.connections import CassandraResource, KafkaResource
     from tests.pipeline import specs_on_topics, unique_prefix
 
     prefix = unique_prefix()

@@ -6,12 +6,19 @@ import uuid
 
 import pytest
 
+from devtools.stack.jars import ensure_jars
 from devtools.stack.ports import free_ports
 from devtools.stack.s3 import LOCAL_REGION
-from orchestration.lake_check import LakeUnreachableError, SparkMasterUnreachableError, check_spark_master
-from orchestration.resources import LakeResource, SparkResource
+from resources.connections import LakeResource, SparkResource
+from resources.lake_check import LakeUnreachableError, SparkMasterUnreachableError, check_spark_master
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def s3a_jars() -> None:
+    """The s3a connector's jars, which the local S3 server's start fetches: one test here runs without it."""
+    ensure_jars("s3a")
 
 
 def _s3_lake(root: str, endpoint: str, access_key: str, secret_key: str) -> LakeResource:
@@ -41,6 +48,17 @@ def test_wrong_s3_endpoint_is_reported_with_the_endpoint_to_check(spark):
     assert lake.root in message
     assert f"cannot connect to the S3 endpoint {endpoint}" in message
     assert "CDC_S3_ENDPOINT" in message
+
+
+def test_a_run_checks_its_lake_when_it_takes_its_spark_session(spark):
+    """Assets take their session with SparkResource.session(lake): an unreachable lake fails there,
+    before any write, with the same message (once per process and lake root)."""
+    (nobody_listens,) = free_ports(1)
+    endpoint = f"http://127.0.0.1:{nobody_listens}"
+    lake = _s3_lake(f"s3a://session-{uuid.uuid4().hex[:8]}/lake", endpoint, "someone", "secret")
+
+    with pytest.raises(LakeUnreachableError, match=f"cannot connect to the S3 endpoint {endpoint}"):
+        SparkResource(master=spark.sparkContext.master).session(lake)
 
 
 def test_wrong_s3_credentials_are_reported_before_anything_is_written(spark, s3_stack):

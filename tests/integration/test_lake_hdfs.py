@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from orchestration.lake_check import PROBE_FOLDER
+from resources.lake_check import PROBE_FOLDER
 from tests.integration.lake_scenarios import (
     MERGED,
     ORIGINAL,

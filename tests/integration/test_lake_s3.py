@@ -9,7 +9,7 @@ import uuid
 import pytest
 from delta.tables import DeltaTable
 
-from orchestration.lake_check import PROBE_FOLDER, explain_lake_error
+from resources.lake_check import PROBE_FOLDER, explain_lake_error
 from tests.integration.lake_scenarios import (
     MERGED,
     ORIGINAL,

@@ -38,7 +38,7 @@ from pyspark.sql.types import (
 
 from assets.projection_spec import load_projection_specs
 from devtools.stack.stack import Stack, StackPorts
-from orchestration.resources import CassandraResource
+from resources.connections import CassandraResource
 from transforms.delta_commits import current_version
 from transforms.gold.engine import refresh_entity
 from transforms.projections import (

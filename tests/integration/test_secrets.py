@@ -36,7 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from devtools.stack import Stack, StackAuth, StackPorts
 from devtools.workload import WorkloadConfig, generate_workload
 from devtools.workload.producer import PRODUCER_CONFIG
-from orchestration.resources import CassandraResource, KafkaResource
+from resources.connections import CassandraResource, KafkaResource
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 

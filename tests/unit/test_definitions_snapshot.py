@@ -38,17 +38,37 @@ def describe_definitions(defs) -> dict:
     }
 
 
-def test_the_definitions_match_the_checked_in_snapshot():
-    # loaded in a process of its own without the CDC_* settings of the shell (another specs folder,
-    # another schedule), so the snapshot is of what ships
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
-    script = (
-        "import json, sys; from orchestration.definitions import defs; "
-        "from tests.unit.test_definitions_snapshot import describe_definitions; "
-        "sys.stdout.write(json.dumps(describe_definitions(defs), indent=2, sort_keys=True))"
+# What a deployment must name (resources.connections.REQUIRED_SETTINGS); nothing connects at load time.
+SERVERS = {"CDC_KAFKA_BOOTSTRAP": "kafka:9092", "CDC_CASSANDRA_HOSTS": "cassandra", "CDC_LAKE_ROOT": "/lake"}
+
+
+def load_definitions(settings: dict[str, str], script: str) -> subprocess.CompletedProcess:
+    """`script` run after `from orchestration.definitions import defs`, in a process of its own whose
+    CDC_* settings are only `settings` (not the shell's: another specs folder, another schedule)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")} | settings
+    return subprocess.run(
+        [sys.executable, "-c", f"from orchestration.definitions import defs; {script}"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
+
+
+def test_loading_the_definitions_without_the_servers_named_fails_naming_the_variables():
+    loaded = load_definitions({}, "print('loaded')")
+
+    assert loaded.returncode != 0 and "loaded" not in loaded.stdout
+    assert "MissingSettingError: not set: CDC_KAFKA_BOOTSTRAP" in loaded.stderr
+    assert all(name in loaded.stderr for name in SERVERS)
+
+
+def test_the_definitions_match_the_checked_in_snapshot():
+    loaded = load_definitions(
+        SERVERS,
+        "import json, sys; from tests.unit.test_definitions_snapshot import describe_definitions; "
+        "sys.stdout.write(json.dumps(describe_definitions(defs), indent=2, sort_keys=True))",
     )
     assert loaded.returncode == 0, f"loading the definitions failed:\n{loaded.stderr[-3000:]}"
     current = loaded.stdout + "\n"

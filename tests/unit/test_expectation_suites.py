@@ -282,7 +282,7 @@ def test_one_check_per_expectation_blocking_exactly_when_severity_is_error(tmp_p
 
 
 def test_shipped_suites_become_checks_that_load_in_definitions():
-    from orchestration.resources import resources_from_env
+    from resources.connections import resources_from_env
 
     suites = load_suites()
     checks = build_asset_checks(suites)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from orchestration.lake_check import SparkMasterUnreachableError, check_spark_master
-from orchestration.resources import LakeResource, SparkResource, resources_from_env
-from orchestration.spark_session import LOCAL_CLUSTER_DEFAULTS, lake_jars, session_conf
+from resources.connections import LakeResource, SparkResource, resources_from_env
+from resources.lake_check import SparkMasterUnreachableError, check_spark_master
+from resources.spark_session import LOCAL_CLUSTER_DEFAULTS, lake_jars, session_conf
 
 LAKE_VARIABLES = [
     "CDC_LAKE_ROOT",
@@ -139,7 +139,7 @@ def test_lake_jars_are_shipped_to_cluster_executors_and_on_the_class_path_in_loc
 
 
 def test_a_log_file_sends_sparks_log_there_and_keeps_the_users_java_options():
-    from orchestration.spark_session import SPARK_LOG_CONFIG
+    from resources.spark_session import SPARK_LOG_CONFIG
 
     plain = session_conf("local[2]", [])
     to_file = session_conf("local[2]", [], log_file="/var/log/cdc/spark.log")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pytest
 from pydantic import ValidationError
 
-from devtools.stack.stack import StackPorts
-from orchestration.resources import (
+from resources.connections import (
     CassandraResource,
     KafkaResource,
     LakeResource,
+    MissingSettingError,
     SparkResource,
     resources_from_env,
 )
@@ -34,7 +36,9 @@ ENV_VARIABLES = [
     "CDC_KAFKA_PORT",
     "CDC_KAFKA_CONTROLLER_PORT",
     "CDC_CASSANDRA_STORAGE_PORT",
+    "CDC_PROFILE",
 ]
+SERVERS = {"CDC_KAFKA_BOOTSTRAP": "k1:9092", "CDC_CASSANDRA_HOSTS": "c1", "CDC_LAKE_ROOT": "/data/lake"}
 
 
 @pytest.fixture
@@ -43,6 +47,14 @@ def clean_env(monkeypatch, tmp_path):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("CDC_STACK_DIR", str(tmp_path / "no-stack-here"))
     return monkeypatch
+
+
+@pytest.fixture
+def servers_env(clean_env):
+    """The three settings a deployment must give."""
+    for variable, value in SERVERS.items():
+        clean_env.setenv(variable, value)
+    return clean_env
 
 
 def test_kafka_client_config_carries_only_the_settings_given():
@@ -122,38 +134,76 @@ def test_lake_table_path_rejects_names_that_are_not_one_segment(layer, name):
 
 def test_cassandra_credentials_become_an_auth_provider():
     anonymous = CassandraResource(contact_points=["c1", "c2"], port=9042).cluster_kwargs()
-    with_login = CassandraResource(username="app", password="pw").cluster_kwargs()
+    with_login = CassandraResource(contact_points=["c1"], username="app", password="pw").cluster_kwargs()
 
     assert (anonymous["contact_points"], anonymous["port"]) == (["c1", "c2"], 9042)
     assert "auth_provider" not in anonymous
     assert (with_login["auth_provider"].username, with_login["auth_provider"].password) == ("app", "pw")
 
 
-def test_resources_from_env_default_to_the_local_stack(clean_env):
+def test_without_the_servers_named_the_error_names_each_missing_variable(clean_env):
+    clean_env.setenv("CDC_CASSANDRA_HOSTS", "c1")
+
+    with pytest.raises(MissingSettingError) as caught:
+        resources_from_env()
+
+    message = str(caught.value)
+    assert "CDC_KAFKA_BOOTSTRAP (the Kafka bootstrap servers" in message
+    assert "CDC_LAKE_ROOT (the lake's root" in message
+    assert "CDC_CASSANDRA_HOSTS" not in message
+    assert "CDC_PROFILE=local" in message
+
+
+def test_the_defaults_beside_the_three_servers_are_no_local_stack_port(servers_env):
     resources = resources_from_env()
-    defaults = StackPorts()
 
     assert resources["kafka"].client_config() == {
-        "bootstrap.servers": f"127.0.0.1:{defaults.kafka}",
+        "bootstrap.servers": "k1:9092",
         "security.protocol": "PLAINTEXT",
     }
-    assert (resources["cassandra"].contact_points, resources["cassandra"].port) == (
-        ["127.0.0.1"],
-        defaults.cassandra,
-    )
+    assert (resources["cassandra"].contact_points, resources["cassandra"].port) == (["c1"], 9042)
     assert (resources["cassandra"].keyspace, resources["cassandra"].local_dc) == ("cdc", "datacenter1")
     assert (resources["spark"].master, resources["spark"].conf) == ("local[2]", {})
+    assert resources["lake"].root == "/data/lake"
+
+
+def test_the_local_profile_takes_what_is_not_set_from_the_local_stacks_settings(clean_env, tmp_path):
+    stack_dir = tmp_path / "stack"
+    stack_dir.mkdir()
+    (stack_dir / "settings.json").write_text(
+        json.dumps(
+            {
+                "CDC_KAFKA_BOOTSTRAP": "127.0.0.1:29092",
+                "CDC_CASSANDRA_HOSTS": "127.0.0.1",
+                "CDC_CASSANDRA_PORT": "29042",
+            }
+        )
+    )
+    clean_env.setenv("CDC_STACK_DIR", str(stack_dir))
+    clean_env.setenv("CDC_PROFILE", "local")
+    clean_env.setenv("CDC_CASSANDRA_KEYSPACE", "mine")
+    clean_env.setenv("CDC_KAFKA_BOOTSTRAP", "127.0.0.1:39092")  # the environment wins
+
+    resources = resources_from_env()
+
+    assert resources["kafka"].bootstrap_servers == "127.0.0.1:39092"
+    assert (resources["cassandra"].contact_points, resources["cassandra"].port) == (["127.0.0.1"], 29042)
+    assert resources["cassandra"].keyspace == "mine"
     assert resources["lake"].root.endswith("/.lake")
 
 
-def test_resources_from_env_follow_the_stack_port_variables(clean_env):
-    clean_env.setenv("CDC_KAFKA_PORT", "29092")
-    clean_env.setenv("CDC_CASSANDRA_PORT", "29042")
+def test_the_local_profile_without_a_running_local_stack_says_how_to_start_it(clean_env):
+    clean_env.setenv("CDC_PROFILE", "local")
 
-    resources = resources_from_env()
+    with pytest.raises(MissingSettingError, match=r"settings.json: start it with `make stack-up`"):
+        resources_from_env()
 
-    assert resources["kafka"].bootstrap_servers == "127.0.0.1:29092"
-    assert resources["cassandra"].port == 29042
+
+def test_an_unknown_profile_is_refused(servers_env):
+    servers_env.setenv("CDC_PROFILE", "prod")
+
+    with pytest.raises(MissingSettingError, match="the only profile is 'local'"):
+        resources_from_env()
 
 
 def test_resources_from_env_read_every_variable(clean_env):
@@ -202,9 +252,9 @@ def test_resources_from_env_read_every_variable(clean_env):
     assert resources["lake"].table_path("bronze", "t") == "s3a://lake/prod/bronze/t"
 
 
-def test_resources_from_env_keep_passwords_out_of_the_displayed_config(clean_env):
-    clean_env.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-secret")
-    clean_env.setenv("CDC_CASSANDRA_PASSWORD", "cassandra-secret")
+def test_resources_from_env_keep_passwords_out_of_the_displayed_config(servers_env):
+    servers_env.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-secret")
+    servers_env.setenv("CDC_CASSANDRA_PASSWORD", "cassandra-secret")
 
     resources = resources_from_env()
 
@@ -213,15 +263,15 @@ def test_resources_from_env_keep_passwords_out_of_the_displayed_config(clean_env
     assert isinstance(resources["cassandra"].password, dg.EnvVar)
 
 
-def test_spark_conf_must_be_a_json_object(clean_env):
-    clean_env.setenv("CDC_SPARK_CONF", '["spark.executor.memory=4g"]')
+def test_spark_conf_must_be_a_json_object(servers_env):
+    servers_env.setenv("CDC_SPARK_CONF", '["spark.executor.memory=4g"]')
 
     with pytest.raises(ValueError, match="JSON object"):
         resources_from_env()
 
 
-def test_resources_resolve_inside_a_dagster_run(clean_env):
-    clean_env.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-secret")
+def test_resources_resolve_inside_a_dagster_run(servers_env):
+    servers_env.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-secret")
     resources = resources_from_env()
 
     @dg.asset

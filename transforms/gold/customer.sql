@@ -10,7 +10,7 @@
 --   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>
 --     (the shared view `lov`, transforms/gold/shared/lov.sql, says which row gives it).
 --   * CREATED / LAST_UPD are Siebel "UTC Date Time": silver types them as TIMESTAMP in the platform's
---     UTC session time zone (orchestration/spark_session.py), so they are the UTC instants stored at
+--     UTC session time zone (resources/spark_session.py), so they are the UTC instants stored at
 --     the source and pass through unchanged. DATE columns stay dates.
 --   * Dropped: DCKING_NUM (obsolete), CONFLICT_ID, DB_LAST_UPD(_SRC), PAR_ROW_ID and silver's _columns.
 -- Specific to customer:

@@ -6,7 +6,7 @@ Spark only the jars it lacks (delta-spark, delta-storage, delta-kernel, unitycat
 The lake decides the rest. `hdfs://` needs nothing more (pyspark bundles the HDFS client). `s3a://`
 needs Hadoop's S3 connector (hadoop-aws and the AWS SDK bundle, the `s3a` jar profile, ~690 MB, so
 it is fetched and loaded only for an s3a:// lake) and its Hadoop settings (endpoint, credentials),
-which orchestration.resources.LakeResource.hadoop_settings() gives.
+which resources.connections.LakeResource.hadoop_settings() gives.
 
 Jars go through `spark.jars`, so on a cluster (`spark://...`) the executors, which are other JVMs,
 fetch them from the driver too. In local mode the executors live in the driver's JVM, so the lake's
@@ -21,6 +21,8 @@ if the s3a connector is missing, adds its jars the way `spark.jars` does (driver
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +30,6 @@ from pathlib import Path
 import pyspark
 from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
-
-from devtools.stack.jars import ensure_jars, jars_missing_from
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -70,6 +70,48 @@ LOCAL_CLUSTER_DEFAULTS = {
     "spark.pyspark.python": sys.executable,
 }
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+JARS_COMPLETE_MARK = ".complete"  # written last into a jar folder once every jar of it is there
+
+
+class MissingJarsError(RuntimeError):
+    """The jars a session needs are not in the jar folder. The message names the folder and the fix."""
+
+
+def jar_cache_root() -> Path:
+    """Where the Java dependencies wait, a folder per group (delta, s3a, ...): `$CDC_JAR_CACHE`, else
+    `<project>/.cache/jars`. The platform only reads it; `make jars` (devtools.stack.jars) fills it
+    from Maven Central, and a deployment may fill it any other way."""
+    return Path(os.environ.get("CDC_JAR_CACHE", PROJECT_ROOT / ".cache" / "jars"))
+
+
+def cached_jars(group: str) -> list[Path]:
+    """The jars of one group of the jar folder; MissingJarsError when the group is missing or incomplete."""
+    folder = jar_cache_root() / group
+    if not (folder / JARS_COMPLETE_MARK).exists():
+        fetch = "make jars" if group == "delta" else f"python -m devtools.stack.cli fetch-jars {group}"
+        raise MissingJarsError(
+            f"the {group} jars are not in {folder}: `{fetch}` fetches them from Maven Central, or set "
+            "CDC_JAR_CACHE to a folder whose "
+            f"{group}/ holds them (and a {JARS_COMPLETE_MARK} file)"
+        )
+    return sorted(folder.glob("*.jar"))
+
+
+_VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*$")
+
+
+def artifact_name(jar: Path) -> str:
+    """`delta-spark_2.13-4.4.0.jar` -> `delta-spark_2.13`."""
+    return _VERSION_SUFFIX.sub("", jar.stem)
+
+
+def jars_missing_from(jars: list[Path], present: list[Path]) -> list[Path]:
+    """The jars whose artifact is not already among `present` (by artifact name, any version)."""
+    have = {artifact_name(j) for j in present}
+    return [j for j in jars if artifact_name(j) not in have]
+
+
 # Spark's log to a file instead of the console (build_spark_session(log_file=...)).
 SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
@@ -96,12 +138,12 @@ def _bundled_jars() -> list[Path]:
 
 
 def delta_jars() -> list[Path]:
-    return jars_missing_from(ensure_jars("delta"), _bundled_jars())
+    return jars_missing_from(cached_jars("delta"), _bundled_jars())
 
 
 def s3a_jars() -> list[Path]:
-    """hadoop-aws and the AWS SDK v2 bundle (fetched on first use: ~690 MB)."""
-    return jars_missing_from(ensure_jars("s3a"), _bundled_jars())
+    """hadoop-aws and the AWS SDK v2 bundle (~690 MB, fetched only when named)."""
+    return jars_missing_from(cached_jars("s3a"), _bundled_jars())
 
 
 def lake_jars(lake_root: str | None) -> list[Path]:

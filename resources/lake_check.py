@@ -93,6 +93,10 @@ def check_lake_reachable(
                 f"lake root {root}: the probe object read back differs from what was written"
             )
         filesystem.delete(probe, False)
+        try:  # the probe folder too, when no other probe is in it (a local or HDFS lake keeps folders)
+            filesystem.delete(probe.getParent(), False)
+        except Py4JJavaError:
+            pass
     except Py4JJavaError as error:
         raise LakeUnreachableError(explain_lake_error(root, error, configuration)) from None
     finally:

@@ -2,7 +2,10 @@
 
 Each resource is a `dagster.ConfigurableResource` (configurable in the UI's launchpad) with small
 methods that hand out ready clients. `resources_from_env()` builds all four from environment
-variables; without any variable set they point at the local stack (`make stack-up`).
+variables. The servers must be named (CDC_KAFKA_BOOTSTRAP, CDC_CASSANDRA_HOSTS, CDC_LAKE_ROOT): a
+missing one is an error naming the variable when the Definitions load. The local profile
+(`CDC_PROFILE=local`, what `make dev` and `make loop` set) takes what is not set from the local stack
+instead: the settings `make stack-up` wrote to `<stack dir>/settings.json`, and the lake `<project>/.lake`.
 
 Secrets (SASL and Cassandra passwords) are passed as `dagster.EnvVar`, so the UI never shows them;
 the methods below resolve them, so the resources also work outside a Dagster run.
@@ -27,13 +30,16 @@ from confluent_kafka.admin import AdminClient
 from pydantic import Field, field_validator
 from pyspark.sql import SparkSession
 
-from devtools.stack.jars import PROJECT_ROOT
-from devtools.stack.ports import HOST
-from devtools.stack.stack import Stack, StackPorts
-from orchestration.lake_check import check_lake_reachable, check_spark_master
-from orchestration.spark_session import build_spark_session, lake_scheme, use_lake
+from resources import LOCAL_SETTINGS_FILE
+from resources.lake_check import check_lake_reachable, check_spark_master
+from resources.spark_session import build_spark_session, lake_scheme, use_lake
 
-DEFAULT_LAKE_ROOT = str(PROJECT_ROOT / ".lake")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROFILE_VARIABLE = "CDC_PROFILE"
+LOCAL_PROFILE = "local"
+
+LOCAL_LAKE_ROOT = str(PROJECT_ROOT / ".lake")
+CASSANDRA_PORT = 9042  # Cassandra's native protocol port
 LAKE_URI_SCHEMES = ("file", "hdfs", "s3a")
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
@@ -53,7 +59,7 @@ def _librdkafka_keys(overrides: Mapping[str, Any]) -> dict[str, Any]:
 class KafkaResource(dg.ConfigurableResource):
     """A Kafka cluster, reached with confluent-kafka (librdkafka)."""
 
-    bootstrap_servers: str = Field(default=f"{HOST}:{StackPorts().kafka}", description="host:port,host:port")
+    bootstrap_servers: str = Field(description="host:port,host:port")
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, ...")
     sasl_username: str | None = None
@@ -94,7 +100,7 @@ class KafkaResource(dg.ConfigurableResource):
 
 
 class SparkResource(dg.ConfigurableResource):
-    """The process's SparkSession with Delta (orchestration.spark_session.build_spark_session).
+    """The process's SparkSession with Delta (resources.spark_session.build_spark_session).
 
     Spark Connect (`sc://`) is not supported: the platform uses Delta's Python DeltaTable API (MERGE,
     history), which over Spark Connect needs Delta's server plugin (delta-connect-server), and Maven
@@ -125,7 +131,7 @@ class SparkResource(dg.ConfigurableResource):
         with its address, instead of Spark retrying for a minute.
         """
         check_spark_master(self.master)
-        return build_spark_session(
+        spark = build_spark_session(
             master=self.master,
             app_name=self.app_name,
             extra_conf=self.conf,
@@ -133,6 +139,9 @@ class SparkResource(dg.ConfigurableResource):
             hadoop_conf=lake.hadoop_settings() if lake else None,
             log_file=self.log_file,
         )
+        if lake is not None:
+            lake.check_reachable_once(spark)
+        return spark
 
 
 _cassandra_sessions: dict[tuple, tuple[Cluster, Session]] = {}
@@ -155,8 +164,8 @@ class CassandraResource(dg.ConfigurableResource):
     exist yet when the session opens).
     """
 
-    contact_points: list[str] = Field(default_factory=lambda: [HOST])
-    port: int = StackPorts().cassandra
+    contact_points: list[str] = Field(min_length=1)
+    port: int = CASSANDRA_PORT
     keyspace: str = "cdc"
     username: str | None = None
     password: str | None = None
@@ -187,6 +196,9 @@ class CassandraResource(dg.ConfigurableResource):
             return _cassandra_sessions[key][1]
 
 
+_reachable_lakes: set[tuple[int, str]] = set()  # (process, lake root) checked by check_reachable_once
+
+
 class LakeResource(dg.ConfigurableResource):
     """Where the Delta tables live: a local folder, or an `hdfs://` or `s3a://` URI.
 
@@ -195,13 +207,12 @@ class LakeResource(dg.ConfigurableResource):
     per-bucket s3a settings (`fs.s3a.bucket.<bucket>.*`), so they apply to this bucket only. Without
     keys, s3a looks for credentials itself (environment, instance profile, ...).
 
-    Before a run writes anything, `check_reachable(spark)` writes, reads and deletes a probe object
-    and fails with the URI and what to check.
+    A run checks its lake before its first write: SparkResource.session(lake) calls
+    `check_reachable_once`, which writes, reads and deletes a probe object and fails with the URI and
+    what to check (once per process and root).
     """
 
-    root: str = Field(
-        default=DEFAULT_LAKE_ROOT, description="local path, file://, hdfs://host:port/path, s3a://bucket/path"
-    )
+    root: str = Field(description="local path, file://, hdfs://host:port/path, s3a://bucket/path")
     s3_endpoint: str | None = Field(
         default=None,
         description="S3 endpoint URL (http://host:port for an S3-compatible server); default AWS",
@@ -277,6 +288,14 @@ class LakeResource(dg.ConfigurableResource):
         """Make a running session reach this lake (connector jars if missing, Hadoop settings)."""
         use_lake(spark, self.root, self.hadoop_settings())
 
+    def check_reachable_once(self, spark: SparkSession) -> None:
+        """check_reachable, the first time this process uses this lake root (SparkResource.session
+        calls it, so a run checks its lake before its first write; later sessions cost nothing)."""
+        key = (os.getpid(), self.root)
+        if key not in _reachable_lakes:
+            self.check_reachable(spark)
+            _reachable_lakes.add(key)
+
     def check_reachable(self, spark: SparkSession, timeout_seconds: float = 15.0) -> None:
         """Write, read and delete a probe object under the root; raise LakeUnreachableError if any fails."""
         self.configure(spark)
@@ -289,23 +308,66 @@ class LakeResource(dg.ConfigurableResource):
         return Path(self.table_path(layer, name).removeprefix("file://"))
 
 
+class MissingSettingError(ValueError):
+    """A setting the platform needs is not in the environment. The message names the variable."""
+
+
+# What a deployment must name, and what each variable is.
+REQUIRED_SETTINGS = {
+    "CDC_KAFKA_BOOTSTRAP": "the Kafka bootstrap servers (host:port,host:port)",
+    "CDC_CASSANDRA_HOSTS": "the Cassandra contact points (host,host)",
+    "CDC_LAKE_ROOT": "the lake's root (a local path, hdfs://namenode:port/path or s3a://bucket/path)",
+}
+
+
+def local_stack_settings() -> dict[str, str]:
+    """The local profile's settings: those the local stack wrote when it started
+    (`<$CDC_STACK_DIR or <project>/.stack>/settings.json`), and the lake `<project>/.lake`."""
+    stack_dir = Path(os.environ.get("CDC_STACK_DIR") or PROJECT_ROOT / ".stack")
+    path = stack_dir / LOCAL_SETTINGS_FILE
+    if not path.is_file():
+        raise MissingSettingError(
+            f"{PROFILE_VARIABLE}={LOCAL_PROFILE}, but the local stack has written no {path}: "
+            "start it with `make stack-up` (or set CDC_STACK_DIR to its folder)"
+        )
+    return {"CDC_LAKE_ROOT": LOCAL_LAKE_ROOT, **json.loads(path.read_text())}
+
+
+def settings_from_env() -> dict[str, str]:
+    """Every non-empty CDC_*/AWS_* variable; with CDC_PROFILE=local, the local stack's settings
+    under them. MissingSettingError names each required variable that is still missing."""
+    profile = _env(PROFILE_VARIABLE)
+    if profile not in (None, LOCAL_PROFILE):
+        raise MissingSettingError(f"{PROFILE_VARIABLE}={profile!r}: the only profile is {LOCAL_PROFILE!r}")
+    settings = local_stack_settings() if profile == LOCAL_PROFILE else {}
+    settings.update({name: value.strip() for name, value in os.environ.items() if value.strip()})
+    missing = [name for name in REQUIRED_SETTINGS if name not in settings]
+    if missing:
+        raise MissingSettingError(
+            "not set: "
+            + "; ".join(f"{name} ({REQUIRED_SETTINGS[name]})" for name in missing)
+            + f". Set them, or {PROFILE_VARIABLE}={LOCAL_PROFILE} to use the local stack (make stack-up)"
+        )
+    return settings
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
 
 
-def _secret(name: str) -> dg.EnvVar | None:
-    return dg.EnvVar(name) if _env(name) else None
+def _secret(env: Mapping[str, str], name: str) -> dg.EnvVar | None:
+    """A password as a dagster.EnvVar (resolved at run time, never shown), None when not set."""
+    return dg.EnvVar(name) if name in env else None
 
 
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
-    """The resources `kafka`, `spark`, `cassandra`, `lake`, configured from the environment.
-
-    Every variable is optional; the default is the local stack's (devtools.stack):
+    """The resources `kafka`, `spark`, `cassandra`, `lake`, configured from the environment
+    (settings_from_env: CDC_KAFKA_BOOTSTRAP, CDC_CASSANDRA_HOSTS and CDC_LAKE_ROOT are required, or
+    CDC_PROFILE=local for the local stack's):
 
     Kafka
-      CDC_KAFKA_BOOTSTRAP          bootstrap servers (default 127.0.0.1 and the local stack's port:
-                                   $CDC_KAFKA_PORT, else the one in $CDC_STACK_DIR, else 19092)
+      CDC_KAFKA_BOOTSTRAP          bootstrap servers (required)
       CDC_KAFKA_SECURITY_PROTOCOL  PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL
       CDC_KAFKA_SASL_MECHANISM     e.g. PLAIN, SCRAM-SHA-512
       CDC_KAFKA_SASL_USERNAME
@@ -315,16 +377,18 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
       CDC_SPARK_MASTER             default local[2]
       CDC_SPARK_CONF               extra Spark settings as a JSON object, e.g. {"spark.driver.memory": "4g"}
       CDC_SPARK_LOG                a file for Spark's own log (default: Spark's, on the console)
+      CDC_JAR_CACHE                the folder holding Delta's jars (<folder>/delta; default
+                                   <project>/.cache/jars, which `make jars` fills)
     Cassandra
-      CDC_CASSANDRA_HOSTS          comma-separated contact points (default 127.0.0.1)
-      CDC_CASSANDRA_PORT           native protocol port (default: the local stack's, else 19042)
+      CDC_CASSANDRA_HOSTS          comma-separated contact points (required)
+      CDC_CASSANDRA_PORT           native protocol port (default 9042)
       CDC_CASSANDRA_KEYSPACE       default cdc
       CDC_CASSANDRA_USERNAME
       CDC_CASSANDRA_PASSWORD       (read at run time, never shown in the UI)
       CDC_CASSANDRA_LOCAL_DC       default datacenter1
     Lake
       CDC_LAKE_ROOT                local path, file://, hdfs://namenode:port/path or s3a://bucket/path
-                                   (default <project>/.lake)
+                                   (required)
       CDC_LAKE_HADOOP_CONF         extra Hadoop settings as a JSON object, e.g. {"dfs.replication": "2"}
       CDC_S3_ENDPOINT              S3 endpoint URL, for S3-compatible servers (default: AWS)
       CDC_S3_PATH_STYLE_ACCESS     true to address buckets as <endpoint>/<bucket>
@@ -333,45 +397,45 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
       AWS_SESSION_TOKEN            (temporary credentials; read at run time)
       AWS_REGION                   (or AWS_DEFAULT_REGION)
     """
-    ports = Stack().ports  # the environment's ports, else those the local stack recorded, else defaults
-    spark_conf = json.loads(_env("CDC_SPARK_CONF") or "{}")
+    env = settings_from_env()
+    spark_conf = json.loads(env.get("CDC_SPARK_CONF") or "{}")
     if not isinstance(spark_conf, dict):
         raise ValueError("CDC_SPARK_CONF must be a JSON object of Spark settings")
-    hosts = [host.strip() for host in (_env("CDC_CASSANDRA_HOSTS") or HOST).split(",") if host.strip()]
-    lake_hadoop_conf = json.loads(_env("CDC_LAKE_HADOOP_CONF") or "{}")
+    hosts = [host.strip() for host in env["CDC_CASSANDRA_HOSTS"].split(",") if host.strip()]
+    lake_hadoop_conf = json.loads(env.get("CDC_LAKE_HADOOP_CONF") or "{}")
     if not isinstance(lake_hadoop_conf, dict):
         raise ValueError("CDC_LAKE_HADOOP_CONF must be a JSON object of Hadoop settings")
     return {
         "kafka": KafkaResource(
-            bootstrap_servers=_env("CDC_KAFKA_BOOTSTRAP") or f"{HOST}:{ports.kafka}",
-            security_protocol=_env("CDC_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
-            sasl_mechanism=_env("CDC_KAFKA_SASL_MECHANISM"),
-            sasl_username=_env("CDC_KAFKA_SASL_USERNAME"),
-            sasl_password=_secret("CDC_KAFKA_SASL_PASSWORD"),
-            ssl_ca_location=_env("CDC_KAFKA_SSL_CA_LOCATION"),
+            bootstrap_servers=env["CDC_KAFKA_BOOTSTRAP"],
+            security_protocol=env.get("CDC_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
+            sasl_mechanism=env.get("CDC_KAFKA_SASL_MECHANISM"),
+            sasl_username=env.get("CDC_KAFKA_SASL_USERNAME"),
+            sasl_password=_secret(env, "CDC_KAFKA_SASL_PASSWORD"),
+            ssl_ca_location=env.get("CDC_KAFKA_SSL_CA_LOCATION"),
         ),
         "spark": SparkResource(
-            master=_env("CDC_SPARK_MASTER") or "local[2]",
+            master=env.get("CDC_SPARK_MASTER") or "local[2]",
             conf={str(key): str(value) for key, value in spark_conf.items()},
-            log_file=_env("CDC_SPARK_LOG"),
+            log_file=env.get("CDC_SPARK_LOG"),
         ),
         "cassandra": CassandraResource(
             contact_points=hosts,
-            port=ports.cassandra,
-            keyspace=_env("CDC_CASSANDRA_KEYSPACE") or "cdc",
-            username=_env("CDC_CASSANDRA_USERNAME"),
-            password=_secret("CDC_CASSANDRA_PASSWORD"),
-            local_dc=_env("CDC_CASSANDRA_LOCAL_DC") or "datacenter1",
+            port=int(env.get("CDC_CASSANDRA_PORT") or CASSANDRA_PORT),
+            keyspace=env.get("CDC_CASSANDRA_KEYSPACE") or "cdc",
+            username=env.get("CDC_CASSANDRA_USERNAME"),
+            password=_secret(env, "CDC_CASSANDRA_PASSWORD"),
+            local_dc=env.get("CDC_CASSANDRA_LOCAL_DC") or "datacenter1",
         ),
         "lake": LakeResource(
-            root=_env("CDC_LAKE_ROOT") or DEFAULT_LAKE_ROOT,
-            s3_endpoint=_env("CDC_S3_ENDPOINT"),
-            s3_path_style_access=(_env("CDC_S3_PATH_STYLE_ACCESS") or "false").lower()
+            root=env["CDC_LAKE_ROOT"],
+            s3_endpoint=env.get("CDC_S3_ENDPOINT"),
+            s3_path_style_access=(env.get("CDC_S3_PATH_STYLE_ACCESS") or "false").lower()
             in ("true", "1", "yes"),
-            s3_region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION"),
-            s3_access_key=_env("AWS_ACCESS_KEY_ID"),
-            s3_secret_key=_secret("AWS_SECRET_ACCESS_KEY"),
-            s3_session_token=_secret("AWS_SESSION_TOKEN"),
+            s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            s3_access_key=env.get("AWS_ACCESS_KEY_ID"),
+            s3_secret_key=_secret(env, "AWS_SECRET_ACCESS_KEY"),
+            s3_session_token=_secret(env, "AWS_SESSION_TOKEN"),
             hadoop_conf={str(key): str(value) for key, value in lake_hadoop_conf.items()},
         ),
     }
