@@ -1,4 +1,5 @@
-"""Dagster asset checks generated from the suites: one check per expectation, one op per suite.
+"""Dagster asset checks generated from the suites (defaults and files, expectations.suite): one
+check per expectation, one op per suite.
 
 Each expectation becomes one AssetCheckSpec on the asset its suite names (`silver/s_order` ->
 AssetKey(["silver", "s_order"])); the checks of a suite share one `@multi_asset_check` op,
@@ -84,7 +85,8 @@ def build_asset_checks(
     suites: list[Suite] | None = None,
     assets: Sequence[dg.AssetsDefinition] | None = None,
 ) -> list[dg.AssetChecksDefinition]:
-    """The checks of every suite (default: all of `expectations/suites/`), one op per suite.
+    """The checks of every suite (default: expectations.suite.load_suites(), the defaults of the specs
+    merged with `expectations/suites/`), one op per suite.
 
     `assets`: the asset definitions the checks go with (what orchestration.definitions assembles).
     Only the suites of their assets, and only dependencies among them; each suite gets an ordering

@@ -1,32 +1,45 @@
-"""Expectation suites: one YAML file per checked asset under `expectations/suites/<layer>/`.
+"""Expectation suites: the checks of one asset, its defaults plus an optional YAML file.
 
-A suite names the asset its checks attach to, which rows they look at, and the expectations::
+Every table gets default checks derived from its spec (expectations/defaults.py: bronze quarantine,
+silver keys, sequence, incomplete rows and freshness, gold keys; their parameters are the spec's
+`checks:` block). A file `expectations/suites/<layer>/<name>.yaml` adds what only that table has
+(references, value sets, formats...). Merging a file into its asset's defaults (`load_suites`):
+
+- the file's expectations come after the defaults; one with the NAME of a default replaces that
+  default, in its place (the file's expectation wins, whole: give its kind, kwargs and severity);
+- the file's `where`, `keys` and `data`, when given, replace the defaults' for the whole suite (the
+  defaults then run on those rows too); its `severity` is the default of its own expectations only;
+- a file for an asset without defaults is the whole suite, as written.
+
+A file names the asset its checks attach to, which rows they look at, and the expectations::
 
     asset: silver/s_order            # <layer>/<name>: the Dagster asset [layer, name] and its Delta table
     data: table                      # or last_batch_quarantine (bronze: rows the last batch quarantined)
     where: NOT _deleted              # optional Spark SQL filter: the rows every expectation sees
     keys: [ROW_ID]                   # columns that identify a failing row in the samples
     severity: ERROR                  # default for the expectations below (ERROR blocks, WARN shows)
+                                     # (data, where, keys: the defaults' unless given; see above)
     expectations:
-      - name: row_id_not_null        # the Dagster check name (unique in the suite)
+      - name: order_number_set       # the Dagster check name (unique in the suite)
         type: expect_column_values_to_not_be_null     # any Great Expectations 1.x expectation
-        kwargs: {column: ROW_ID}
+        kwargs: {column: ORDER_NUM}
       - name: account_exists         # referential integrity: an orphan is a row whose parent is missing
         references:
           to: silver.s_org_ext       # <layer>.<name> of the parent table
           on: {ACCNT_ID: ROW_ID}     # this table's column -> the parent's column
           where: NOT _deleted        # optional filter of the parent's rows
         severity: WARN
-      - name: fresh                  # the newest value of `column` is at most `max_lag` old
+      - name: fresh                  # the newest value of `column` is at most `max_lag` old (this
+                                     # name replaces silver's default `fresh`)
         freshness: {column: _commit_ts, max_lag: 6h}
       - name: status_code_known      # kwargs.value_set taken from a query at run time
         type: expect_column_values_to_be_in_set
         kwargs: {column: STATUS_CD}
         value_set_sql: SELECT NAME FROM {silver.s_lst_of_val} WHERE TYPE = 'ORDER_STATUS'
-      - name: few_incomplete_rows    # `sql`: the expectation runs on this view instead of the rows
-        sql: SELECT ROW_ID, size(_incomplete) AS unknown_columns FROM {this}
+      - name: few_long_comments      # `sql`: the expectation runs on this view instead of the rows
+        sql: SELECT ROW_ID, length(COMMENTS) AS comment_length FROM {this}
         type: expect_column_values_to_be_between
-        kwargs: {column: unknown_columns, max_value: 0, mostly: 0.99}
+        kwargs: {column: comment_length, max_value: 2000, mostly: 0.99}
 
 In `sql` and `value_set_sql`, `{this}` is the suite's rows (after `where`) and `{layer.name}` is
 another lake table as stored (e.g. `{silver.s_lst_of_val}`, tombstones included). A query that uses
@@ -55,13 +68,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from transforms.specs.table import parse_lag
+
 SUITES_DIR = Path(__file__).parent / "suites"
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 NAME = r"[a-z][a-z0-9_]*"
 TABLE_PLACEHOLDER = re.compile(r"\{(" + "|".join(LAYERS) + r")\.(" + NAME + r")\}")
 THIS_PLACEHOLDER = "{this}"
-LAG = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-LAG_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 Severity = Literal["ERROR", "WARN"]
 
@@ -85,14 +98,6 @@ class SuiteError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_lag(text: str) -> timedelta:
-    """`90s`, `30m`, `6h`, `2d` -> timedelta."""
-    match = LAG.match(str(text))
-    if not match:
-        raise ValueError(f"max_lag {text!r} is not a number followed by s, m, h or d (e.g. 6h)")
-    return timedelta(**{LAG_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def table_ref(text: str) -> tuple[str, str]:
@@ -270,18 +275,52 @@ def _remember_accepted(keys: set[str]) -> None:
         pass
 
 
-def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
-    """Every `*.yaml` suite under `folder` (recursively), sorted by path. Two suites for one asset are
+def load_suites(
+    folder: Path = SUITES_DIR, specs: list | None = None, entities: list | None = None
+) -> list[Suite]:
+    """The suite of every asset with checks: the defaults of `specs` (assets.table_spec.TableSpec) and
+    `entities` (assets.gold_spec.GoldEntity) merged with the `*.yaml` files under `folder`
+    (recursively; module docstring). Default specs: assets.factory.load_specs() (`$CDC_SPECS_DIR` or the
+    shipped ones); default entities: those of the specs. Sorted by asset. Two files for one asset are
     an error naming both files."""
-    suites = [load_suite(path) for path in sorted(folder.rglob("*.yaml"))]
-    owners: dict[str, str] = {}
-    for suite in suites:
-        if suite.asset in owners:
+    from expectations.defaults import default_suites
+
+    if specs is None:
+        from assets.factory import load_specs
+
+        specs = load_specs()
+    if entities is None:
+        from assets.factory import load_entities
+
+        entities = load_entities(specs)
+    files = {}
+    for path in sorted(folder.rglob("*.yaml")):
+        suite = load_suite(path)
+        if suite.asset in files:
             raise SuiteError(
-                f"{suite.source}:1: asset {suite.asset!r} already has a suite: {owners[suite.asset]}"
+                f"{suite.source}:1: asset {suite.asset!r} already has a suite: {files[suite.asset].source}"
             )
-        owners[suite.asset] = suite.source
-    return suites
+        files[suite.asset] = suite
+    suites = {suite.asset: suite for suite in default_suites(specs, entities)}
+    for asset, file in files.items():
+        suites[asset] = merge_suite(suites[asset], file) if asset in suites else file
+    return [suites[asset] for asset in sorted(suites)]
+
+
+def merge_suite(defaults: Suite, file: Suite) -> Suite:
+    """`file` (a suite file) added to the `defaults` of its asset (module docstring)."""
+    own = {
+        e.name: e
+        if e.severity is not None or "severity" not in file.model_fields_set
+        # the file's severity is the default of its own expectations, not of the defaults
+        else e.model_copy(update={"severity": file.severity})
+        for e in file.expectations
+    }
+    expectations = [own.pop(e.name, e) for e in defaults.expectations] + list(own.values())
+    rows = {
+        field: getattr(file, field) for field in ("data", "where", "keys") if field in file.model_fields_set
+    }
+    return defaults.model_copy(update={**rows, "expectations": expectations, "source": file.source})
 
 
 def gx_expectation(expectation: ExpectationSpec, kwargs: dict[str, Any] | None = None):

@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.factory import build_table_assets, load_entities, load_projections, load_specs
 from expectations.checks import build_asset_checks
+from expectations.suite import load_suites
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
 from orchestration.backfills import build_backfill_jobs
 from resources.connections import resources_from_env
@@ -22,8 +23,9 @@ def build_definitions(specs: list[TableSpec], resources: Mapping[str, object]) -
     assets = build_table_assets(specs, entities, projections)
     return dg.Definitions(
         assets=assets,
-        # one op per suite; `assets` tells each suite which tables it reads are not upstream of it
-        asset_checks=build_asset_checks(assets=assets),
+        # one op per suite (the defaults of `specs` and `entities` with the suite files); `assets` tells
+        # each suite which tables it reads are not upstream of it
+        asset_checks=build_asset_checks(load_suites(specs=specs, entities=entities), assets=assets),
         jobs=[microbatch_job, *build_backfill_jobs(specs, entities, projections)],
         schedules=[microbatch_schedule],
         sensors=[build_lag_sensor(specs)],

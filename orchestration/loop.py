@@ -59,7 +59,7 @@ def run_microbatch(
 def pending_selection() -> tuple[Selection, str]:
     """What the next run has to do (orchestration.pending), and a line saying which tables have work."""
     from expectations.suite import load_suites
-    from orchestration.definitions import defs, specs
+    from orchestration.definitions import defs, entities, specs
     from orchestration.pending import microbatch_selection, tables_with_work
     from resources.connections import resources_from_env
 
@@ -72,7 +72,9 @@ def pending_selection() -> tuple[Selection, str]:
         work = tables_with_work(
             specs, resources.kafka, resources.spark.session(resources.lake), resources.lake
         )
-    selection = microbatch_selection(defs.resolve_asset_graph(), specs, load_suites(), work)
+    selection = microbatch_selection(
+        defs.resolve_asset_graph(), specs, load_suites(specs=specs, entities=entities), work
+    )
     tables = ", ".join(
         f"{name} ({'?' if w.records_waiting is None else w.records_waiting} waiting)"
         for name, w in sorted(work.items())

@@ -1,8 +1,8 @@
 """The shipped expectation suites on real Spark + Delta tables, and their Dagster checks gating a run.
 
 Each test writes small Delta tables shaped like silver (source columns + `_deleted`, `_incomplete`,
-`_sequence`, `_commit_ts`), gold (snake_case entities) and bronze/quarantine, then runs the suites of
-`expectations/suites/` on them. A defect is injected into otherwise clean tables and the test asserts
+`_sequence`, `_commit_ts`), gold (snake_case entities) and bronze/quarantine, then runs the shipped
+suites (the defaults derived from the specs with `expectations/suites/`) on them. A defect is injected into otherwise clean tables and the test asserts
 that exactly the check for that rule fails, with the right unexpected count and sample keys.
 
 The last test runs the project's real Definitions (orchestration.definitions.build_definitions: every

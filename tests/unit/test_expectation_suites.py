@@ -15,7 +15,8 @@ from sqlglot import exp
 
 from assets.table_spec import load_table_specs
 from expectations.checks import build_asset_checks
-from expectations.suite import SuiteError, load_suite, load_suites, parse_lag
+from expectations.suite import SuiteError, load_suite, load_suites
+from transforms.specs.table import parse_lag
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD_DIR = ROOT / "transforms" / "gold"

@@ -14,6 +14,7 @@ Everything else has a default (see the model below).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -63,6 +64,36 @@ class DeletesSpec(_Strict):
     tombstone_retention_hours: int = Field(default=7 * 24, ge=1)
 
 
+LAG = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+LAG_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_lag(text: str) -> timedelta:
+    """`90s`, `30m`, `6h`, `2d` -> timedelta."""
+    match = LAG.match(str(text))
+    if not match:
+        raise ValueError(f"max_lag {text!r} is not a number followed by s, m, h or d (e.g. 6h)")
+    return timedelta(**{LAG_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class ChecksSpec(_Strict):
+    """The parameters of the default checks every table gets (expectations/defaults.py); a table's
+    `checks:` block changes them for that table."""
+
+    quarantined_max: int = Field(default=10, ge=0)
+    """bronze `few_quarantined_in_last_batch`: at most this many records of the newest batch quarantined."""
+    incomplete_mostly: float = Field(default=0.95, gt=0, le=1)
+    """silver `few_incomplete_rows`: at least this share of the live rows has every column known."""
+    fresh_max_lag: str = "1d"
+    """silver `fresh`: the newest change applied is at most this old (`90s`, `30m`, `6h`, `2d`)."""
+
+    @field_validator("fresh_max_lag", mode="before")
+    @classmethod
+    def _lag(cls, max_lag: object) -> str:
+        parse_lag(str(max_lag))
+        return str(max_lag)
+
+
 class TableSpec(_Strict):
     table: str = Field(min_length=1)
     topic: str = Field(min_length=1)
@@ -80,6 +111,8 @@ class TableSpec(_Strict):
     columns: dict[str, ColumnType] = Field(default_factory=dict)
     """Type hints (default string). Every shape the CDC tool writes for a type is converted on the way
     into bronze; a value its type cannot hold quarantines the record (transforms/decoders/column_types.py)."""
+    checks: ChecksSpec = ChecksSpec()
+    """Parameters of the table's default checks (expectations/defaults.py)."""
     timestamp_format: str | None = None
     """GoldenGate only: the site's `gg.format.timestamp` pattern (e.g. `yyyy-MM-dd HH:mm:ss.SSSSSS`).
     Set, it is the one shape date and timestamp columns accept; unset, GoldenGate's default shapes."""
