@@ -66,8 +66,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from assets.yaml_loader import line_of, read_mapping, validate
 from transforms.specs.table import parse_lag
 
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -77,19 +78,6 @@ TABLE_PLACEHOLDER = re.compile(r"\{(" + "|".join(LAYERS) + r")\.(" + NAME + r")\
 THIS_PLACEHOLDER = "{this}"
 
 Severity = Literal["ERROR", "WARN"]
-
-
-class _Yaml12BoolLoader(yaml.SafeLoader):
-    """SafeLoader whose booleans are only true/false (YAML 1.2): `on:` stays a key, `yes` a string."""
-
-
-_Yaml12BoolLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12BoolLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 class SuiteError(ValueError):
@@ -214,18 +202,8 @@ class Suite(_Strict):
 
 
 def load_suite(path: Path) -> Suite:
-    text = path.read_text()
-    try:
-        root = yaml.compose(text, Loader=_Yaml12BoolLoader)
-        data = yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise SuiteError(f"{path}:1: a suite is a mapping (asset, expectations, ...)")
-    try:
-        suite = Suite.model_validate({**data, "source": str(path)})
-    except ValidationError as exc:
-        raise SuiteError(_describe(path, root, exc)) from None
+    data, root = read_mapping(path, "a suite is a mapping (asset, expectations, ...)", SuiteError)
+    suite = validate(Suite, {**data, "source": str(path)}, path, root, SuiteError)
     accepted = _accepted_expectations()
     checked = set()
     for index, expectation in enumerate(suite.expectations):
@@ -343,7 +321,7 @@ def _check_gx_expectation(path: Path, root: yaml.Node, index: int, expectation: 
         gx_expectation(expectation, placeholder)
     except ExpectationNotFoundError:
         raise SuiteError(
-            f"{path}:{_line_of(root, loc)}: expectations[{index}] {expectation.name}: unknown expectation type "
+            f"{path}:{line_of(root, loc)}: expectations[{index}] {expectation.name}: unknown expectation type "
             f"{expectation.type!r} (a Great Expectations 1.x type such as expect_column_values_to_not_be_null)"
         ) from None
     except Exception as exc:  # GX validates kwargs with its own (pydantic v1) models
@@ -353,38 +331,7 @@ def _check_gx_expectation(path: Path, root: yaml.Node, index: int, expectation: 
             problems.append(f"{field_name}: {error.get('msg')}")
         detail = "; ".join(problems) or str(exc)
         kwargs_loc = ("expectations", index, "kwargs")
-        line = _line_of(root, kwargs_loc if expectation.kwargs else loc)
+        line = line_of(root, kwargs_loc if expectation.kwargs else loc)
         raise SuiteError(
             f"{path}:{line}: expectations[{index}] {expectation.name}: {expectation.type}: {detail}"
         ) from None
-
-
-def _describe(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        loc = error["loc"]
-        field_name = ".".join(str(part) for part in loc) or "(suite)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        lines.append(f"{path}:{_line_of(root, loc)}: {field_name}: {message}")
-    return "\n".join(lines)
-
-
-def _line_of(root: yaml.Node | None, loc: tuple) -> int:
-    """1-based line of the deepest YAML node on `loc` that exists (the file's first line if none)."""
-    node, line = root, 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                break
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
