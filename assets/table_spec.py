@@ -1,6 +1,10 @@
 """Loading table specs: one YAML file per source table (assets/specs/*.yaml), validated into
 transforms.specs.table.TableSpec by the one loader (assets.yaml_loader). Unknown or misspelled fields,
 wrong types and duplicates across files are errors that name the file, the line and the field.
+
+What every table of a source shares is said once, in `sources/<source>.yaml` beside the specs
+(transforms.specs.table.SourceDefaults: format, topic pattern, keys, sequence_by, common columns...);
+a spec with `source: <source>` shows only what is particular to its table and may override the rest.
 """
 
 from __future__ import annotations
@@ -8,12 +12,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from assets.yaml_loader import SpecError, load_folder, read_mapping, refuse_duplicates, validate
-from transforms.specs.table import TableSpec
+from transforms.specs.table import SourceDefaults, TableSpec
+
+SOURCES_FOLDER = "sources"
 
 
 def load_table_spec(path: Path) -> TableSpec:
+    """One spec file, over its source's defaults (`<its folder>/sources/<source>.yaml`) when it has one."""
     data, root = read_mapping(path, "a table spec is a mapping of fields (table, topic, format, keys, ...)")
+    source = data.get("source")
+    source_path = path.parent / SOURCES_FOLDER / f"{source}.yaml"
+    if isinstance(source, str) and source_path.is_file():
+        data = load_source_defaults(source_path).under(data)
     return validate(TableSpec, data, path, root, SpecError)
+
+
+def load_source_defaults(path: Path) -> SourceDefaults:
+    data, root = read_mapping(
+        path, "a source file is a mapping of what its tables share (format, topic, keys, ...)"
+    )
+    return validate(SourceDefaults, data, path, root, SpecError)
 
 
 def load_table_specs(folder: Path) -> list[TableSpec]:

@@ -58,15 +58,17 @@ def point_platform_at(stack, work: Path) -> None:
 
 
 def write_specs(folder: Path, tables: int) -> dict[str, str]:
-    """The shipped specs and `tables - 8` clones of them in `folder`: {clone topic: base topic}."""
+    """The shipped specs (and their source files) and `tables - 8` clones of them in `folder`:
+    {clone topic: base topic}."""
     import yaml
 
     from assets.factory import SPECS_DIR
+    from assets.table_spec import SOURCES_FOLDER, load_table_spec
 
     shipped = sorted(SPECS_DIR.glob("*.yaml"))
     if tables < len(shipped):
         raise SystemExit(f"--tables must be at least the {len(shipped)} shipped tables")
-    folder.mkdir(parents=True)
+    shutil.copytree(SPECS_DIR / SOURCES_FOLDER, folder / SOURCES_FOLDER)
     clones: dict[str, str] = {}
     for path in shipped:
         shutil.copy(path, folder / path.name)
@@ -74,9 +76,9 @@ def write_specs(folder: Path, tables: int) -> dict[str, str]:
         base = shipped[number % len(shipped)]
         spec = yaml.safe_load(base.read_text())
         suffix = f"_C{number + 1:03d}"
-        clone = {**spec, "table": spec["table"] + suffix, "topic": spec["topic"] + suffix}
-        (folder / f"{base.stem}{suffix.lower()}.yaml").write_text(yaml.safe_dump(clone, sort_keys=False))
-        clones[clone["topic"]] = spec["topic"]
+        clone_path = folder / f"{base.stem}{suffix.lower()}.yaml"
+        clone_path.write_text(yaml.safe_dump({**spec, "table": spec["table"] + suffix}, sort_keys=False))
+        clones[load_table_spec(clone_path).topic] = load_table_spec(base).topic
     return clones
 
 

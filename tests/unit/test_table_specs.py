@@ -164,3 +164,66 @@ def test_a_goldengate_sequence_by_keeps_its_own_fields(tmp_path):
         load_error(path)
         == f"{path}:5: sequence_by: ['commit_lsn'] for goldengate_json: use fields of ['csn', 'pos']"
     )
+
+
+# -- source defaults: what every table of a source shares, said once ---------------------------------
+
+SOURCE = """format: goldengate_json
+topic: crm.{table_name}
+keys: [ROW_ID]
+sequence_by: [csn, pos]
+columns: {CREATED: timestamp, LAST_UPD: timestamp}
+"""
+
+
+def with_source(folder: Path, text: str = SOURCE) -> Path:
+    (folder / "sources").mkdir()
+    return write(folder / "sources", "crm.yaml", text)
+
+
+def test_a_spec_takes_what_it_does_not_set_from_its_sources_file(tmp_path):
+    with_source(tmp_path)
+    spec = load_table_spec(
+        write(tmp_path, "x.yaml", "table: SIEBEL.S_X\nsource: crm\ncolumns: {AMT: long}\n")
+    )
+
+    assert (spec.topic, spec.format, spec.keys, spec.sequence_by) == (
+        "crm.S_X",
+        "goldengate_json",
+        ["ROW_ID"],
+        ["csn", "pos"],
+    )
+    assert spec.columns == {"CREATED": "timestamp", "LAST_UPD": "timestamp", "AMT": "long"}
+
+
+def test_a_spec_overrides_its_sources_fields_and_column_types(tmp_path):
+    with_source(tmp_path)
+    text = "table: SIEBEL.S_X\nsource: crm\ntopic: other.x\nkeys: [ID]\ncolumns: {CREATED: date}\n"
+    spec = load_table_spec(write(tmp_path, "x.yaml", text))
+
+    assert (spec.topic, spec.keys) == ("other.x", ["ID"])
+    assert spec.columns == {"CREATED": "date", "LAST_UPD": "timestamp"}
+
+
+def test_a_wrong_sources_file_names_its_own_file_line_and_field(tmp_path):
+    source = with_source(tmp_path, SOURCE + "tabel: X\n")
+    path = write(tmp_path, "x.yaml", "table: SIEBEL.S_X\nsource: crm\n")
+
+    assert load_error(path).startswith(f"{source}:6: tabel: unknown field (allowed: format, topic, keys,")
+
+
+def test_a_topic_pattern_without_the_table_name_is_refused(tmp_path):
+    source = with_source(tmp_path, SOURCE.replace("crm.{table_name}", "crm.{table}"))
+    path = write(tmp_path, "x.yaml", "table: SIEBEL.S_X\nsource: crm\n")
+
+    assert load_error(path).startswith(
+        f"{source}:2: topic: 'crm.{{table}}': a topic pattern holds {{table_name}} once"
+    )
+
+
+def test_the_shipped_specs_say_only_what_is_particular_to_their_table():
+    shared = ("format:", "topic:", "keys:", "sequence_by:", "  CREATED:", "  LAST_UPD:")
+    for path in sorted(SPECS.glob("*.yaml")):
+        lines = path.read_text().splitlines()
+        assert not [line for line in lines if line.startswith(shared)], path
+        assert load_table_spec(path).sequence_by == ["csn", "pos"]

@@ -147,3 +147,42 @@ class TableSpec(_Strict):
     def asset_name(self) -> str:
         """Short name used for the Delta folders and Dagster asset keys: `s_contact` for SIEBEL.S_CONTACT."""
         return self.name or re.sub(r"[^a-z0-9_]", "_", self.table.split(".")[-1].lower())
+
+
+TABLE_NAME_PLACEHOLDER = "{table_name}"
+
+
+class SourceDefaults(_Strict):
+    """What every table of one source shares (a source file, `<specs>/sources/<source>.yaml`): a table
+    spec with `source: <source>` takes each field it does not set from here. `columns` are merged (the
+    table's win); `topic` is a pattern where `{table_name}` is the table's name without its schema."""
+
+    format: Literal["goldengate_json", "debezium_json"] | None = None
+    topic: str | None = None
+    keys: list[str] | None = Field(default=None, min_length=1)
+    sequence_by: list[str] | None = None
+    history: Literal["scd1", "scd2"] | None = None
+    deletes: DeletesSpec | None = None
+    columns: dict[str, ColumnType] = Field(default_factory=dict)
+    timestamp_format: str | None = None
+    checks: ChecksSpec | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_pattern(cls, topic: str | None) -> str | None:
+        if topic is not None:
+            rest = topic.replace(TABLE_NAME_PLACEHOLDER, "")
+            if TABLE_NAME_PLACEHOLDER not in topic or "{" in rest or "}" in rest:
+                raise ValueError(
+                    f"{topic!r}: a topic pattern holds {TABLE_NAME_PLACEHOLDER} once (e.g. crm.{{table_name}})"
+                )
+        return topic
+
+    def under(self, table: dict) -> dict:
+        """A table spec's fields (as read from its file) with this source's beneath them."""
+        shared = self.model_dump(exclude_unset=True, exclude_none=True)
+        merged = {**shared, **table}
+        merged["columns"] = {**shared.get("columns", {}), **(table.get("columns") or {})}
+        if "topic" not in table and self.topic is not None and isinstance(table.get("table"), str):
+            merged["topic"] = self.topic.replace(TABLE_NAME_PLACEHOLDER, table["table"].split(".")[-1])
+        return merged
