@@ -2,7 +2,7 @@
 
 Convention: every `assets/specs/*.yaml` file is one source table (see assets.table_spec). For each
 table the factory makes `bronze/<name>` (Kafka -> Delta change log) and `silver/<name>` (current row
-per key). Every entity of `transforms/gold/entities.yaml` becomes `gold/<entity>`, downstream of the
+per key). Every entity of `assets/gold/entities.yaml` becomes `gold/<entity>`, downstream of the
 silver tables its SQL reads. Nothing here knows a particular table: everything comes from the specs.
 """
 
@@ -12,6 +12,16 @@ from pathlib import Path
 import dagster as dg
 
 from assets.gold_spec import GoldEntity, load_gold_entities
+from assets.names import (
+    bronze_key,
+    cut_key,
+    gold_key,
+    gold_pool,
+    projection_key,
+    projection_pool,
+    silver_key,
+    table_pool,
+)
 from assets.table_spec import load_table_specs
 from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.specs.table import TableSpec
@@ -22,22 +32,6 @@ SPECS_DIR = Path(__file__).parent / "specs"
 class BronzeConfig(dg.Config):
     max_records_per_partition: int = 200_000
     """Cap of Kafka records read per partition in one run; the rest waits for the next run."""
-
-
-def bronze_key(spec: TableSpec) -> dg.AssetKey:
-    return dg.AssetKey(["bronze", spec.asset_name])
-
-
-def silver_key(spec: TableSpec) -> dg.AssetKey:
-    return dg.AssetKey(["silver", spec.asset_name])
-
-
-def cut_key(source: str) -> dg.AssetKey:
-    return dg.AssetKey(["cut", source])
-
-
-def gold_key(entity: GoldEntity) -> dg.AssetKey:
-    return dg.AssetKey(["gold", entity.name])
 
 
 def _description(spec: TableSpec, layer: str) -> str:
@@ -56,7 +50,7 @@ def build_bronze_asset(spec: TableSpec, all_specs: list[TableSpec]) -> dg.Assets
         group_name="bronze",
         description=_description(spec, "bronze"),
         kinds={"kafka", "delta"},
-        pool=f"table:{spec.asset_name}",
+        pool=table_pool(spec),
         metadata={"source_table": spec.table, "topic": spec.topic, "format": spec.format},
     )
     def bronze(
@@ -182,7 +176,7 @@ def build_silver_asset(spec: TableSpec) -> dg.AssetsDefinition:
         group_name="silver",
         description=_description(spec, "silver"),
         kinds={"spark", "delta"},
-        pool=f"table:{spec.asset_name}",
+        pool=table_pool(spec),
         metadata={"source_table": spec.table, "keys": spec.keys, "history": spec.history},
     )
     def silver(
@@ -231,12 +225,12 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
         key=gold_key(entity),
         deps=[silver_key(spec) for spec in sources],
         group_name="gold",
-        description=entity.description or f"Gold entity `{entity.name}` ({entity.sql}).",
+        description=entity.description or f"Gold entity `{entity.name}` ({entity.sql_file}).",
         kinds={"spark", "delta"},
-        pool=f"gold:{entity.name}",
+        pool=gold_pool(entity),
         metadata={
             "keys": entity.keys,
-            "sql_file": entity.sql,
+            "sql_file": entity.sql_file,
             "reads": list(entity.sources),
             "incremental": entity.affected_keys is not None,
         },
@@ -292,7 +286,7 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
     return gold
 
 
-def build_table_assets(
+def build_assets(
     specs: list[TableSpec], entities: list[GoldEntity], projections: list = ()
 ) -> list[dg.AssetsDefinition]:
     by_name = {spec.asset_name: spec for spec in specs}
@@ -323,10 +317,6 @@ def load_projections(entities: list[GoldEntity]):
     from assets.projection_spec import load_projection_specs
 
     return load_projection_specs(known_entities={entity.name for entity in entities})
-
-
-def projection_key(projection) -> dg.AssetKey:
-    return dg.AssetKey(["cassandra", projection.projection])
 
 
 def projection_tables(projection, entities_by_name: dict[str, GoldEntity]) -> list[str]:
@@ -376,10 +366,6 @@ def project_gold(
         keyspace=keyspace,
         full_refresh=full_refresh,
     )
-
-
-def projection_pool(projection) -> str:
-    return f"projection:{projection.projection}"
 
 
 def build_projection_asset(

@@ -1,11 +1,11 @@
-"""Gold entities: cleanup SQL files declared in `transforms/gold/entities.yaml`.
+"""Gold entities: cleanup SQL files declared in `assets/gold/entities.yaml`.
 
 Each entry names an entity, its key columns and the SQL file (Spark SQL) that builds it from silver
 tables, which the SQL references by their spec names (`s_contact`, `s_lst_of_val`, ...)::
 
     customer:                 # the entity (lower snake_case): gold/customer
       keys: [customer_id]     # output column(s) identifying a row; each key appears once
-      sql: customer.sql       # in the same folder as entities.yaml
+      sql_file: customer.sql  # in the same folder as entities.yaml
       description: one line for the asset
       affected_keys:          # optional: makes runs incremental (transforms/gold/engine.py)
         s_contact: SELECT TRIM(ROW_ID) AS customer_id FROM changed
@@ -49,11 +49,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
 
 from assets.yaml_loader import SpecError, describe, line_of, node_at, read_mapping
+from transforms.specs import ALL, CHANGED_VIEW
 
-GOLD_DIR = Path(__file__).resolve().parents[1] / "transforms" / "gold"
+GOLD_DIR = Path(__file__).resolve().parent / "gold"
 ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-ALL = "all"  # an affected_keys value: recompute the whole entity when that table changes
-CHANGED_VIEW = "changed"
 SHARED_VIEWS = "shared"  # folder of SQL that entities share: shared/<view>.sql is the view <view>
 
 
@@ -63,7 +62,7 @@ class GoldEntityEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     keys: list[str] = Field(min_length=1)
-    sql: str = Field(min_length=1)
+    sql_file: str = Field(min_length=1)
     description: str | None = None
     affected_keys: dict[str, str] | None = None
 
@@ -75,7 +74,7 @@ class GoldEntity(BaseModel):
 
     name: str
     keys: list[str]
-    sql: str
+    sql_file: str
     description: str | None = None
     affected_keys: dict[str, str] | None = None  # silver table -> query over `changed`, or ALL
     sources: tuple[str, ...] = ()
@@ -87,7 +86,7 @@ def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = 
     (spec asset names) the SQL may read; None skips that check."""
     views = load_shared_views(folder, known_tables)
     index = folder / "entities.yaml"
-    raw, root = read_mapping(index, "entities.yaml maps each entity name to {keys, sql, description}")
+    raw, root = read_mapping(index, "entities.yaml maps each entity name to {keys, sql_file, description}")
     _refuse_duplicate_names(index, root)
     entities = []
     for name, body in raw.items():
@@ -95,15 +94,15 @@ def load_gold_entities(folder: Path = GOLD_DIR, known_tables: set[str] | None = 
         if not isinstance(name, str) or not ENTITY_NAME.match(name):
             raise SpecError(f"{index}:{line}: entity name {name!r}: use lower snake_case (gold/<name>)")
         if not isinstance(body, dict):
-            raise SpecError(f"{index}:{line}: entity {name!r}: give it keys and sql (a mapping)")
+            raise SpecError(f"{index}:{line}: entity {name!r}: give it keys and sql_file (a mapping)")
         try:
             entry = GoldEntityEntry.model_validate(body)
         except ValidationError as exc:
             raise SpecError(describe(exc, GoldEntityEntry, index, root, prefix=(name,))) from None
-        sql_path = folder / entry.sql
+        sql_path = folder / entry.sql_file
         if not sql_path.is_file():
             raise SpecError(
-                f"{index}:{line_of(root, (name, 'sql'))}: entity {name!r}: SQL file {sql_path} does not exist"
+                f"{index}:{line_of(root, (name, 'sql_file'))}: entity {name!r}: SQL file {sql_path} does not exist"
             )
         sql_text = sql_path.read_text()
         query = _parse_query(sql_path, sql_text)
@@ -201,14 +200,16 @@ def _check_affected_keys(
     if missing:
         raise SpecError(
             f"{index}:{line_of(root, (name, 'affected_keys'))}: {name}.affected_keys: no mapping for "
-            f"{', '.join(missing)}, which {entry.sql} reads; give each a query over `changed` returning "
+            f"{', '.join(missing)}, which {entry.sql_file} reads; give each a query over `changed` returning "
             f"{', '.join(entry.keys)}, or `all` (a change to it recomputes every row)"
         )
     for source, mapping in mappings.items():
         line = line_of(root, (name, "affected_keys", source))
         where = f"{index}:{line}: {name}.affected_keys.{source}"
         if source not in sources:
-            raise SpecError(f"{where}: {entry.sql} does not read {source} (it reads {', '.join(sources)})")
+            raise SpecError(
+                f"{where}: {entry.sql_file} does not read {source} (it reads {', '.join(sources)})"
+            )
         if mapping.strip() == ALL:
             continue
         query = _parse_mapping(index, root, (name, "affected_keys", source), where, mapping)
@@ -227,7 +228,7 @@ def _check_affected_keys(
         if others:
             raise SpecError(
                 f"{where}: the query reads {', '.join(others)}; it may read `{CHANGED_VIEW}` and the tables "
-                f"{entry.sql} reads ({', '.join(sources)})"
+                f"{entry.sql_file} reads ({', '.join(sources)})"
             )
 
 

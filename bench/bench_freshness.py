@@ -33,7 +33,7 @@ reflect it (prints figures; not a test).
      its commit position (the `csn`) is below silver's cut (transforms/cut.py): the same rule by
      which a projection records the first held offset (transforms/source_position.py).
    A change has ARRIVED when every read model its table reaches reflects it: every projection that
-   reads its table through gold (transforms/gold/entities.yaml -> assets/projections/*.yaml), and
+   reads its table through gold (assets/gold/entities.yaml -> assets/projections/*.yaml), and
    every gold entity reading its table that no projection serves. Its freshness is arrival - produce.
 5. After the stream, waits until every change has arrived, or until the loop has twice found nothing
    left to do (every record in bronze, every row applied, the last run succeeded: nothing more will

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import dagster as dg
 
+from assets.names import asset_key
 from expectations.reuse import INPUTS, previous_evaluation, reusable, reused_result, suite_inputs
 from expectations.suite import Suite, load_suites
 from expectations.validate import Outcome, run_suite
@@ -46,12 +47,8 @@ SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.
 ORDERING_PREFIX = "read_by_"
 
 
-def asset_key_of(layer: str, name: str) -> dg.AssetKey:
-    return dg.AssetKey([layer, name])
-
-
 def suite_asset_key(suite: Suite) -> dg.AssetKey:
-    return asset_key_of(suite.layer, suite.table)
+    return asset_key(suite.layer, suite.table)
 
 
 def op_name(suite: Suite) -> str:
@@ -111,7 +108,7 @@ def ordered_reads(
     if upstream is None:
         return []
     own = suite_asset_key(suite)
-    reads = {asset_key_of(*table) for table in suite.tables_read() if table[0] != "quarantine"}
+    reads = {asset_key(*table) for table in suite.tables_read() if table[0] != "quarantine"}
     return sorted(
         key
         for key in reads
@@ -133,8 +130,8 @@ def ordering_checks_for(suites: Iterable[Suite], checks: Iterable[dg.AssetCheckK
         if expectation is None:
             continue
         for table in expectation.tables_read():
-            if table[0] != "quarantine" and asset_key_of(*table) != key.asset_key:
-                needed.add(dg.AssetCheckKey(asset_key_of(*table), ordering_check_name(suite)))
+            if table[0] != "quarantine" and asset_key(*table) != key.asset_key:
+                needed.add(dg.AssetCheckKey(asset_key(*table), ordering_check_name(suite)))
     return needed
 
 
@@ -143,17 +140,17 @@ def build_suite_checks(
     known: set[dg.AssetKey] | None = None,
     upstream: Mapping[dg.AssetKey, set[dg.AssetKey]] | None = None,
 ) -> dg.AssetChecksDefinition:
-    asset_key = suite_asset_key(suite)
+    own_key = suite_asset_key(suite)
     specs = []
     for expectation in suite.expectations:
-        reads = [asset_key_of(*t) for t in expectation.tables_read() if t[0] != "quarantine"]
+        reads = [asset_key(*t) for t in expectation.tables_read() if t[0] != "quarantine"]
         specs.append(
             dg.AssetCheckSpec(
                 name=expectation.name,
-                asset=asset_key,
+                asset=own_key,
                 description=expectation.description or _describe_expectation(suite, expectation),
                 blocking=suite.severity_of(expectation) == "ERROR",
-                additional_deps=[k for k in reads if k != asset_key and (known is None or k in known)],
+                additional_deps=[k for k in reads if k != own_key and (known is None or k in known)],
                 metadata={"severity": suite.severity_of(expectation), "suite": suite.source},
             )
         )
@@ -190,7 +187,7 @@ def build_suite_checks(
         for table in ordered:
             if dg.AssetCheckKey(table, ordering_name) in context.selected_asset_check_keys:
                 yield ordering_result(suite, table, version_of(lake.table_path(*table.path)), readers[table])
-        selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
+        selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == own_key}
         if not selected:
             return
         inputs = suite_inputs(suite, lake.table_path, version_of)
@@ -199,7 +196,7 @@ def build_suite_checks(
             if expectation.name not in selected:
                 continue
             reused = None
-            previous = previous_evaluation(context.instance, dg.AssetCheckKey(asset_key, expectation.name))
+            previous = previous_evaluation(context.instance, dg.AssetCheckKey(own_key, expectation.name))
             if previous is not None and reusable(previous[0], inputs):
                 reused = reused_result(*previous, expectation)
             if reused is None:
@@ -209,7 +206,7 @@ def build_suite_checks(
         if to_run:
             for outcome in run_suite(session, suite, lake.table_path, only=to_run):
                 context.log.info(outcome.summary())
-                yield check_result(asset_key, outcome, inputs)
+                yield check_result(own_key, outcome, inputs)
 
     return _checks
 

@@ -7,7 +7,7 @@
   present (`sequence_not_null`), `few_incomplete_rows` (at least `checks.incomplete_mostly` of the rows,
   default 0.95, have every column known) and `fresh`, WARN (the newest change is at most
   `checks.fresh_max_lag` old, default 1d).
-- gold/<entity> (every entity of transforms/gold/entities.yaml), ERROR: its keys present and unique.
+- gold/<entity> (every entity of assets/gold/entities.yaml), ERROR: its keys present and unique.
 
 A single key column gives `key_not_null` and `key_unique`; several give `key_<column>_not_null` per
 column and one `key_unique` on the combination. The parameters are the spec's `checks:` block

@@ -35,8 +35,9 @@ from datetime import date, timedelta
 import dagster as dg
 from pyspark.sql import SparkSession
 
-from assets.factory import project_gold, projection_key, projection_pool, projection_tables
+from assets.factory import project_gold, projection_tables
 from assets.gold_spec import GoldEntity
+from assets.names import gold_key, gold_pool, projection_key, projection_pool, silver_key, table_pool
 from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.delta_commits import (
     latest_progress,
@@ -57,14 +58,6 @@ JOB_NAMES = (BRONZE_BACKFILL_JOB, SILVER_REBUILD_JOB, GOLD_REBUILD_JOB, PROJECTI
 BACKFILL_START_ENV = "CDC_BACKFILL_START"
 DEFAULT_BACKFILL_START = "2024-01-01"
 REBUILD_PREFIX = "_rebuild_"
-
-
-def table_pool(spec: TableSpec) -> str:
-    return f"table:{spec.asset_name}"
-
-
-def gold_pool(entity: GoldEntity) -> str:
-    return f"gold:{entity.name}"
 
 
 def side_path(table_path: str) -> str:
@@ -177,7 +170,7 @@ def _bronze_backfill_op(spec: TableSpec, specs: list[TableSpec]) -> dg.OpDefinit
         spark: SparkResource,
         lake: LakeResource,
     ) -> None:
-        from assets.factory import bronze_key
+        from assets.names import bronze_key
         from transforms.bronze.backfill import backfill_date
         from transforms.bronze.kafka_reader import make_consumer
 
@@ -252,7 +245,7 @@ def _silver_rebuild_op(spec: TableSpec) -> dg.OpDefinition:
     def rebuild(
         context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource
     ) -> None:
-        from assets.factory import latest_cut, silver_key
+        from assets.factory import latest_cut
 
         if not config.chosen:
             return
@@ -317,7 +310,6 @@ def _gold_rebuild_op(entity: GoldEntity) -> dg.OpDefinition:
     def rebuild(
         context: dg.OpExecutionContext, config: Chosen, spark: SparkResource, lake: LakeResource
     ) -> None:
-        from assets.factory import gold_key
 
         if not config.chosen:
             return

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from assets.factory import build_table_assets, load_entities, load_projections, load_specs
+from assets.factory import build_assets, load_entities, load_projections, load_specs
 from expectations.checks import build_asset_checks
 from expectations.suite import load_suites
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
@@ -20,7 +20,7 @@ def build_definitions(specs: list[TableSpec], resources: Mapping[str, object]) -
     and resources)."""
     entities = load_entities(specs)
     projections = load_projections(entities)
-    assets = build_table_assets(specs, entities, projections)
+    assets = build_assets(specs, entities, projections)
     return dg.Definitions(
         assets=assets,
         # one op per suite (the defaults of `specs` and `entities` with the suite files); `assets` tells

@@ -26,7 +26,7 @@ import dagster as dg
 from confluent_kafka import KafkaException
 from pyspark.sql import SparkSession
 
-from assets.factory import bronze_key, cut_key, silver_key
+from assets.names import asset_key, bronze_key, cut_key, silver_key
 from expectations.checks import ordering_checks_for
 from expectations.suite import Suite
 from resources.connections import KafkaResource, LakeResource
@@ -89,7 +89,7 @@ def microbatch_selection(
     assets |= {cut_key(spec.source) for spec in with_work}
     checks = set()
     for suite in suites:
-        checked = dg.AssetKey([suite.layer, suite.table])
+        checked = asset_key(suite.layer, suite.table)
         for expectation in suite.expectations:
             reads = {dg.AssetKey(list(table)) for table in expectation.tables_read()}
             if checked in assets or reads & assets or expectation.freshness is not None:

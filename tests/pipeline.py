@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.factory import build_table_assets, load_entities, load_specs
+from assets.factory import build_assets, load_entities, load_specs
 from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.specs.table import TableSpec
 
@@ -37,5 +37,5 @@ def resources(kafka_bootstrap: str, lake: Path, cassandra_port: int | None = Non
 def materialize_all(
     specs: list[TableSpec], res: dict, selection: str | None = None
 ) -> dg.ExecuteInProcessResult:
-    assets = build_table_assets(specs, load_entities(specs))
+    assets = build_assets(specs, load_entities(specs))
     return dg.materialize(assets, resources=res, selection=selection, raise_on_error=True)

@@ -15,7 +15,7 @@ import sys
 
 import dagster as dg
 
-from assets.factory import build_table_assets, load_entities, load_projections
+from assets.factory import build_assets, load_entities, load_projections
 from expectations.checks import build_asset_checks
 from orchestration.backfills import build_projection_rebuild_job
 from resources.connections import resources_from_env
@@ -48,7 +48,7 @@ def main(prefix: str, rebuild_projections: bool) -> None:
     specs = specs_on_topics(prefix)
     entities = load_entities(specs)
     projections = load_projections(entities)
-    assets = build_table_assets(specs, entities, projections)
+    assets = build_assets(specs, entities, projections)
     checks = build_asset_checks(assets=assets)
     result = dg.materialize([*assets, *checks], resources=resources_from_env(), raise_on_error=False)
     spark_master = resources_from_env()["spark"].session().sparkContext.master

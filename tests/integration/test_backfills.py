@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from assets.factory import build_table_assets
+from assets.factory import build_assets
 from assets.gold_spec import GoldEntity
 from orchestration.backfills import (
     build_bronze_backfill_job,
@@ -364,7 +364,7 @@ def test_backfill_and_rebuild_ops_hold_the_pool_of_the_table_they_write():
         sources=(spec.asset_name,),
         sql_text=f"SELECT ROW_ID AS person_id FROM {spec.asset_name}",
     )
-    asset_pools = {a.key.path[0]: a.op.pool for a in build_table_assets([spec], [entity])}
+    asset_pools = {a.key.path[0]: a.op.pool for a in build_assets([spec], [entity])}
     op_pools = {
         job.name: {node.definition.pool for node in job.graph.nodes}
         for job in (

@@ -1,4 +1,4 @@
-"""Incremental gold (transforms/gold/engine.py, `affected_keys` in transforms/gold/entities.yaml) on
+"""Incremental gold (transforms/gold/engine.py, `affected_keys` in assets/gold/entities.yaml) on
 real Spark + Delta, with silver made by the real merge engine.
 
 The `story` fixture builds silver the way the pipeline does (the workload generator's GoldenGate

@@ -1,4 +1,4 @@
-"""The gold cleanup SQL (transforms/gold/*.sql) on real Spark + Delta, run by the gold engine.
+"""The gold cleanup SQL (assets/gold/*.sql) on real Spark + Delta, run by the gold engine.
 
 Silver-like views are built straight from the workload generator's TRUE final source state: the live
 rows, typed by the specs' column hints, with `_commit_ts` (the row's DB_LAST_UPD) and `_sequence`. A

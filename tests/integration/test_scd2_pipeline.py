@@ -12,7 +12,7 @@ import json
 import dagster as dg
 import pytest
 
-from assets.factory import build_table_assets
+from assets.factory import build_assets
 from devtools.workload.capture import WorkloadMessage
 from devtools.workload.producer import produce_messages
 from tests.pipeline import resources, unique_prefix
@@ -61,7 +61,7 @@ def test_scd2_versions_through_kafka_and_dagster_are_the_distinct_states_of_the_
         history="scd2",
         source=prefix,
     )
-    graph = build_table_assets([spec], [])
+    graph = build_assets([spec], [])
     res = resources(kafka_bootstrap, tmp_lake)
     silver_path = str(tmp_lake / "silver" / spec.asset_name)
 

@@ -15,7 +15,7 @@ import json
 import dagster as dg
 import pytest
 
-from assets.factory import build_table_assets
+from assets.factory import build_assets
 from devtools.workload.capture import WorkloadMessage
 from devtools.workload.producer import produce_messages
 from tests.pipeline import resources, unique_prefix
@@ -100,7 +100,7 @@ def test_a_sqlserver_table_without_sequence_by_converges_to_the_source_from_out_
     spec = TableSpec(table="dbo.customers", name="customers", topic=topic, format="debezium_json", keys=["id"],
                      source=prefix)  # fmt: skip
     assert spec.sequence_by is None
-    graph = build_table_assets([spec], [])
+    graph = build_assets([spec], [])
     res = resources(kafka_bootstrap, tmp_lake)
     silver_path = str(tmp_lake / "silver" / spec.asset_name)
     snapshot, insert, update, transaction, key_change, last_update = _history(topic)

@@ -19,7 +19,7 @@ from expectations.suite import SuiteError, load_suite, load_suites
 from transforms.specs.table import parse_lag
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLD_DIR = ROOT / "transforms" / "gold"
+GOLD_DIR = ROOT / "assets" / "gold"
 
 
 @pytest.fixture(autouse=True)

@@ -48,7 +48,7 @@ def test_every_gold_entity_loads_and_reads_only_tables_that_specs_define():
     assert entities["order"].sources == ("s_lst_of_val", "s_order", "s_order_item")
     views = load_shared_views(GOLD_DIR, known)
     for entity in entities.values():
-        own_query = sqlglot.parse_one((GOLD_DIR / entity.sql).read_text(), read="spark")
+        own_query = sqlglot.parse_one((GOLD_DIR / entity.sql_file).read_text(), read="spark")
         assert entity.sql_text == with_shared_views(own_query, views).sql(dialect="spark", pretty=True)
         assert entity.description
         assert sorted(entity.affected_keys) == list(entity.sources)  # every entity updates incrementally
@@ -59,16 +59,16 @@ def test_the_tables_an_entity_reads_are_found_in_its_sql_without_its_cte_names(t
         "WITH lov AS (SELECT NAME, VAL FROM s_lst_of_val)\n"
         "SELECT c.ROW_ID AS id, lov.VAL AS status FROM S_CONTACT AS c LEFT JOIN lov ON lov.NAME = c.CUST_STAT_CD\n"
     )
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql_file: person.sql\n", person=sql)
     (entity,) = load_gold_entities(folder, known_tables=KNOWN)
     assert (entity.name, entity.keys, entity.sources) == ("person", ["id"], ("s_contact", "s_lst_of_val"))
 
 
 def test_a_shared_view_becomes_the_first_cte_of_each_entity_that_reads_it(tmp_path):
     entities = (
-        "person:\n  keys: [id]\n  sql: person.sql\n"
-        "plain:\n  keys: [id]\n  sql: plain.sql\n"
-        "own:\n  keys: [id]\n  sql: own.sql\n"
+        "person:\n  keys: [id]\n  sql_file: person.sql\n"
+        "plain:\n  keys: [id]\n  sql_file: plain.sql\n"
+        "own:\n  keys: [id]\n  sql_file: own.sql\n"
     )
     person = (
         "WITH named AS (SELECT ROW_ID, CUST_STAT_CD FROM s_contact)\n"
@@ -95,52 +95,54 @@ def test_a_shared_view_becomes_the_first_cte_of_each_entity_that_reads_it(tmp_pa
 
 def test_a_sql_syntax_error_names_the_sql_file_line_and_column(tmp_path):
     sql = "-- people\nSELECT ROW_ID AS id\nFROM s_contact\nWHERE CUST_STAT_CD IN ('Active'\nORDER BY id\n"
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql_file: person.sql\n", person=sql)
     assert load_error(folder) == f"{folder / 'person.sql'}:5:8: SQL syntax error: Expecting ) near 'ORDER BY'"
 
 
 def test_a_sql_reading_a_table_no_spec_defines_names_the_table_and_its_line(tmp_path):
     sql = "SELECT c.ROW_ID AS id\nFROM s_contact AS c\nJOIN s_contact_xm AS xm ON xm.PAR_ROW_ID = c.ROW_ID\n"
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=sql)
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql_file: person.sql\n", person=sql)
     assert load_error(folder) == (
         f"{folder / 'person.sql'}:3: reads s_contact_xm, which no table spec defines (known: s_contact, s_lst_of_val)"
     )
 
 
 def test_a_missing_sql_file_is_named_with_the_line_that_declares_it(tmp_path):
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: persons.sql\n", person=GOOD_SQL)
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql_file: persons.sql\n", person=GOOD_SQL)
     assert load_error(folder) == (
         f"{folder / 'entities.yaml'}:3: entity 'person': SQL file {folder / 'persons.sql'} does not exist"
     )
 
 
 def test_an_unknown_field_in_entities_yaml_names_the_file_line_and_the_allowed_fields(tmp_path):
-    entities = "person:\n  keys: [id]\n  sql: person.sql\n  primary_key: [id]\n"
+    entities = "person:\n  keys: [id]\n  sql_file: person.sql\n  primary_key: [id]\n"
     folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
     assert load_error(folder) == (
-        f"{folder / 'entities.yaml'}:4: person.primary_key: unknown field (allowed: keys, sql, description, affected_keys)"
+        f"{folder / 'entities.yaml'}:4: person.primary_key: unknown field (allowed: keys, sql_file, description, affected_keys)"
     )
 
 
 def test_a_missing_required_field_in_entities_yaml_names_the_entity_line(tmp_path):
-    folder = gold_folder(tmp_path, "# gold\nperson:\n  sql: person.sql\n", person=GOOD_SQL)
+    folder = gold_folder(tmp_path, "# gold\nperson:\n  sql_file: person.sql\n", person=GOOD_SQL)
     assert load_error(folder) == f"{folder / 'entities.yaml'}:2: person.keys: required field is missing"
 
 
 def test_fields_the_loader_fills_cannot_be_set_in_entities_yaml(tmp_path):
-    entities = "person:\n  keys: [id]\n  sql: person.sql\n  sources: [s_secret]\n"
+    entities = "person:\n  keys: [id]\n  sql_file: person.sql\n  sources: [s_secret]\n"
     folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
     assert load_error(folder).startswith(f"{folder / 'entities.yaml'}:4: person.sources: unknown field")
 
 
 def test_an_entity_declared_twice_names_both_lines(tmp_path):
-    entities = "person:\n  keys: [id]\n  sql: person.sql\nperson:\n  keys: [id]\n  sql: person.sql\n"
+    entities = (
+        "person:\n  keys: [id]\n  sql_file: person.sql\nperson:\n  keys: [id]\n  sql_file: person.sql\n"
+    )
     folder = gold_folder(tmp_path, entities, person=GOOD_SQL)
     assert load_error(folder) == f"{folder / 'entities.yaml'}:4: entity 'person' is already defined on line 1"
 
 
 def test_an_entity_name_must_be_lower_snake_case(tmp_path):
-    folder = gold_folder(tmp_path, "Person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL)
+    folder = gold_folder(tmp_path, "Person:\n  keys: [id]\n  sql_file: person.sql\n", person=GOOD_SQL)
     assert (
         load_error(folder)
         == f"{folder / 'entities.yaml'}:1: entity name 'Person': use lower snake_case (gold/<name>)"
@@ -148,7 +150,7 @@ def test_an_entity_name_must_be_lower_snake_case(tmp_path):
 
 
 def test_a_key_the_query_does_not_select_is_an_error(tmp_path):
-    folder = gold_folder(tmp_path, "person:\n  keys: [person_id]\n  sql: person.sql\n", person=GOOD_SQL)
+    folder = gold_folder(tmp_path, "person:\n  keys: [person_id]\n  sql_file: person.sql\n", person=GOOD_SQL)
     assert load_error(folder) == (
         f"{folder / 'person.sql'}: the query does not select the key column(s) ['person_id'] "
         "(it selects ['id', 'first_name'])"
@@ -157,7 +159,7 @@ def test_a_key_the_query_does_not_select_is_an_error(tmp_path):
 
 def test_a_sql_file_holds_exactly_one_query(tmp_path):
     folder = gold_folder(
-        tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL + ";\nSELECT 1 AS id\n"
+        tmp_path, "person:\n  keys: [id]\n  sql_file: person.sql\n", person=GOOD_SQL + ";\nSELECT 1 AS id\n"
     )
     assert (
         load_error(folder)
@@ -171,7 +173,7 @@ def test_a_sql_file_holds_exactly_one_query(tmp_path):
 
 def test_without_known_tables_any_table_name_is_accepted(tmp_path):
     folder = gold_folder(
-        tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person="SELECT 1 AS id FROM s_other\n"
+        tmp_path, "person:\n  keys: [id]\n  sql_file: person.sql\n", person="SELECT 1 AS id FROM s_other\n"
     )
     (entity,) = load_gold_entities(folder, known_tables=None)
     assert entity.sources == ("s_other",)
@@ -187,7 +189,7 @@ BY_ROW_ID = "SELECT TRIM(ROW_ID) AS id FROM changed"
 
 
 def person(affected_keys: str) -> str:
-    return "person:\n  keys: [id]\n  sql: person.sql\n  affected_keys:\n" + affected_keys
+    return "person:\n  keys: [id]\n  sql_file: person.sql\n  affected_keys:\n" + affected_keys
 
 
 def test_affected_keys_take_a_query_over_changed_or_all_for_each_table_the_sql_reads(tmp_path):
@@ -206,7 +208,7 @@ def test_affected_keys_take_a_query_over_changed_or_all_for_each_table_the_sql_r
 
 
 def test_an_entity_without_affected_keys_loads_and_is_always_recomputed_whole(tmp_path):
-    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql: person.sql\n", person=GOOD_SQL)
+    folder = gold_folder(tmp_path, "person:\n  keys: [id]\n  sql_file: person.sql\n", person=GOOD_SQL)
     (entity,) = load_gold_entities(folder, known_tables=KNOWN)
     assert entity.affected_keys is None
 

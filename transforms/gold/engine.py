@@ -49,12 +49,11 @@ from transforms.delta_commits import (
     table_exists,
 )
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
+from transforms.specs import ALL, CHANGED_VIEW
 from transforms.sql_text import quote_identifier
 
 STAGE = "gold"
 HASH_COLUMN = "_row_hash"
-ALL = "all"  # an affected_keys mapping: any change to that table recomputes the whole entity
-CHANGED_VIEW = "changed"
 AFFECTED_VIEW = "_gold_affected_keys"  # the keys an incremental run recomputes, for restrict_to_keys
 CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 _PRESENT = "__present"  # marks, in an incremental merge's source, the keys the SQL still returns

@@ -25,7 +25,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
-from transforms.specs.projection import CHANGED_VIEW, ProjectionSpec, base_type
+from transforms.specs import CHANGED_VIEW
+from transforms.specs.projection import ProjectionSpec, base_type
 from transforms.sql_text import quote_identifier
 
 HASH = "__row_hash"

@@ -55,7 +55,6 @@ from sqlglot import exp
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,47}$"  # unquoted CQL identifiers, at most 48 characters
 MAX_TTL_SECONDS = 630_720_000  # Cassandra's limit: 20 years
-CHANGED_VIEW = "changed"
 
 # Native types the projections write (Cassandra aliases varchar to text). Left out on purpose:
 # counter (not an upsert), duration/time (no Spark type to carry them), vector (no use here).

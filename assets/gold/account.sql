@@ -6,7 +6,7 @@
 --   * *_FLG: 'Y' -> true, 'N' -> false, NULL or anything else -> NULL. Tri-state on purpose: a flag
 --     the source did not fill is unknown, not "no".
 --   * *_CD list-of-values codes: the trimmed code is kept as <name>_code, its display value is <name>
---     (the shared view `lov`, transforms/gold/shared/lov.sql, says which row gives it).
+--     (the shared view `lov`, assets/gold/shared/lov.sql, says which row gives it).
 --   * CREATED / LAST_UPD are Siebel "UTC Date Time": silver types them as TIMESTAMP in the platform's
 --     UTC session time zone (resources/spark_session.py), so they are the UTC instants stored at
 --     the source and pass through unchanged. DATE columns stay dates.
