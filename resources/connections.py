@@ -25,8 +25,6 @@ import dagster as dg
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 from pydantic import Field, field_validator
 from pyspark.sql import SparkSession
 
@@ -83,20 +81,6 @@ class KafkaResource(dg.ConfigurableResource):
     def consumer_config(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
         """client_config() plus `config` (librdkafka names) plus keyword overrides (`group_id` = `group.id`)."""
         return {**self.client_config(), **(config or {}), **_librdkafka_keys(overrides)}
-
-    def producer_config(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
-        return {**self.client_config(), **(config or {}), **_librdkafka_keys(overrides)}
-
-    def consumer(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> Consumer:
-        """A new Consumer, e.g. `consumer(group_id="bronze", enable_auto_commit=False)`."""
-        return Consumer(self.consumer_config(config, **overrides))
-
-    def producer(self, config: Mapping[str, Any] | None = None, **overrides: Any) -> Producer:
-        """A new Producer, e.g. `producer(enable_idempotence=True)`."""
-        return Producer(self.producer_config(config, **overrides))
-
-    def admin(self) -> AdminClient:
-        return AdminClient(self.client_config())
 
 
 class SparkResource(dg.ConfigurableResource):
@@ -249,9 +233,6 @@ class LakeResource(dg.ConfigurableResource):
                 raise ValueError(f"table {label} {part!r} must be a non-empty path segment without '/'")
         return f"{self.root.rstrip('/')}/{layer}/{name}"
 
-    def is_local(self) -> bool:
-        return "://" not in self.root or self.root.startswith("file://")
-
     @property
     def scheme(self) -> str:
         return lake_scheme(self.root)
@@ -300,12 +281,6 @@ class LakeResource(dg.ConfigurableResource):
         """Write, read and delete a probe object under the root; raise LakeUnreachableError if any fails."""
         self.configure(spark)
         check_lake_reachable(spark, self.root, self.hadoop_settings(), timeout_seconds)
-
-    def local_path(self, layer: str, name: str) -> Path:
-        """The table's folder on this machine (local roots only)."""
-        if not self.is_local():
-            raise ValueError(f"lake root {self.root!r} is not on the local filesystem")
-        return Path(self.table_path(layer, name).removeprefix("file://"))
 
 
 class MissingSettingError(ValueError):
