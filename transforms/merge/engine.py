@@ -30,6 +30,7 @@ from transforms.merge.prepare import count_batch, deduplicate, normalize
 from transforms.merge.scd1 import apply_scd1
 from transforms.merge.scd2 import apply_scd2
 from transforms.merge.stats import MergeStats
+from transforms.merge.type_change import type_changes, widen_columns
 
 HISTORIES = ("scd1", "scd2")
 
@@ -80,6 +81,9 @@ def apply_changes(
             for f in read_table(spark, table_path).schema
             if f.name not in METADATA_COLUMNS
         }
+        widened = type_changes(table_path, stored, types)  # declared types only: a removed hint keeps its type
+        widen_columns(spark, table_path, widened)
+        stored.update(widened)
         new_columns = [c for c in counts.columns if c not in stored]
         allow_column_names(spark, table_path, new_columns)
         key_types = {k: stored[k] for k in keys}
