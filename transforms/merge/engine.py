@@ -89,20 +89,29 @@ def apply_changes(
         batch = deduplicate(normalized).persist()
         try:
             change_log.append(batch, table_path)
-            common = dict(
-                keys=key_types, columns=columns, new_columns=new_columns, commit_metadata=commit_metadata
-            )
             if history == "scd1":
                 outcome = apply_scd1(
                     spark,
                     batch,
                     table_path,
                     counts=counts,
+                    keys=key_types,
+                    columns=columns,
+                    new_columns=new_columns,
                     retention_hours=tombstone_retention_hours,
-                    **common,
+                    commit_metadata=commit_metadata,
                 )
                 return _scd1_stats(counts, outcome, new_columns)
-            outcome2 = apply_scd2(spark, batch, table_path, counts=counts, **common)
+            outcome2 = apply_scd2(
+                spark,
+                batch,
+                table_path,
+                counts=counts,
+                keys=key_types,
+                columns=columns,
+                new_columns=new_columns,
+                commit_metadata=commit_metadata,
+            )
             return _scd2_stats(counts, outcome2, new_columns)
         finally:
             batch.unpersist()
