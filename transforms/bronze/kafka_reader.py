@@ -119,7 +119,7 @@ def read_ranges(
                 timestamp_ms=message.timestamp()[1] if message.timestamp()[0] else None,
                 # The stub's HeadersType also covers what a producer may pass (a dict, str values);
                 # a consumed message's headers are a list of (name, bytes or None).
-                headers=tuple(cast(list[tuple[str, bytes | None]], message.headers() or ())),
+                headers=tuple(cast("list[tuple[str, bytes | None]]", message.headers() or ())),
             )
             if offset + 1 >= selected.end:
                 del pending[tp]
