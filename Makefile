@@ -37,7 +37,8 @@ browser:
 # session and private stack (module fixtures stay shared within a file). The suite is CPU-bound: two
 # workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands").
 # pytest's last line gives the total time. Lint (ruff check, ruff format --check, the layers' import
-# contract) runs first: a style slip or a wrong-way import fails in seconds, not after the suite.
+# contract, mypy over the engine) runs first: a style slip, a wrong-way import or a type error fails
+# in seconds, not after the suite.
 TEST_WORKERS ?= 2
 test: install lint jars browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
@@ -75,6 +76,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 clean:
 	-$(PY) -m devtools.stack.cli down

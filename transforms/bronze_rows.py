@@ -8,6 +8,7 @@ in Spark with `from_json(after, 'map<string,string>')`.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import overload
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -70,6 +71,10 @@ def _kafka_time(timestamp_ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
 
 
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
 def _utc(moment: datetime | None) -> datetime | None:
     """Naive datetimes in this project are UTC; make them aware so PySpark never applies a local zone."""
     if moment is None or moment.tzinfo is not None:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from transforms.sequence import encode_sequence
 
@@ -42,6 +43,7 @@ class ChangeRecord:
 
     - table: the source table as the CDC tool names it (GoldenGate `table`, Debezium `<schema>.<table>`).
     - key: the key columns and their values after the change (before it, for a delete); {} for truncate.
+      A key value is never null (decoders refuse a null key column).
     - before / after: present columns only (see module doc); None when the message has no such image.
     - full_image: True when `after` carries every column of the row (insert, snapshot read).
     - old_key: set when the change moves the row to a new key (primary-key update); `key` is the new one.
@@ -51,7 +53,7 @@ class ChangeRecord:
 
     table: str
     op: Op
-    key: dict[str, str | None]
+    key: dict[str, str]
     before: Image | None
     after: Image | None
     full_image: bool
@@ -59,12 +61,24 @@ class ChangeRecord:
     kafka: KafkaCoordinates
     commit_ts: datetime | None = None
     txid: str | None = None
-    old_key: dict[str, str | None] | None = None
+    old_key: dict[str, str] | None = None
     extra: dict[str, str] = field(default_factory=dict)  # e.g. GoldenGate tokens, Debezium snapshot flag
 
     @property
     def sequence(self) -> str:
         return encode_sequence((*self.position, self.kafka.offset))
+
+
+class RecordContext(TypedDict):
+    """The ChangeRecord fields one source message gives all its records (a decoder passes them as
+    `**context`): everything but the op, the key and the images."""
+
+    table: str
+    position: tuple[int, ...]
+    kafka: KafkaCoordinates
+    commit_ts: datetime | None
+    txid: str | None
+    extra: dict[str, str]
 
 
 def canonical_json(value: dict | None) -> str | None:

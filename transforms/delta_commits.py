@@ -116,7 +116,7 @@ def _read_text(spark: SparkSession, file_path: str) -> str | None:
         return None
     stream = file_system.open(hadoop_path)
     try:
-        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        return _jvm(spark).org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
 
@@ -152,7 +152,9 @@ def replace_table(spark: SparkSession, source_path: str, target_path: str, user_
     writer = source.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     writer = writer.partitionBy(*partition_columns) if partition_columns else writer
     writer.option("userMetadata", user_metadata).save(target_path)
-    return current_version(spark, target_path)
+    version = current_version(spark, target_path)
+    assert version is not None, target_path  # the save above has just committed to the table
+    return version
 
 
 def remove_folder(spark: SparkSession, path: str) -> None:
@@ -169,6 +171,13 @@ def _has_own_log(spark: SparkSession, path: str) -> bool:
     return bool(file_system.exists(log))
 
 
+def _jvm(spark: SparkSession):
+    """The session's JVM gateway view (None only before a SparkContext starts, so never for a live session)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    return jvm
+
+
 def _file_system(spark: SparkSession, path: str):
-    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path = _jvm(spark).org.apache.hadoop.fs.Path(path)
     return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path

@@ -8,6 +8,16 @@ read `X.Y` as the field `Y` of a struct `X`, and an unescaped backtick or quote 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+# The SET or VALUES of a Delta MERGE clause: target column (quoted) -> SQL expression text. Typed as
+# DeltaMergeBuilder's stubs take it: a dict of str or Column (a dict's value type is invariant, so a
+# dict[str, str] would not do).
+MergeAssignments = dict[str, "str | Column"]
+
 
 def quote_identifier(name: str) -> str:
     """A Spark SQL identifier that means exactly `name`: in backticks, inner backticks doubled."""

@@ -48,6 +48,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import overload
 
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
@@ -162,7 +163,8 @@ def backfill_date(
     if not any(r.size for r in result.ranges):
         return result
 
-    rows, quarantine_rows = [], []
+    rows: list[tuple] = []
+    quarantine_rows: list[tuple] = []
     for message in read_ranges(consumer, [r for r in result.ranges if r.size]):
         result.records_read += 1
         try:
@@ -220,7 +222,11 @@ def _offsets_held(spark: SparkSession, path: str, topic: str, event_date: date) 
     return {row["partition"]: (row["first"], row["last"] + 1) for row in extents}
 
 
-def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int]:
+@overload
+def _union(a: tuple[int, int], b: tuple[int, int] | None) -> tuple[int, int]: ...
+@overload
+def _union(a: tuple[int, int] | None, b: tuple[int, int]) -> tuple[int, int]: ...
+def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
     if a is None or b is None:
         return a or b
     return min(a[0], b[0]), max(a[1], b[1])

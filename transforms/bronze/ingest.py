@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
@@ -30,7 +31,7 @@ from transforms.bronze_rows import (
     to_bronze_row,
     to_quarantine_row,
 )
-from transforms.changes import DecodeError, KafkaMessage
+from transforms.changes import ChangeRecord, DecodeError, KafkaMessage
 from transforms.decoders import decode_for_spec
 from transforms.delta_commits import latest_progress, progress_metadata
 from transforms.specs.table import TableSpec
@@ -103,7 +104,8 @@ def ingest_batch(
         return BronzeBatch(batch=None, ranges=ranges, lag_remaining=lag)
 
     result = BronzeBatch(batch=batch_no, ranges=ranges, resumed=resumed, lag_remaining=lag)
-    rows, quarantine_rows = [], []
+    rows: list[tuple] = []
+    quarantine_rows: list[tuple] = []
     frontier = stored_frontier(spark, bronze_path)  # partition -> [newest row's sequence, newest Kafka ms]
     newest_offset: dict[int, int] = {}
     for message in read_ranges(consumer, ranges):
@@ -155,7 +157,15 @@ def _append_batch(frame, path: str, app_id: str, batch_no: int, metadata: str) -
     )
 
 
-def _decode_for(spec: TableSpec, message: KafkaMessage, other_tables: frozenset[str], result: BronzeBatch):
+class _SkipCounter(Protocol):
+    """Where _decode_for counts the changes of other tables it skips (BronzeBatch, DateBackfill)."""
+
+    skipped_other_tables: int
+
+
+def _decode_for(
+    spec: TableSpec, message: KafkaMessage, other_tables: frozenset[str], result: _SkipCounter
+) -> list[ChangeRecord]:
     changes = decode_for_spec(message, spec)
     kept = []
     for change in changes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import cast
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -100,22 +101,27 @@ def read_ranges(
                     _drop_finished(consumer, pending)
                     continue
                 raise KafkaReadError(f"Kafka error while reading: {error}")
-            tp = (message.topic(), message.partition())
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            # Optional for error events only (handled above); a message always has all three.
+            assert topic is not None and partition is not None and offset is not None
+            tp = (topic, partition)
             selected = pending.get(tp)
-            if selected is None or message.offset() >= selected.end:
+            if selected is None or offset >= selected.end:
                 _drop_finished(consumer, pending)
                 continue
             last_progress = time.monotonic()
             yield KafkaMessage(
-                topic=message.topic(),
-                partition=message.partition(),
-                offset=message.offset(),
+                topic=topic,
+                partition=partition,
+                offset=offset,
                 key=message.key(),
                 value=message.value(),
                 timestamp_ms=message.timestamp()[1] if message.timestamp()[0] else None,
-                headers=tuple(message.headers() or ()),
+                # The stub's HeadersType also covers what a producer may pass (a dict, str values);
+                # a consumed message's headers are a list of (name, bytes or None).
+                headers=tuple(cast("list[tuple[str, bytes | None]]", message.headers() or ())),
             )
-            if message.offset() + 1 >= selected.end:
+            if offset + 1 >= selected.end:
                 del pending[tp]
                 consumer.pause([TopicPartition(*tp)])
     except KafkaException as exc:

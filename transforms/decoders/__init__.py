@@ -32,14 +32,21 @@ FORMAT_NAMES = {"goldengate_json": "GoldenGate", "debezium_json": "Debezium"}
 
 
 class DecodingSpec(Protocol):
-    """What decode_for_spec reads of a table spec (transforms.specs.table.TableSpec)."""
+    """What decode_for_spec reads of a table spec (transforms.specs.table.TableSpec). Read-only
+    properties: a spec's narrower types (its `format` is a Literal) satisfy them."""
 
-    table: str
-    format: str
-    keys: list[str]
-    sequence_by: list[str] | None
-    columns: dict[str, str]
-    timestamp_format: str | None
+    @property
+    def table(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def keys(self) -> list[str]: ...
+    @property
+    def sequence_by(self) -> list[str] | None: ...
+    @property
+    def columns(self) -> dict[str, str]: ...
+    @property
+    def timestamp_format(self) -> str | None: ...
 
 
 def decode(

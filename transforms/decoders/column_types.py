@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,14 +129,14 @@ def _to_utc(at: datetime, zone: str) -> datetime:
         hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
         if hours > 18 or minutes > 59:
             raise Refused(f"has a zone offset {zone} out of range")
-        tzinfo = timezone(timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1))
+        zone_info: tzinfo = timezone(timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1))
     else:
         try:
-            tzinfo = ZoneInfo(zone)
+            zone_info = ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise Refused(f"names an unknown time zone {zone!r}") from None
     try:
-        return at.replace(tzinfo=tzinfo).astimezone(UTC).replace(tzinfo=None)
+        return at.replace(tzinfo=zone_info).astimezone(UTC).replace(tzinfo=None)
     except OverflowError:
         raise Refused("is out of range once converted to UTC") from None
 
@@ -172,14 +172,23 @@ def _number(text: str) -> Decimal:
     if len(text) > _MAX_DIGITS:
         raise Refused(f"has more than {_MAX_DIGITS} characters")
     number = Decimal(text)
-    if abs(number.as_tuple().exponent) > MAX_EXPONENT:
+    if abs(_exponent(number)) > MAX_EXPONENT:
         raise Refused(f"has an exponent beyond ±{MAX_EXPONENT}")
     return number
+
+
+def _exponent(number: Decimal) -> int:
+    """The exponent of a number _number() accepted: _NUMBER admits only finite numbers, and only NaN and
+    infinity have a non-integer exponent ('n', 'N', 'F')."""
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int), number
+    return exponent
 
 
 def _unscaled(number: Decimal, scale: int) -> int | None:
     """number * 10**scale as an exact integer, or None when that needs rounding."""
     sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int), number  # a number _number() accepted is finite (see _exponent)
     magnitude = int("".join(map(str, digits)) or "0")
     shift = exponent + scale
     if shift >= 0:
@@ -291,7 +300,8 @@ class _Remembered:
     __slots__ = ("convert", "seen")
 
     def __init__(self, convert: Converter) -> None:
-        self.convert, self.seen = convert, {}
+        self.convert = convert
+        self.seen: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
         found = self.seen.get(text)
@@ -328,7 +338,7 @@ class TypedColumns:
             if image:
                 self._image(image, what)
 
-    def _image(self, image: Image, what: str) -> None:
+    def _image(self, image: Image | dict[str, str], what: str) -> None:
         for column, (type_name, convert, shapes) in self.columns.items():
             text = image.get(column)
             if text is None:
@@ -379,6 +389,13 @@ _LETTER_FIELDS = {
 }
 
 
+def _field_name(regex: str) -> str:
+    """The group name a _LETTER_FIELDS regex starts with (each starts with one: `(?P<name>`)."""
+    named = re.match(r"\(\?P<(\w+)>", regex)
+    assert named is not None, regex
+    return named[1]
+
+
 @lru_cache(maxsize=64)
 def site_pattern(pattern: str) -> SitePattern:
     """Compile a site pattern; ValueError names what is wrong with it."""
@@ -410,7 +427,7 @@ def site_pattern(pattern: str) -> SitePattern:
                     "hh with a, mm, ss, S..S, X/XX/XXX, x/xx/xxx, Z, VV or 'quoted text')"
                 )
             regex = forms[run]
-            field = re.match(r"\(\?P<(\w+)>", regex)[1]
+            field = _field_name(regex)
         if field in seen:
             raise ValueError(f"pattern {pattern!r}: {char * run!r} repeats a field")
         seen.add(field)

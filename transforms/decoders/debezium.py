@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, Op
+from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, Op, RecordContext
 from transforms.decoders.debezium_positions import position
 from transforms.decoders.debezium_types import FieldSchemas, decode_image, struct_fields
 from transforms.decoders.fields import key_or_none, missing_key_column
@@ -47,13 +47,16 @@ def decode_debezium(
     if message.value is None:
         return []
     try:
-        return _decode(message, keys, sequence_by)
+        return _decode(message, message.value, keys, sequence_by)
     except DecodeError as exc:
         raise DecodeError(f"Debezium message: {exc}") from None
 
 
-def _decode(message: KafkaMessage, keys: list[str], sequence_by: list[str] | None) -> list[ChangeRecord]:
-    schema, envelope = _unwrap(single_document(message.value))
+def _decode(
+    message: KafkaMessage, value: bytes, keys: list[str], sequence_by: list[str] | None
+) -> list[ChangeRecord]:
+    """`value` is the message's value, known not to be null."""
+    schema, envelope = _unwrap(single_document(value))
     if not isinstance(envelope, dict):
         raise DecodeError(f"the change event is {a_kind_of(envelope)}, not an object")
     op_code = envelope.get("op")
@@ -74,7 +77,7 @@ def _decode(message: KafkaMessage, keys: list[str], sequence_by: list[str] | Non
     transaction = envelope.get("transaction")
     if transaction is not None and not isinstance(transaction, dict):
         raise DecodeError(f"`transaction` is {a_kind_of(transaction)}, not an object or null")
-    common = dict(
+    common = RecordContext(
         table=_table(source),
         position=position(source, transaction, sequence_by),
         kafka=message.coordinates,
@@ -143,8 +146,8 @@ def _txid(source: dict, transaction: dict | None) -> str | None:
 
 
 def _extra(source: dict) -> dict[str, str]:
-    snapshot = source.get("snapshot")
-    return {} if snapshot is None else {"snapshot": canonical_value(snapshot)}
+    snapshot = canonical_value(source.get("snapshot"))  # None only for a missing or null flag
+    return {} if snapshot is None else {"snapshot": snapshot}
 
 
 def _image(envelope: dict, name: str, schema: Any) -> Image | None:
@@ -204,7 +207,7 @@ def _key(
     )
 
 
-def _header_key(message: KafkaMessage, header: str, keys: list[str]) -> dict[str, str | None] | None:
+def _header_key(message: KafkaMessage, header: str, keys: list[str]) -> dict[str, str] | None:
     """Key columns from a key-valued header (JSON, with or without the schema wrapper), or None if absent."""
     values = [value for name, value in message.headers if name == header]
     if not values:

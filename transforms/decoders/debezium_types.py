@@ -112,7 +112,7 @@ def _typed_value(value: Any, schema: dict) -> str | None:
 
 
 def _decimal_scale(schema: dict) -> int:
-    scale = (schema.get("parameters") or {}).get("scale")
+    scale: Any = (schema.get("parameters") or {}).get("scale")  # int() refuses None with a TypeError
     try:
         return int(scale)
     except (TypeError, ValueError):

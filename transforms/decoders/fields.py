@@ -16,10 +16,13 @@ def key_or_none(image: Image | None, keys: list[str], name: str) -> dict[str, st
     and silver cannot store a row under a null key (the record goes to the quarantine instead)."""
     if image is None or any(column not in image for column in keys):
         return None
-    nulls = [column for column in keys if image[column] is None]
-    if nulls:
-        raise DecodeError(f"{name}: key column {nulls[0]} is null; a row needs every key column set")
-    return {column: image[column] for column in keys}
+    key: dict[str, str] = {}
+    for column in keys:
+        value = image[column]
+        if value is None:
+            raise DecodeError(f"{name}: key column {column} is null; a row needs every key column set")
+        key[column] = value
+    return key
 
 
 def missing_key_column(image: Image | None, keys: list[str]) -> str:

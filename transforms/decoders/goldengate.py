@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, Op
+from transforms.changes import ChangeRecord, DecodeError, Image, KafkaMessage, Op, RecordContext
 from transforms.decoders.fields import key_or_none, missing_key_column, position_number
 from transforms.decoders.json_documents import a_kind_of, documents
 from transforms.decoders.values import canonical_value, parse_source_timestamp
@@ -65,7 +65,7 @@ def _record(document: Any, message: KafkaMessage, keys: list[str], sequence_by: 
         raise DecodeError(f"unknown op_type {op_type!r} (expected I, U, D or T)")
     op = OP_TYPES[op_type]
     tokens = _tokens(document)
-    common = dict(
+    common = RecordContext(
         table=table,
         position=tuple(position_number(document.get(field), field) for field in sequence_by),
         kafka=message.coordinates,

@@ -61,6 +61,13 @@ def utf8_text(raw: bytes | bytearray | memoryview, what: str = "value") -> str:
         raise DecodeError(f"{what} is not UTF-8 at byte {exc.start}: {exc.reason}") from None
 
 
+def _skip_whitespace(text: str, index: int) -> int:
+    """The index of the first non-whitespace character at or after `index` (or the text's length)."""
+    match = _WHITESPACE.match(text, index)
+    assert match is not None  # the pattern matches the empty string, so it matches at every index
+    return match.end()
+
+
 def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> list[tuple[int, Any]]:
     """Every JSON document in `raw`, each with the byte offset where it starts."""
     text = utf8_text(raw)
@@ -70,7 +77,7 @@ def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> li
         )
     decoder = _STRICT if strict else _LENIENT
     found: list[tuple[int, Any]] = []
-    index = _WHITESPACE.match(text, 0).end()
+    index = _skip_whitespace(text, 0)
     while index < len(text):
         try:
             document, end = decoder.raw_decode(text, index)
@@ -92,7 +99,7 @@ def documents(raw: bytes | bytearray | memoryview, *, strict: bool = True) -> li
                 f"invalid JSON in the document at byte {_byte_offset(text, index)}: {nesting_reason()}"
             ) from None
         found.append((_byte_offset(text, index), document))
-        index = _WHITESPACE.match(text, end).end()
+        index = _skip_whitespace(text, end)
     if not found:
         raise DecodeError("the value holds no JSON document (it is empty or only whitespace)")
     return found

@@ -65,9 +65,9 @@ def checked_text(text: str) -> str:
 
 def decimal_text(number: Decimal) -> str:
     """Exact plain notation of a decimal: digits and scale kept, exponent notation expanded."""
-    if not number.is_finite():
-        raise DecodeError(f"{number} is not a finite number")
     exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': a NaN, a signalling NaN or an infinity
+        raise DecodeError(f"{number} is not a finite number")
     if abs(exponent) > MAX_EXPONENT:
         raise DecodeError(f"number {number} has an exponent beyond ±{MAX_EXPONENT}")
     return format(number, "f")

@@ -50,7 +50,7 @@ from transforms.delta_commits import (
 )
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
 from transforms.specs import ALL, CHANGED_VIEW
-from transforms.sql_text import quote_identifier
+from transforms.sql_text import MergeAssignments, quote_identifier
 
 STAGE = "gold"
 HASH_COLUMN = "_row_hash"
@@ -84,7 +84,7 @@ class GoldStats:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
-    silver_versions: dict[str, int] | None = field(default=None)
+    silver_versions: dict[str, int | None] | None = field(default=None)
 
     @property
     def skipped(self) -> bool:
@@ -110,7 +110,7 @@ def refresh_entity(
     keys: list[str],
     sql_text: str,
     gold_path: str,
-    silver_versions: dict[str, int],
+    silver_versions: dict[str, int | None],
     silver_paths: Mapping[str, str] | None = None,
     affected_keys: Mapping[str, str] | None = None,
 ) -> GoldStats:
@@ -164,18 +164,22 @@ def refresh_entity(
         return GoldStats(INCREMENTAL, silver_versions=silver_versions)
     try:
         with commit(INCREMENTAL, keys_recomputed=plan.count):
-            return _merge_keys(spark, name, keys, sql_text, result, plan, gold_path, silver_versions)
+            return _merge_keys(
+                spark, name, keys, sql_text, result, plan.affected, plan.count, gold_path, silver_versions
+            )
     finally:
         plan.affected.unpersist()
 
 
-def up_to_date(spark: SparkSession, gold_path: str, sql_text: str, silver_versions: dict[str, int]) -> bool:
+def up_to_date(
+    spark: SparkSession, gold_path: str, sql_text: str, silver_versions: Mapping[str, int | None]
+) -> bool:
     """Gold's last commit already reflects these silver versions with this SQL (then `refresh_entity`
     skips). Reads Delta commit files only: a caller can ask before it reads any silver table."""
     return _reflects(latest_progress(spark, gold_path, STAGE), silver_versions, _sha256(sql_text))
 
 
-def _reflects(previous: dict | None, silver_versions: dict[str, int], sql_sha256: str) -> bool:
+def _reflects(previous: dict | None, silver_versions: Mapping[str, int | None], sql_sha256: str) -> bool:
     return (
         previous is not None
         and previous.get("silver_versions") == silver_versions
@@ -195,7 +199,7 @@ def _plan(
     previous: dict | None,
     sql_sha256: str,
     keys: list[str],
-    silver_versions: dict[str, int],
+    silver_versions: Mapping[str, int | None],
     silver_paths: Mapping[str, str] | None,
     affected_keys: Mapping[str, str] | None,
 ) -> _Plan:
@@ -394,13 +398,17 @@ def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_ver
         rows.unpersist()
 
 
-def _merge_keys(spark, name, keys, sql_text, result, plan: _Plan, gold_path, silver_versions) -> GoldStats:
-    """MERGE the recomputed rows of the affected keys; an affected key without a row is deleted."""
-    recomputed = _with_hash(_rows_of_keys(spark, sql_text, keys, result, plan.affected)).persist()
+def _merge_keys(
+    spark, name, keys, sql_text, result, affected: DataFrame, count: int, gold_path, silver_versions
+) -> GoldStats:
+    """MERGE the recomputed rows of the `count` affected keys; an affected key without a row is deleted."""
+    recomputed = _with_hash(_rows_of_keys(spark, sql_text, keys, result, affected)).persist()
     try:
         _refuse_duplicate_keys(name, recomputed, keys)
-        source = plan.affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
-        columns = {quote_identifier(c): f"s.{quote_identifier(c)}" for c in recomputed.columns}
+        source = affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
+        columns: MergeAssignments = {
+            quote_identifier(c): f"s.{quote_identifier(c)}" for c in recomputed.columns
+        }
         target = DeltaTable.forPath(spark, gold_path)
         (
             target.alias("t")
@@ -411,7 +419,7 @@ def _merge_keys(spark, name, keys, sql_text, result, plan: _Plan, gold_path, sil
             .execute()
         )
         return _stats_from_merge(
-            spark, gold_path, INCREMENTAL, None, plan.count, recomputed.count(), silver_versions
+            spark, gold_path, INCREMENTAL, None, count, recomputed.count(), silver_versions
         )
     finally:
         recomputed.unpersist()
@@ -462,5 +470,6 @@ def _first_line(error: Exception) -> str:
     return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
-def silver_version_map(spark: SparkSession, paths: dict[str, str]) -> dict[str, int]:
+def silver_version_map(spark: SparkSession, paths: Mapping[str, str]) -> dict[str, int | None]:
+    """Each silver table's current version (None: the table does not exist yet)."""
     return {name: current_version(spark, path) for name, path in paths.items()}

@@ -81,7 +81,8 @@ def apply_changes(
             for f in read_table(spark, table_path).schema
             if f.name not in METADATA_COLUMNS
         }
-        widened = type_changes(table_path, stored, types)  # declared types only: a removed hint keeps its type
+        # declared types only: a type hint removed from the spec keeps the stored type
+        widened = type_changes(table_path, stored, types)
         widen_columns(spark, table_path, widened)
         stored.update(widened)
         new_columns = [c for c in counts.columns if c not in stored]
@@ -93,20 +94,29 @@ def apply_changes(
         batch = deduplicate(normalized).persist()
         try:
             change_log.append(batch, table_path)
-            common = dict(
-                keys=key_types, columns=columns, new_columns=new_columns, commit_metadata=commit_metadata
-            )
             if history == "scd1":
                 outcome = apply_scd1(
                     spark,
                     batch,
                     table_path,
                     counts=counts,
+                    keys=key_types,
+                    columns=columns,
+                    new_columns=new_columns,
                     retention_hours=tombstone_retention_hours,
-                    **common,
+                    commit_metadata=commit_metadata,
                 )
                 return _scd1_stats(counts, outcome, new_columns)
-            outcome2 = apply_scd2(spark, batch, table_path, counts=counts, **common)
+            outcome2 = apply_scd2(
+                spark,
+                batch,
+                table_path,
+                counts=counts,
+                keys=key_types,
+                columns=columns,
+                new_columns=new_columns,
+                commit_metadata=commit_metadata,
+            )
             return _scd2_stats(counts, outcome2, new_columns)
         finally:
             batch.unpersist()

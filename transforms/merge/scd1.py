@@ -225,7 +225,7 @@ def rebuild_linked_keys(
 
 def table_row_change(spark: SparkSession, counts: BatchCounts, new_truncate: str | None) -> DataFrame:
     """The table row's source: the new barrier, the newest sequence and commit time of the batch."""
-    row = (
+    row: tuple = (
         TABLE_KEY,
         new_truncate,
         DELETE if new_truncate else None,

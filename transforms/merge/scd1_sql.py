@@ -15,7 +15,7 @@ strictly newer: this one rule gives late changes, duplicates, replays, deletes a
 from __future__ import annotations
 
 from transforms.merge.layout import TABLE_KEY, key_values_sql
-from transforms.sql_text import quote_identifier, sql_string
+from transforms.sql_text import MergeAssignments, quote_identifier, sql_string
 
 EMPTY_ARRAY = "cast(array() as array<string>)"
 S_COL_SEQS = "transform_values(s._s_cols, (__k, __v) -> __v.seq)"
@@ -74,9 +74,9 @@ def key_value(column: str, type_name: str) -> str:
     return f"try_cast(try_element_at({key_values_sql('s._key')}, {sql_string(column)}) AS {type_name})"
 
 
-def update_set(columns: dict[str, str], new_columns: set[str]) -> dict[str, str]:
+def update_set(columns: dict[str, str], new_columns: set[str]) -> MergeAssignments:
     """SET of WHEN MATCHED: `columns` are the non-key user columns -> Spark type."""
-    assignments = {}
+    assignments: MergeAssignments = {}
     for column, type_name in columns.items():
         source_seq, target_seq = _source_seq(column), _target_seq(column, column in new_columns)
         wins = f"s._s_replace OR ({source_seq} IS NOT NULL AND ({target_seq} IS NULL OR {source_seq} > {target_seq}))"
@@ -121,8 +121,8 @@ def update_condition(widen_incomplete: bool) -> str:
     return " OR ".join(conditions)
 
 
-def insert_values(keys: dict[str, str], columns: dict[str, str]) -> dict[str, str]:
-    values = {"_key": "s._key"}
+def insert_values(keys: dict[str, str], columns: dict[str, str]) -> MergeAssignments:
+    values: MergeAssignments = {"_key": "s._key"}
     values.update({quote_identifier(k): key_value(k, t) for k, t in keys.items()})
     values.update({quote_identifier(c): f"try_cast({_source_value(c)} AS {t})" for c, t in columns.items()})
     values.update(
@@ -152,11 +152,11 @@ def truncate_update_condition(barrier: str) -> str:
     return f"t._key <> '{TABLE_KEY}' AND (t._image_seq IS NULL OR t._image_seq < {sql_string(barrier)})"
 
 
-def truncate_set(existing_columns: list[str], all_columns: list[str], barrier: str) -> dict[str, str]:
+def truncate_set(existing_columns: list[str], all_columns: list[str], barrier: str) -> MergeAssignments:
     """A row with changes newer than the truncate keeps only the columns those changes set."""
     literal = sql_string(barrier)
     kept = f"map_filter(t._col_seq, (__k, __v) -> __v > {literal})"
-    assignments = {
+    assignments: MergeAssignments = {
         quote_identifier(c): f"CASE WHEN {_target_seq(c, False)} > {literal} THEN t.{quote_identifier(c)} END"
         for c in existing_columns
     }
@@ -179,6 +179,6 @@ def purge_condition(cutoff_sql: str) -> str:
 WIDEN_CONDITION = "NOT t._deleted AND NOT (t._image_op <=> 'image')"
 
 
-def widen_set(new_columns: list[str]) -> dict[str, str]:
+def widen_set(new_columns: list[str]) -> MergeAssignments:
     """Live rows never fully imaged do not know a column that just appeared."""
     return {"_incomplete": f"array_sort(array_distinct(concat(t._incomplete, {_column_names(new_columns)})))"}

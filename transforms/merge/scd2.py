@@ -38,7 +38,7 @@ from transforms.merge.layout import SCD2_METADATA, TABLE_KEY, key_values_sql, re
 from transforms.merge.prepare import BatchCounts
 from transforms.merge.scd1 import execute_with_metadata
 from transforms.merge.scd1_sql import widen_set
-from transforms.sql_text import quote_identifier
+from transforms.sql_text import MergeAssignments, quote_identifier
 
 FOLDED_SCHEMA = StructType(
     [
@@ -91,8 +91,8 @@ def rebuild_keys(
     edges = change_log.move_edges(log)
     if has_truncate:
         every = log.where(F.col("_key") != TABLE_KEY).select("_key").distinct()
-        endpoints = {k for edge in edges for k in edge}
-        return every, change_log.connected_keys(endpoints, edges), True
+        every_endpoint = {k for edge in edges for k in edge}
+        return every, change_log.connected_keys(every_endpoint, edges), True
     batch_keys = batch.where(F.col("_key") != TABLE_KEY).select("_key").distinct()
     endpoints = sorted({k for edge in edges for k in edge})
     seeds = (
@@ -136,7 +136,7 @@ def apply_scd2(
             F.max((F.col("_is_current") & (F.size("_incomplete") > 0)).cast("int")).alias("incomplete"),
         )
         keys_rebuilt = targets.count()
-        counts = per_key.agg(
+        totals = per_key.agg(
             F.sum("current").alias("current"), F.sum("incomplete").alias("incomplete")
         ).collect()[0]
         keys_in_batch = batch.where(F.col("_key") != TABLE_KEY).select("_key").distinct().count()
@@ -148,15 +148,24 @@ def apply_scd2(
         keys_in_batch=keys_in_batch,
         keys_rebuilt=keys_rebuilt,
         metrics=metrics,
-        keys_deleted=keys_rebuilt - (counts["current"] or 0),
-        incomplete_rows=counts["incomplete"] or 0,
+        keys_deleted=keys_rebuilt - (totals["current"] or 0),
+        incomplete_rows=totals["incomplete"] or 0,
     )
 
 
 def _table_row(spark: SparkSession, counts: BatchCounts) -> DataFrame:
     """The table row (`_key` '{}'): the newest sequence and commit time applied; updated by every batch,
     so every batch is a commit that carries the caller's metadata."""
-    row = (TABLE_KEY, TABLE_KEY, counts.newest_sequence, None, counts.newest_commit_ts, False, [], "upsert")
+    row: tuple = (
+        TABLE_KEY,
+        TABLE_KEY,
+        counts.newest_sequence,
+        None,
+        counts.newest_commit_ts,
+        False,
+        [],
+        "upsert",
+    )
     schema = "_key string, _valid_from_seq string, _valid_to_seq string, _valid_from_ts timestamp, _valid_to_ts timestamp, _is_current boolean, _incomplete array<string>, _action string"
     return spark.createDataFrame([row], schema)
 
@@ -170,7 +179,7 @@ def _merge(
     commit_metadata: str | None,
 ) -> dict[str, str]:
     written = [*SCD2_METADATA.fieldNames(), *user_columns]
-    values = {quote_identifier(c): f"s.{quote_identifier(c)}" for c in written}
+    values: MergeAssignments = {quote_identifier(c): f"s.{quote_identifier(c)}" for c in written}
     assignments = dict(values)
     for newest in ("_valid_to_seq", "_valid_to_ts"):
         assignments[quote_identifier(newest)] = (

@@ -37,6 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import TypedDict
 
 from cassandra.cluster import Session
 from pyspark.sql import DataFrame, SparkSession
@@ -92,6 +93,28 @@ class ProjectionStats:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
+class _Summary(TypedDict):
+    """The ProjectionStats fields every outcome of `project` shares."""
+
+    projection: str
+    keyspace: str
+    as_of_us: int
+    gold_versions: dict[str, int]
+    schema_changes: list[str]
+
+
+class _Counts(TypedDict, total=False):
+    """The ProjectionStats counts a written batch gathers, each as it becomes known."""
+
+    partitions_affected: int
+    partitions_cleared: int
+    rows_written: int
+    rows_deleted: int
+    rows_unchanged: int
+    rows_trimmed: int
+    rows_rejected_null_key: int
+
+
 def project(
     spark: SparkSession,
     session: Session,
@@ -137,12 +160,14 @@ def project(
     state = read_state(session, keyspace, spec.projection)
     decision = decide(state, position, spec.fingerprint(), _fingerprint_of)
     if full_refresh and decision.action == "replay":
+        highest = state.highest_write_timestamp
+        assert highest is not None  # a replay means a committed state, which has a write timestamp
         decision = Decision(
             "write",
-            max(as_of_us, state.highest_write_timestamp + 1),
+            max(as_of_us, highest + 1),
             "full refresh at the committed position",
         )
-    summary = dict(
+    summary = _Summary(
         projection=spec.projection,
         keyspace=keyspace,
         as_of_us=as_of_us,
@@ -160,6 +185,7 @@ def project(
         )
 
     stamp = decision.write_timestamp
+    assert stamp is not None  # decide() gives every "write" decision its timestamp
     attempt = WrittenState(position, stamp, spec.model_dump_json())
     attempts_text = record_attempt(session, keyspace, spec.projection, state, attempt)
     old_states = [s for s in (state.committed, *state.attempts) if s is not None]
@@ -171,8 +197,10 @@ def project(
     if full_refresh:
         old_states = []  # every row is rewritten and the rest is removed by partition: no old state needed
 
-    partitions, counts = None, {}
+    partitions: DataFrame | None = None
+    counts: _Counts = {}
     if not full:
+        assert state.committed is not None  # not full: there is a committed state (see `full`)
         before = state.committed.position.gold_versions
         join_states = [versions, before, *(s.position.gold_versions for s in state.attempts)]
         affected = affected_partitions(spark, spec, gold_paths, before, versions, join_states)
@@ -235,7 +263,7 @@ def already_projected(
     )
 
 
-def _write_changes(spark, spec, gold_paths, versions, partitions, old_states, full, writer, stamp) -> dict:
+def _write_changes(spark, spec, gold_paths, versions, partitions, old_states, full, writer, stamp) -> _Counts:
     """Stream the change plan into Cassandra; the counts for ProjectionStats."""
     old = [(ProjectionSpec.model_validate_json(s.spec_json), s.position.gold_versions) for s in old_states]
     plan = change_plan(spark, spec, gold_paths, versions, partitions, old, comparable=not full)
@@ -261,7 +289,7 @@ def _write_changes(spark, spec, gold_paths, versions, partitions, old_states, fu
             writer.delete(writer.key_values([values[p] for p in key_positions]), stamp)
     writer.flush()
     trimmed = writer.trim(sorted(touched, key=repr), spec.latest_n, stamp) if touched else 0
-    return dict(
+    return _Counts(
         rows_written=counts["upsert"],
         rows_deleted=counts["delete"],
         rows_unchanged=counts["unchanged"],

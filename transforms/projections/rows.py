@@ -18,7 +18,7 @@ against must not be vacuumed away (Delta's default retention, 7 days, is far mor
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -162,7 +162,7 @@ def affected_partitions(
     gold_paths: Mapping[str, str],
     versions_before: Mapping[str, int],
     versions_now: Mapping[str, int],
-    states: list[Mapping[str, int]],
+    states: Sequence[Mapping[str, int]],
 ) -> DataFrame | None:
     """Distinct partition keys that gold changes between the two version
     sets can alter; None when no entity changed. `states` are the gold versions a query-form mapping

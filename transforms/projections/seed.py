@@ -76,6 +76,7 @@ def load_projection_with_offsets(
         last_reason = _unsettled(before, after)
         if not last_reason:
             committed = after.committed
+            assert committed is not None  # settled: the same committed state as `before`, which has one
             return ProjectionSnapshot(
                 rows=rows,
                 kafka_offsets=committed.position.kafka_offsets,

@@ -141,7 +141,7 @@ class ProjectionWriter:
 
     def trim(self, partitions: Iterable[tuple], keep: int, write_timestamp: int) -> int:
         """Delete the rows of each partition beyond the first `keep` in clustering order."""
-        beyond = []
+        beyond: list[tuple] = []
         for chunk in _chunks(iter(partitions), self.chunk_rows):
             results = self._execute(self.read_clustering, chunk, "reading partitions to trim")
             for partition, (_ok, result) in zip(chunk, results, strict=True):

@@ -117,6 +117,7 @@ def _tokens(text: str) -> list[str]:
         match = _TOKEN.match(text, position)
         if not match:
             raise CqlTypeError(f"type {text!r}: cannot read {text[position:].strip()!r}")
+        assert match.lastindex is not None  # every alternative of _TOKEN is a group, so a match sets one
         tokens.append(match.group(match.lastindex))
         position = match.end()
     if not tokens:
@@ -285,7 +286,7 @@ class ProjectionSpec(BaseModel):
     @property
     def clustering_columns(self) -> list[tuple[str, str]]:
         """[(column, "asc"|"desc"), ...] in clustering order."""
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for item in self.clustering:
             pairs.extend(item.items())
         return pairs
