@@ -23,6 +23,7 @@ from devtools.stack.stack import (
     Stack,
     StackError,
 )
+from resources import LOCAL_SETTINGS_FILE
 
 # Fetched by `fetch-jars` only when named, else when the local S3 server starts: s3a carries the
 # ~686 MB AWS SDK bundle.
@@ -106,7 +107,7 @@ def _up(stack: Stack, timeout: float) -> int:
     print(f"up in {time.monotonic() - started:.1f} s (state: {stack.state_dir}, logs: {stack.log_dir})")
     for status in stack.status():
         print(status.line())
-    print("connection settings:")
+    print(f"connection settings (CDC_PROFILE=local reads them from {stack.state_dir / LOCAL_SETTINGS_FILE}):")
     for variable, value in stack.connection_settings().items():
         print(f"  export {variable}={value}")
     for server, root in stack.lake_roots().items():
