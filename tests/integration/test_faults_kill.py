@@ -1,0 +1,281 @@
+"""Fault matrix, the SIGKILL rows: a run of the `microbatch` job killed in the middle of silver, gold and
+a projection write loses and duplicates nothing.
+
+One small CRM workload (the shape of test_lake_end_to_end's) goes through real Kafka, Spark+Delta and
+Cassandra into ONE lake, by runs of the job (every asset; no check: checks write no table and cost
+about a third of a run), each in a child process (tests/integration/microbatch_kill_runner.py) killed
+with SIGKILL, the process and its Spark JVM at once, at one point:
+
+1. right after the silver MERGE engine's change-log append of S_LST_OF_VAL, before its MERGE;
+2. during S_LST_OF_VAL's silver MERGE: data files written, not committed;
+3. during gold `order`'s write (its first, the whole entity): data files written, not committed;
+4. during the Cassandra upserts of `orders_by_customer`: half of them written, no offsets commit;
+5. then the next run of the job (every asset, in this process) completes, as a user's next run would.
+
+Every layer is then compared with the truth the way the clean-run tests compare it (the control:
+test_lake_end_to_end.py and test_make_run.py run the same workload shape without a fault): bronze holds
+each Kafka record once, silver equals the generator's source state, gold the cleanup rules applied to
+it (tests/gold_expectation.py), every projection the rows its SQL makes from gold. The killed writes
+left no commit (their data files stay on disk, in no table version) and nothing was applied twice; the
+change log holds the killed batch again per attempt, which its readers are promised to be harmless
+(transforms/merge/change_log.py), and the batch's primary-key change makes the MERGE read it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import dagster as dg
+import pytest
+
+from devtools.stack.jars import PROJECT_ROOT
+from devtools.workload import WorkloadConfig, generate_workload
+from devtools.workload.compare import differences as silver_differences
+from devtools.workload.compare import silver_rows, truth_rows
+from devtools.workload.producer import produce_messages
+from tests.gold_expectation import ambiguous_lookups, expected_gold, read_gold, truth_as_silver
+from tests.gold_expectation import differences as gold_differences
+from tests.integration.microbatch_kill_runner import data_files, run_every_asset
+from tests.pipeline import specs_on_topics, unique_prefix
+from transforms.delta_commits import current_version
+
+pytestmark = pytest.mark.integration
+
+# S_LST_OF_VAL's batch holds a primary-key change, so its MERGE replays the moved keys from the change
+# log, which then holds the batch three times (two killed runs and the one that commits).
+SILVER = "s_lst_of_val"
+GOLD = "order"
+PROJECTION = "orders_by_customer"
+RUN_TIMEOUT_S = 600
+
+
+def _killed_run(prefix: str, environment: dict[str, str], logs: Path, point: str, target: str) -> float:
+    """One run of the job in a child process (its own process group), which must die by SIGKILL at
+    `point`; returns its seconds."""
+    name = f"{point}-{target.replace('/', '-')}"
+    started = time.monotonic()
+    with open(logs / f"{name}.out", "w") as out, open(logs / f"{name}.err", "w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.microbatch_kill_runner", prefix, point, target],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            returncode = child.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            returncode = None
+    seconds = time.monotonic() - started
+    tail = (logs / f"{name}.out").read_text()[-1500:] + (logs / f"{name}.err").read_text()[-3000:]
+    assert returncode == -signal.SIGKILL, (
+        f"the run was not killed at {point} {target}: rc={returncode}\n{tail}"
+    )
+    print(f"run killed at {point} {target}: {seconds:.1f}s")
+    return seconds
+
+
+def _commits(spark, path: Path) -> list[dict]:
+    """The table's commits, oldest first (operation and userMetadata)."""
+    if current_version(spark, str(path)) is None:
+        return []
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").select("version", "operation", "userMetadata")
+    return [row.asDict() for row in history.orderBy("version").collect()]
+
+
+def _committed_files(spark, path: Path) -> set[str]:
+    """The data files the table's current version holds (local paths)."""
+    if current_version(spark, str(path)) is None:
+        return set()
+    return {unquote(urlparse(uri).path) for uri in spark.read.format("delta").load(str(path)).inputFiles()}
+
+
+def _uncommitted_files(spark, path: Path) -> set[str]:
+    """Data files in the table's folder that its current version does not hold."""
+    return data_files(path) - _committed_files(spark, path)
+
+
+def _projection_rows(session, keyspace: str, spec) -> dict[tuple, dict]:
+    rows = session.execute(f"SELECT {', '.join(spec.columns)} FROM {keyspace}.{spec.table_name}")
+    return {tuple(row._asdict()[k] for k in spec.primary_key): row._asdict() for row in rows}
+
+
+def _projection_from_gold(spark, spec, gold_paths: dict[str, str]) -> dict[tuple, dict]:
+    """The rows the projection's SQL makes from gold's current versions, as Cassandra gives them back."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
+
+    from transforms.projections.rows import projection_rows
+
+    versions = {entity: current_version(spark, gold_paths[entity]) for entity in spec.entities}
+    rows, _rejected = projection_rows(spark, spec, gold_paths, versions)
+    rows = rows.select(
+        *[
+            F.col(f.name).cast("timestamp_ntz").alias(f.name)
+            if isinstance(f.dataType, TimestampType)
+            else f.name
+            for f in rows.schema
+            if f.name in spec.columns
+        ]
+    )
+    return {tuple(row[k] for k in spec.primary_key): row.asDict() for row in rows.collect()}
+
+
+def test_sigkill_during_silver_gold_and_a_projection_write_loses_and_duplicates_nothing(
+    spark, stack, cassandra_session, tmp_path, monkeypatch
+):
+    from assets.factory import load_entities, load_projections
+    from orchestration.resources import resources_from_env
+    from transforms.merge.change_log import log_path
+    from transforms.merge.layout import PK_CHANGED
+    from transforms.projections.offsets import read_state
+
+    started = time.monotonic()
+    prefix, keyspace = unique_prefix(), f"kill_{uuid.uuid4().hex[:8]}"
+    lake, home, logs = tmp_path / "lake", tmp_path / "dagster_home", tmp_path / "logs"
+    for folder in (lake, home, logs):
+        folder.mkdir()
+    workload = generate_workload(
+        WorkloadConfig(
+            seed=5,
+            initial_rows=40,
+            changes=150,
+            initial_load=True,
+            overlap=3,
+            topic_template=prefix + ".{table}",
+        )
+    )
+    produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
+    settings = {
+        **stack.connection_settings(),
+        "CDC_LAKE_ROOT": str(lake),
+        "CDC_CASSANDRA_KEYSPACE": keyspace,
+        "CDC_SPARK_LOG": str(logs / "spark.log"),
+        "DAGSTER_HOME": str(home),
+    }
+    environment = {**os.environ, **settings}
+    specs = specs_on_topics(prefix)
+    entities = load_entities(specs)
+    silver = lake / "silver" / SILVER
+    gold = lake / "gold" / GOLD
+    seconds = {}
+
+    # 1. killed right after the change-log append of the silver batch: the log has it, silver does not
+    seconds["after_change_log_append"] = _killed_run(
+        prefix, environment, logs, "after_change_log_append", SILVER
+    )
+    for spec in specs:
+        assert current_version(spark, str(lake / "bronze" / spec.asset_name)) is not None, spec.asset_name
+    created = _commits(spark, silver)
+    assert [c["operation"] for c in created] == ["CREATE TABLE"], created  # the empty table, no batch
+    assert len(_commits(spark, Path(log_path(str(silver))))) == 1
+
+    # 2. killed during the MERGE of the same batch (the change log was appended again first)
+    seconds["during_silver_merge"] = _killed_run(
+        prefix, environment, logs, "during_write", f"silver/{SILVER}"
+    )
+    assert _commits(spark, silver) == created  # no commit ...
+    killed_silver_files = _uncommitted_files(spark, silver)  # ... but data files
+    assert killed_silver_files, "the MERGE was killed before it wrote a data file"
+    assert len(_commits(spark, Path(log_path(str(silver))))) == 2
+
+    # 3. killed during gold's write (its first: the whole entity) with every silver table applied
+    seconds["during_gold_write"] = _killed_run(prefix, environment, logs, "during_write", f"gold/{GOLD}")
+    assert current_version(spark, str(gold)) is None, _commits(spark, gold)
+    killed_gold_files = _uncommitted_files(spark, gold)
+    assert killed_gold_files, "gold's write was killed before it wrote a data file"
+
+    # 4. killed between the two halves of a projection's upserts: begun, half written, not committed
+    seconds["during_projection_write"] = _killed_run(
+        prefix, environment, logs, "during_projection_write", PROJECTION
+    )
+    begun = read_state(cassandra_session, keyspace, PROJECTION)
+    assert begun.committed is None and len(begun.attempts) == 1, begun
+    projections = {p.projection: p for p in load_projections(entities)}
+    half_written = len(_projection_rows(cassandra_session, keyspace, projections[PROJECTION]))
+    assert half_written > 0
+
+    # 5. the next run of every asset, configured the same way, in this process
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    recovery_started = time.monotonic()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = run_every_asset(prefix, resources_from_env(), instance)
+    seconds["recovery"] = time.monotonic() - recovery_started
+    failures = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert result.success, f"the recovery run failed: {failures}"
+
+    # bronze: each Kafka record once
+    per_topic = Counter(message.topic for message in workload.messages)
+    for spec in specs:
+        bronze = spark.read.format("delta").load(str(lake / "bronze" / spec.asset_name))
+        assert bronze.count() == per_topic[spec.topic], spec.asset_name
+        assert bronze.select("topic", "partition", "offset").distinct().count() == per_topic[spec.topic]
+        assert current_version(spark, str(lake / "quarantine" / spec.asset_name)) is None
+
+    # silver: the source's final state; each table's batch applied in ONE commit, the victim's too
+    truth = workload.state(as_text_values=True)
+    for spec in specs:
+        path = lake / "silver" / spec.asset_name
+        rows = silver_rows(spark, str(path), spec)
+        problems = silver_differences(rows, truth_rows(truth[spec.table], spec))
+        assert not problems, f"{spec.table}: {len(problems)} differences, e.g. {problems[:3]}"
+        batches = [c for c in _commits(spark, path) if c["userMetadata"]]
+        assert len(batches) == 1, (spec.asset_name, _commits(spark, path))
+    assert [c["operation"] for c in _commits(spark, silver)] == ["CREATE TABLE", "MERGE"]
+    # the killed MERGE's files are still on disk, in no version (the table holds its own)
+    assert _committed_files(spark, silver) and killed_silver_files <= _uncommitted_files(spark, silver)
+    # the change log holds the batch once per attempt (2 killed, 1 committed); readers keep one change
+    # per (key, sequence) (transforms.merge.change_log), and the MERGE replayed keys a primary-key
+    # change linked from it, yet silver equals the source
+    log = spark.read.format("delta").load(log_path(str(silver)))
+    copies = {row["count"] for row in log.groupBy("_key", "_sequence").count().collect()}
+    assert copies == {3}, copies
+    assert spark.read.format("delta").load(str(silver)).where(f"{PK_CHANGED} IS NOT NULL").count() > 0
+
+    # gold: the cleanup rules applied to the source; one commit per entity, the victim's too
+    source = truth_as_silver(truth, specs)
+    assert ambiguous_lookups(source) == []
+    expected = expected_gold(source)
+    from transforms.gold.engine import HASH_COLUMN
+
+    for entity in entities:
+        path = lake / "gold" / entity.name
+        (key,) = entity.keys
+        rows = {
+            k: {c: v for c, v in row.items() if c != HASH_COLUMN}
+            for k, row in read_gold(spark, str(path), key).items()
+        }
+        problems = gold_differences(rows, expected[entity.name])
+        assert not problems, f"gold {entity.name}: {len(problems)} differences, e.g. {problems[:3]}"
+        assert len(_commits(spark, path)) == 1, (entity.name, _commits(spark, path))
+    assert _committed_files(spark, gold) and killed_gold_files <= _uncommitted_files(spark, gold)
+
+    # projections: each equals what its SQL makes from gold, and its batch is committed
+    gold_paths = {entity.name: str(lake / "gold" / entity.name) for entity in entities}
+    for name, spec in projections.items():
+        stored = _projection_rows(cassandra_session, keyspace, spec)
+        wanted = _projection_from_gold(spark, spec, gold_paths)
+        assert stored == wanted, f"{name}: {len(stored.keys() ^ wanted.keys())} keys differ"
+        state = read_state(cassandra_session, keyspace, name)
+        assert state.attempts == () and state.committed is not None, (name, state)
+        assert state.committed.position.gold_versions == {
+            e: current_version(spark, gold_paths[e]) for e in spec.entities
+        }
+    assert half_written < len(_projection_rows(cassandra_session, keyspace, projections[PROJECTION]))
+
+    cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+    shown = ", ".join(f"{point} {s:.1f}s" for point, s in seconds.items())
+    print(f"runs: {shown}; whole test {time.monotonic() - started:.1f}s")
