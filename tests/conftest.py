@@ -182,6 +182,7 @@ LONGEST_FILES = [
     "tests/merge/test_scd1_rules.py",  # ~320 s
     "tests/integration/test_secrets.py",  # ~290 s
     "tests/integration/test_consistent_cut.py",  # ~235 s
+    "tests/integration/test_faults_kill.py",  # ~200 s
 ]
 
 

@@ -10,8 +10,6 @@ leave the JVM finishing its current Delta operation until it sees its stdin clos
 is patched; the production code runs unchanged up to the kill.
 
 Points (target in brackets):
-- `after_change_log_append` [silver asset name]: right after the silver MERGE engine's change-log
-  append of that table returned (its Delta commit is in), before the silver MERGE starts.
 - `during_write` [lake-relative table path, e.g. `silver/s_lst_of_val`, `gold/customer`]: while a
   Delta MERGE (DeltaMergeBuilder.execute) or a DataFrameWriter.save runs, a thread watches the table's
   folder and kills the run as soon as a new data file (parquet or deletion vector) appears there:
@@ -82,19 +80,6 @@ class WriteWatcher:
         self._thread.join()
 
 
-def patch_after_change_log_append(silver_path: str) -> None:
-    from transforms.merge import change_log
-
-    original = change_log.append
-
-    def append(changes, table_path: str) -> None:
-        original(changes, table_path)
-        if table_path.rstrip("/") == silver_path:
-            kill_the_run()
-
-    change_log.append = append
-
-
 def patch_during_write(table_path: str, folder: Path) -> None:
     from delta.tables import DeltaMergeBuilder
     from pyspark.sql.readwriter import DataFrameWriter
@@ -161,15 +146,14 @@ def run_every_asset(prefix: str, resources: dict, instance):
 def main(prefix: str, point: str, target: str) -> None:
     import dagster as dg
 
-    from orchestration.resources import resources_from_env
+    from resources.connections import resources_from_env
 
     resources = resources_from_env()
     lake = resources["lake"]
-    if point == "after_change_log_append":
-        patch_after_change_log_append(lake.table_path("silver", target))
-    elif point == "during_write":
+    if point == "during_write":
         layer, name = target.split("/")
-        patch_during_write(lake.table_path(layer, name), lake.local_path(layer, name))
+        table_path = lake.table_path(layer, name)  # a local lake: the path is the folder
+        patch_during_write(table_path, Path(table_path))
     elif point == "during_projection_write":
         patch_during_projection_write(target)
     else:

@@ -6,11 +6,11 @@ Cassandra into ONE lake, by runs of the job (every asset; no check: checks write
 about a third of a run), each in a child process (tests/integration/microbatch_kill_runner.py) killed
 with SIGKILL, the process and its Spark JVM at once, at one point:
 
-1. right after the silver MERGE engine's change-log append of S_LST_OF_VAL, before its MERGE;
-2. during S_LST_OF_VAL's silver MERGE: data files written, not committed;
-3. during gold `order`'s write (its first, the whole entity): data files written, not committed;
-4. during the Cassandra upserts of `orders_by_customer`: half of them written, no offsets commit;
-5. then the next run of the job (every asset, in this process) completes, as a user's next run would.
+1. during S_LST_OF_VAL's silver MERGE, after the batch's change-log append: data files written, not
+   committed (so also "between the change-log append and the silver commit");
+2. during gold `order`'s write (its first, the whole entity): data files written, not committed;
+3. during the Cassandra upserts of `orders_by_customer`: half of them written, no offsets commit;
+4. then the next run of the job (every asset, in this process) completes, as a user's next run would.
 
 Every layer is then compared with the truth the way the clean-run tests compare it (the control:
 test_lake_end_to_end.py and test_make_run.py run the same workload shape without a fault): bronze holds
@@ -137,7 +137,7 @@ def test_sigkill_during_silver_gold_and_a_projection_write_loses_and_duplicates_
     spark, stack, cassandra_session, tmp_path, monkeypatch
 ):
     from assets.factory import load_entities, load_projections
-    from orchestration.resources import resources_from_env
+    from resources.connections import resources_from_env
     from transforms.merge.change_log import log_path
     from transforms.merge.layout import PK_CHANGED
     from transforms.projections.offsets import read_state
@@ -172,32 +172,25 @@ def test_sigkill_during_silver_gold_and_a_projection_write_loses_and_duplicates_
     gold = lake / "gold" / GOLD
     seconds = {}
 
-    # 1. killed right after the change-log append of the silver batch: the log has it, silver does not
-    seconds["after_change_log_append"] = _killed_run(
-        prefix, environment, logs, "after_change_log_append", SILVER
+    # 1. killed during the MERGE of S_LST_OF_VAL's batch, after its change-log append
+    seconds["during_silver_merge"] = _killed_run(
+        prefix, environment, logs, "during_write", f"silver/{SILVER}"
     )
     for spec in specs:
         assert current_version(spark, str(lake / "bronze" / spec.asset_name)) is not None, spec.asset_name
     created = _commits(spark, silver)
-    assert [c["operation"] for c in created] == ["CREATE TABLE"], created  # the empty table, no batch
-    assert len(_commits(spark, Path(log_path(str(silver))))) == 1
-
-    # 2. killed during the MERGE of the same batch (the change log was appended again first)
-    seconds["during_silver_merge"] = _killed_run(
-        prefix, environment, logs, "during_write", f"silver/{SILVER}"
-    )
-    assert _commits(spark, silver) == created  # no commit ...
+    assert [c["operation"] for c in created] == ["CREATE TABLE"], created  # the empty table: no commit ...
     killed_silver_files = _uncommitted_files(spark, silver)  # ... but data files
     assert killed_silver_files, "the MERGE was killed before it wrote a data file"
-    assert len(_commits(spark, Path(log_path(str(silver))))) == 2
+    assert len(_commits(spark, Path(log_path(str(silver))))) == 1  # the change log has the batch
 
-    # 3. killed during gold's write (its first: the whole entity) with every silver table applied
+    # 2. killed during gold's write (its first: the whole entity) with every silver table applied
     seconds["during_gold_write"] = _killed_run(prefix, environment, logs, "during_write", f"gold/{GOLD}")
     assert current_version(spark, str(gold)) is None, _commits(spark, gold)
     killed_gold_files = _uncommitted_files(spark, gold)
     assert killed_gold_files, "gold's write was killed before it wrote a data file"
 
-    # 4. killed between the two halves of a projection's upserts: begun, half written, not committed
+    # 3. killed between the two halves of a projection's upserts: begun, half written, not committed
     seconds["during_projection_write"] = _killed_run(
         prefix, environment, logs, "during_projection_write", PROJECTION
     )
@@ -207,7 +200,7 @@ def test_sigkill_during_silver_gold_and_a_projection_write_loses_and_duplicates_
     half_written = len(_projection_rows(cassandra_session, keyspace, projections[PROJECTION]))
     assert half_written > 0
 
-    # 5. the next run of every asset, configured the same way, in this process
+    # 4. the next run of every asset, configured the same way, in this process
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     recovery_started = time.monotonic()
@@ -237,12 +230,12 @@ def test_sigkill_during_silver_gold_and_a_projection_write_loses_and_duplicates_
     assert [c["operation"] for c in _commits(spark, silver)] == ["CREATE TABLE", "MERGE"]
     # the killed MERGE's files are still on disk, in no version (the table holds its own)
     assert _committed_files(spark, silver) and killed_silver_files <= _uncommitted_files(spark, silver)
-    # the change log holds the batch once per attempt (2 killed, 1 committed); readers keep one change
+    # the change log holds the batch once per attempt (1 killed, 1 committed); readers keep one change
     # per (key, sequence) (transforms.merge.change_log), and the MERGE replayed keys a primary-key
     # change linked from it, yet silver equals the source
     log = spark.read.format("delta").load(log_path(str(silver)))
     copies = {row["count"] for row in log.groupBy("_key", "_sequence").count().collect()}
-    assert copies == {3}, copies
+    assert copies == {2}, copies
     assert spark.read.format("delta").load(str(silver)).where(f"{PK_CHANGED} IS NOT NULL").count() > 0
 
     # gold: the cleanup rules applied to the source; one commit per entity, the victim's too
