@@ -34,15 +34,15 @@ browser:
 
 # The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
 # It runs the test files on TEST_WORKERS pytest-xdist workers (default 2), each with its own Spark
-# session and private stack (module fixtures stay shared within a file), the longest files first
-# (tests/conftest.py, LONGEST_FILES). The suite is CPU-bound: two workers on 2 cores took 52.6
-# minutes where one took 57.4 (README, "The two commands").
+# session and private stack (module fixtures stay shared within a file). The suite is CPU-bound: two
+# workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands"). Handing the
+# longest files out first was tried and measured slower (two multi-process files at once contend).
 # pytest's last line gives the total time. Lint (ruff check, ruff format --check, the layers' import
 # contract, mypy over the engine) runs first: a style slip, a wrong-way import or a type error fails
 # in seconds, not after the suite.
 TEST_WORKERS ?= 2
 test: install lint jars browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"

@@ -166,35 +166,3 @@ def hdfs_lake(hdfs_stack: Stack, spark):
     )
     lake.configure(spark)
     return lake
-
-
-# -- the order the files run in -------------------------------------------------------------------
-# `make test` hands whole files to two workers, the next file to whichever finishes first, in the order
-# below (--dist loadfile --no-loadscope-reorder). The longest files go first, so that no worker runs
-# one of them alone at the end while the other idles: measured on 2 cores (--durations, seconds of
-# worker time), longest first. Then the other integration files, the merge tests, the unit tests.
-LONGEST_FILES = [
-    "tests/integration/test_make_run.py",  # ~630 s
-    "tests/integration/test_lake_end_to_end.py",  # ~520 s
-    "tests/merge/test_merge_properties.py",  # ~400 s
-    "tests/integration/test_gold_incremental.py",  # ~390 s
-    "tests/integration/test_expectations.py",  # ~330 s
-    "tests/merge/test_scd1_rules.py",  # ~320 s
-    "tests/integration/test_secrets.py",  # ~290 s
-    "tests/integration/test_consistent_cut.py",  # ~235 s
-    "tests/integration/test_faults_kill.py",  # ~200 s
-]
-
-
-def _file_rank(path: str) -> tuple[int, int]:
-    if path in LONGEST_FILES:
-        return 0, LONGEST_FILES.index(path)
-    for rank, folder in enumerate(("tests/integration/", "tests/merge/"), start=1):
-        if path.startswith(folder):
-            return rank, 0
-    return 3, 0
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Longest files first (above); a stable sort keeps each file's tests in their own order."""
-    items.sort(key=lambda item: _file_rank(item.nodeid.split("::")[0]))

@@ -326,7 +326,7 @@ def test_gold_rebuild_recomputes_the_same_rows_and_the_next_refresh_continues_fr
     entity = GoldEntity(
         name="test_person",
         keys=["person_id"],
-        sql="test_person.sql",
+        sql_file="test_person.sql",
         sources=(name,),
         sql_text=f"SELECT ROW_ID AS person_id, upper(NAME) AS name, CITY AS city FROM {name}",
     )
@@ -360,7 +360,7 @@ def test_backfill_and_rebuild_ops_hold_the_pool_of_the_table_they_write():
     entity = GoldEntity(
         name="test_person",
         keys=["person_id"],
-        sql="x.sql",
+        sql_file="x.sql",
         sources=(spec.asset_name,),
         sql_text=f"SELECT ROW_ID AS person_id FROM {spec.asset_name}",
     )

@@ -66,4 +66,5 @@ def test_latest_progress_on_hdfs_finds_the_stage_commit(spark, hdfs_lake):
 def test_reachable_hdfs_lake_passes_the_preflight_and_keeps_no_probe(spark, hdfs_lake, hdfs_stack):
     hdfs_lake.check_reachable(spark)
 
-    assert _hdfs_listing(hdfs_stack, f"{hdfs_lake.root}/{PROBE_FOLDER}") == []
+    # the probe object and its folder are both deleted
+    assert PROBE_FOLDER not in _hdfs_listing(hdfs_stack, hdfs_lake.root)
