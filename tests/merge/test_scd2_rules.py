@@ -217,3 +217,26 @@ def test_scd2_a_partial_update_that_changes_nothing_opens_no_version_and_writes_
         .where(f"_key <> '{TRUNCATE_KEY}'")
     )
     assert feed.count() == 0  # the table's own bookkeeping row aside, the change feed holds no version change
+
+
+def test_scd2_a_column_that_appears_is_unknown_in_every_version_never_fully_imaged(silver_scd2):
+    # Found by test_merge_properties: key 2's version knew every column the table had then (A), so its
+    # `_incomplete` was empty and the column B that came later was not added to it.
+    history = [
+        change(1, UPDATE, 2, {"A": "x"}),
+        change(2, UPDATE, 2, {"A": "y"}),
+        change(3, IMAGE, 1, {"A": "a", "B": "b"}),
+    ]
+    silver_scd2.apply(history[:2])
+    assert [v.incomplete for v in silver_scd2.versions()] == [(), ()]  # A is the only column known so far
+
+    stats = silver_scd2.apply(history[2:])
+
+    versions = silver_scd2.versions()
+    assert [(v.key, POSITION[v.valid_from_seq], v.incomplete) for v in versions] == [
+        (key(1), 3, ()),
+        (key(2), 1, ("B",)),
+        (key(2), 2, ("B",)),
+    ]
+    assert versions == versions_in_source_order(history)
+    assert stats.new_columns == ("B",)

@@ -8,10 +8,14 @@ batch touches (and the keys linked to it by primary-key changes) replay the key'
 the change log (transforms.merge.fold), so a late change is slotted into place and every version after
 it is recomputed; then replace that key's versions in ONE MERGE on (`_key`, `_valid_from_seq`):
 versions that no longer exist are deleted, changed ones updated, new ones inserted. A batch with a
-truncate rebuilds every key (a truncate closes every key's current version).
+truncate rebuilds every key (a truncate closes every key's current version), and so does a batch that
+brings a column the table has never had: every version of a key never fully imaged then lacks that
+column, and a stored version cannot tell (its `_incomplete` is empty when the partial updates before
+it had set every column the table knew), so the replay decides.
 
 Cost: the history of the touched keys (read from the log by a key join) plus the MERGE; the fold runs
 in Python on the executors, one group per key (or per group of keys linked by primary-key changes).
+A truncate or a new column costs a replay of the whole log, once.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from transforms.merge.fold import FoldChange, from_row, versions_of_rows
 from transforms.merge.layout import SCD2_METADATA, TABLE_KEY, key_values_sql, read_table
 from transforms.merge.prepare import BatchCounts
 from transforms.merge.scd1 import execute_with_metadata
-from transforms.merge.scd1_sql import widen_set
 from transforms.sql_text import MergeAssignments, quote_identifier
 
 FOLDED_SCHEMA = StructType(
@@ -85,11 +88,11 @@ def _typed_versions(folded: DataFrame, keys: dict[str, str], columns: dict[str, 
 
 
 def rebuild_keys(
-    spark: SparkSession, batch: DataFrame, log: DataFrame, has_truncate: bool
+    spark: SparkSession, batch: DataFrame, log: DataFrame, every_key: bool
 ) -> tuple[DataFrame, dict[str, str], bool]:
     """(keys to rebuild, key -> component for keys linked by primary-key changes, every key?)."""
     edges = change_log.move_edges(log)
-    if has_truncate:
+    if every_key:
         every = log.where(F.col("_key") != TABLE_KEY).select("_key").distinct()
         every_endpoint = {k for edge in edges for k in edge}
         return every, change_log.connected_keys(every_endpoint, edges), True
@@ -117,7 +120,8 @@ def apply_scd2(
     """Apply a normalized batch (already appended to the change log) to SCD2 silver."""
     log = change_log.read_log(spark, table_path)
     had_table_row = read_table(spark, table_path).where(F.col("_key") == TABLE_KEY).limit(1).count() > 0
-    targets, component_of, everything = rebuild_keys(spark, batch, log, counts.newest_truncate is not None)
+    every_key = counts.newest_truncate is not None or bool(new_columns)
+    targets, component_of, everything = rebuild_keys(spark, batch, log, every_key)
     targets = targets.persist()
     history = log.where(F.col("_key") != TABLE_KEY) if everything else log.join(F.broadcast(targets), "_key")
     truncates = [from_row(r) for r in log.where(F.col("_key") == TABLE_KEY).collect()]
@@ -203,8 +207,4 @@ def _merge(
         .whenMatchedUpdate(condition=f"s._action = 'upsert' AND ({differs})", set=assignments)
         .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)
     )
-    if new_columns:
-        merge = merge.whenNotMatchedBySourceUpdate(
-            condition=f"size(t._incomplete) > 0 AND t._key <> '{TABLE_KEY}'", set=widen_set(new_columns)
-        )
     return execute_with_metadata(spark, path, merge, commit_metadata)
