@@ -7,6 +7,8 @@
   Set `CDC_TEST_STACK_DIR=<dir>` to use the stack of that state directory instead: it is started
   there if it does not run yet, and left running at the end, so repeated runs skip the ~15 s boot,
   e.g. `CDC_TEST_STACK_DIR=.stack pytest` after `make stack-up`.
+- `unshared_stack`: for a module that writes the project's real topic names or keyspace (`make run`,
+  the Dagster UI): `stack` when it is private, else a private stack of the module.
 - `kafka_bootstrap`: the stack's bootstrap servers (`host:port`).
 - `cassandra_session`: a cassandra-driver Session connected to the stack (no keyspace bound).
 - `spark`: one SparkSession with Delta per pytest process.
@@ -24,6 +26,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,21 @@ for _variable, _value in {
     os.environ.setdefault(_variable, _value)
 
 
+@contextmanager
+def private_stack(name: str, servers: tuple[str, ...] | None = None) -> Iterator[Stack]:
+    """A stack on free ports in a fresh temporary folder (`servers`: the stack's default ones), up until
+    the block ends, then stopped and deleted; its servers also die with this process."""
+    state_dir = Path(tempfile.mkdtemp(prefix=f"cdc-test-{name}-"))
+    options = {"servers": servers} if servers else {}
+    private = Stack(state_dir, StackPorts.free(), die_with_parent=True, **options)
+    try:
+        private.up()
+        yield private
+    finally:
+        private.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     shared_dir = os.environ.get("CDC_TEST_STACK_DIR")
@@ -52,14 +70,19 @@ def stack() -> Iterator[Stack]:
         shared.up()
         yield shared
         return
-    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-stack-"))
-    private = Stack(state_dir, StackPorts.free(), die_with_parent=True)
-    try:
-        private.up()
+    with private_stack("stack") as private:
         yield private
-    finally:
-        private.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def unshared_stack(request) -> Iterator[Stack]:
+    """For a module that writes the project's real topic names or keyspace: the session's stack when it
+    is private, else (CDC_TEST_STACK_DIR) a private stack of the module's own."""
+    if not os.environ.get("CDC_TEST_STACK_DIR"):
+        yield request.getfixturevalue("stack")
+        return
+    with private_stack(request.module.__name__.rsplit(".", 1)[-1]) as private:
+        yield private
 
 
 @pytest.fixture(scope="session")
@@ -104,14 +127,8 @@ def tmp_lake(tmp_path: Path) -> Path:
 
 
 def _private_server(name: str) -> Iterator[Stack]:
-    state_dir = Path(tempfile.mkdtemp(prefix=f"cdc-test-{name}-"))
-    private = Stack(state_dir, StackPorts.free(), servers=(name,), die_with_parent=True)
-    try:
-        private.up()
+    with private_stack(name, servers=(name,)) as private:
         yield private
-    finally:
-        private.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

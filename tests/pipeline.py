@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.factory import build_assets, load_entities, load_specs
+from devtools.workload import Workload, WorkloadConfig, generate_workload
+from devtools.workload.producer import produce_messages
 from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
 from transforms.specs.table import TableSpec
 
@@ -21,6 +23,23 @@ def specs_on_topics(prefix: str) -> list[TableSpec]:
 
 def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}"
+
+
+def produce_small_crm_workload(kafka_bootstrap: str, prefix: str) -> Workload:
+    """The small CRM workload of the whole-flow tests (40 initial rows, 150 change transactions, an initial
+    load overlapping the stream), produced to topics `<prefix>.<TABLE>` over 3 partitions."""
+    workload = generate_workload(
+        WorkloadConfig(
+            seed=5,
+            initial_rows=40,
+            changes=150,
+            initial_load=True,
+            overlap=3,
+            topic_template=prefix + ".{table}",
+        )
+    )
+    produce_messages(kafka_bootstrap, workload.messages, partitions=3)
+    return workload
 
 
 def resources(kafka_bootstrap: str, lake: Path, cassandra_port: int | None = None) -> dict:

@@ -28,7 +28,7 @@ import requests
 
 from devtools.stack import process
 from devtools.stack.ports import HOST, free_ports
-from devtools.stack.stack import Stack, StackPorts
+from devtools.stack.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -42,23 +42,6 @@ RUN_TIMEOUT_S = 900
 
 
 # -- servers --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ui_stack(request) -> Iterator[Stack]:
-    """The session's private stack. When the session uses a shared one (CDC_TEST_STACK_DIR), a
-    private stack of this module instead: this test writes to the project's real topic names."""
-    if not os.environ.get("CDC_TEST_STACK_DIR"):
-        yield request.getfixturevalue("stack")
-        return
-    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-ui-stack-"))
-    private = Stack(state_dir, StackPorts.free(), die_with_parent=True)
-    try:
-        private.up()
-        yield private
-    finally:
-        private.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _terminate_with_this_process() -> None:
@@ -138,9 +121,9 @@ class DagsterDev:
 
 
 @pytest.fixture(scope="module")
-def dagster_dev(ui_stack, tmp_path_factory) -> Iterator[DagsterDev]:
+def dagster_dev(unshared_stack, tmp_path_factory) -> Iterator[DagsterDev]:
     home, lake = tmp_path_factory.mktemp("dagster_home"), tmp_path_factory.mktemp("lake")
-    server = DagsterDev(ui_stack, home, lake)
+    server = DagsterDev(unshared_stack, home, lake)
     try:
         server.wait_until_loaded()
         yield server
@@ -321,7 +304,7 @@ class MaterializedBronze:
 
 
 @pytest.fixture(scope="module")
-def materialized_bronze(dagster_dev, ui_stack) -> MaterializedBronze:
+def materialized_bronze(dagster_dev, unshared_stack) -> MaterializedBronze:
     """A small CRM workload on the busiest table's topic, then that table's bronze asset materialized
     through the webserver's GraphQL API (as the UI's Materialize button does). The topic is emptied
     first: it is the project's real topic name, which other tests on the same stack (make run) fill."""
@@ -335,8 +318,8 @@ def materialized_bronze(dagster_dev, ui_stack) -> MaterializedBronze:
     per_topic = Counter(message.topic for message in workload.messages)
     spec = max(load_specs(), key=lambda s: per_topic[s.topic])
     messages = [m for m in workload.messages if m.topic == spec.topic]
-    delete_topics(ui_stack.kafka_bootstrap, [spec.topic])
-    produce_messages(ui_stack.kafka_bootstrap, messages, partitions=3)
+    delete_topics(unshared_stack.kafka_bootstrap, [spec.topic])
+    produce_messages(unshared_stack.kafka_bootstrap, messages, partitions=3)
     days = sorted({json.loads(m.value)["op_ts"][:10] for m in messages})
     run_id = launch_materialization(dagster_dev, ["bronze", spec.asset_name])
     return MaterializedBronze(

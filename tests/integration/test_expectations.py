@@ -539,25 +539,13 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
        gold/order's checks, which read gold/customer after its materialization and pass;
     3. the duplicate removed: customer_by_id materializes again;
     4. one customer's e-mail broken (email_format, WARN): the run succeeds, nothing is held back."""
-    from devtools.workload import WorkloadConfig, generate_workload
-    from devtools.workload.producer import produce_messages
     from orchestration.definitions import build_definitions
     from orchestration.loop import describe, not_materialized
     from resources.connections import CassandraResource, KafkaResource
-    from tests.pipeline import specs_on_topics, unique_prefix
+    from tests.pipeline import produce_small_crm_workload, specs_on_topics, unique_prefix
 
     prefix = unique_prefix()
-    workload = generate_workload(
-        WorkloadConfig(
-            seed=5,
-            initial_rows=40,
-            changes=150,
-            initial_load=True,
-            overlap=3,
-            topic_template=prefix + ".{table}",
-        )
-    )
-    produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
+    produce_small_crm_workload(stack.kafka_bootstrap, prefix)
     resources = {
         "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
         "spark": SparkResource(),

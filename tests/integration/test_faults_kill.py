@@ -1,10 +1,11 @@
 """Fault matrix, the SIGKILL rows: a run of the `microbatch` job killed in the middle of silver, gold and
 a projection write loses and duplicates nothing.
 
-One small CRM workload (the shape of test_lake_end_to_end's) goes through real Kafka, Spark+Delta and
-Cassandra into ONE lake, by runs of the job (every asset; no check: checks write no table and cost
-about a third of a run), each in a child process (tests/integration/microbatch_kill_runner.py) killed
-with SIGKILL, the process and its Spark JVM at once, at one point:
+One small CRM workload (tests.pipeline.produce_small_crm_workload, test_lake_end_to_end's too) goes
+through real Kafka, Spark+Delta and Cassandra into ONE lake, by runs of the job (every asset; no check:
+checks write no table and cost about a third of a run), each in a child process
+(tests/integration/microbatch_kill_runner.py) killed with SIGKILL, the process and its Spark JVM at
+once, at one point:
 
 1. during S_LST_OF_VAL's silver MERGE, after the batch's change-log append: data files written, not
    committed (so also "between the change-log append and the silver commit");
@@ -37,14 +38,12 @@ import dagster as dg
 import pytest
 
 from devtools.stack.jars import PROJECT_ROOT
-from devtools.workload import WorkloadConfig, generate_workload
 from devtools.workload.compare import differences as silver_differences
 from devtools.workload.compare import silver_rows, truth_rows
-from devtools.workload.producer import produce_messages
 from tests.gold_expectation import ambiguous_lookups, expected_gold, read_gold, truth_as_silver
 from tests.gold_expectation import differences as gold_differences
 from tests.integration.microbatch_kill_runner import data_files, run_every_asset
-from tests.pipeline import specs_on_topics, unique_prefix
+from tests.pipeline import produce_small_crm_workload, specs_on_topics, unique_prefix
 from transforms.delta_commits import current_version
 
 pytestmark = pytest.mark.integration
@@ -147,17 +146,7 @@ def test_sigkill_during_silver_gold_and_a_projection_write_loses_and_duplicates_
     lake, home, logs = tmp_path / "lake", tmp_path / "dagster_home", tmp_path / "logs"
     for folder in (lake, home, logs):
         folder.mkdir()
-    workload = generate_workload(
-        WorkloadConfig(
-            seed=5,
-            initial_rows=40,
-            changes=150,
-            initial_load=True,
-            overlap=3,
-            topic_template=prefix + ".{table}",
-        )
-    )
-    produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
+    workload = produce_small_crm_workload(stack.kafka_bootstrap, prefix)
     settings = {
         **stack.connection_settings(),
         "CDC_LAKE_ROOT": str(lake),

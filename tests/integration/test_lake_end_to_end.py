@@ -16,10 +16,8 @@ import uuid
 import pytest
 
 from devtools.stack.jars import PROJECT_ROOT
-from devtools.workload import WorkloadConfig, generate_workload
 from devtools.workload.compare import differences, silver_rows, truth_rows
-from devtools.workload.producer import produce_messages
-from tests.pipeline import specs_on_topics, unique_prefix
+from tests.pipeline import produce_small_crm_workload, specs_on_topics, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +42,7 @@ def check_everything(
 ) -> dict:
     prefix = unique_prefix()
     keyspace = f"e2e_{uuid.uuid4().hex[:8]}"
-    workload = generate_workload(
-        WorkloadConfig(
-            seed=5,
-            initial_rows=40,
-            changes=150,
-            initial_load=True,
-            overlap=3,
-            topic_template=prefix + ".{table}",
-        )
-    )
-    produce_messages(stack.kafka_bootstrap, workload.messages, partitions=3)
+    workload = produce_small_crm_workload(stack.kafka_bootstrap, prefix)
     environment = {
         **stack.connection_settings(),
         "CDC_LAKE_ROOT": lake_root,

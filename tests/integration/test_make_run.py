@@ -15,19 +15,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from devtools.stack.stack import Stack, StackPorts
+from devtools.stack.stack import Stack
 from devtools.workload.capture import WorkloadMessage
 from devtools.workload.producer import produce_messages
 
@@ -43,22 +40,7 @@ ENDS_AT = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @pytest.fixture(scope="module")
-def demo_stack(request) -> Iterator[Stack]:
-    if not os.environ.get("CDC_TEST_STACK_DIR"):
-        yield request.getfixturevalue("stack")
-        return
-    state_dir = Path(tempfile.mkdtemp(prefix="cdc-test-make-run-stack-"))
-    private = Stack(state_dir, StackPorts.free(), die_with_parent=True)
-    try:
-        private.up()
-        yield private
-    finally:
-        private.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def make_run_small(demo_stack, tmp_path_factory) -> tuple[str, Path, Path]:
+def make_run_small(unshared_stack, tmp_path_factory) -> tuple[str, Path, Path]:
     """Runs `make run --small` once for the module: (what it printed, its lake, its DAGSTER_HOME).
     Fails with the end of its output if it exits non-zero or runs past DEMO_TIMEOUT_S."""
     folder = tmp_path_factory.mktemp("make_run")
@@ -70,7 +52,7 @@ def make_run_small(demo_stack, tmp_path_factory) -> tuple[str, Path, Path]:
         "devtools.demo",
         "--small",
         "--stack-dir",
-        str(demo_stack.state_dir),
+        str(unshared_stack.state_dir),
         "--lake",
         str(lake),
         "--dagster-home",
@@ -275,7 +257,7 @@ def _product_row(spark, lake: Path, layer: str, key_column: str, key: str):
     return frame.where(f"{key_column} = '{key}'").collect()
 
 
-def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_stack, spark):
+def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, unshared_stack, spark):
     """`python -m orchestration.loop --runs 1` on make run's lake and instance (orchestration.pending):
 
     1. Nothing new in Kafka: no table has work; the run holds no asset, only the freshness checks, each
@@ -286,7 +268,7 @@ def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_st
     from orchestration.definitions import entities, projections
 
     _, lake, home = make_run_small
-    printed = _loop_once(home, lake, demo_stack, idle_seconds="5")
+    printed = _loop_once(home, lake, unshared_stack, idle_seconds="5")
     assert "tables with work: none" in printed, printed
     run, events, earlier = _newest_run_events(home, "loop")
     assert run.status == dg.DagsterRunStatus.SUCCESS
@@ -324,11 +306,11 @@ def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_st
         "after": {"ROW_ID": product["ROW_ID"], "NAME": "Renamed by the loop test"},
     }
     produce_messages(
-        demo_stack.kafka_bootstrap,
+        unshared_stack.kafka_bootstrap,
         [WorkloadMessage("crm.S_PROD_INT", product["ROW_ID"].encode(), json.dumps(renamed).encode())],
         partitions=3,
     )
-    printed = _loop_once(home, lake, demo_stack, idle_seconds="0")
+    printed = _loop_once(home, lake, unshared_stack, idle_seconds="0")
     assert "tables with work: s_prod_int (1 waiting)" in printed, printed
     run, events, _ = _newest_run_events(home, "loop")
     assert run.status == dg.DagsterRunStatus.SUCCESS, printed
@@ -350,7 +332,7 @@ def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, demo_st
     assert row["name"] == "Renamed by the loop test"
 
 
-def test_a_run_of_every_asset_with_nothing_new_changes_no_table(make_run_small, demo_stack, spark):
+def test_a_run_of_every_asset_with_nothing_new_changes_no_table(make_run_small, unshared_stack, spark):
     """Every bronze, silver and gold asset materialized again (what the schedule runs) after make run and
     the loop consumed everything: no silver or gold table gets a commit."""
     from assets.factory import load_entities, load_specs
@@ -364,5 +346,5 @@ def test_a_run_of_every_asset_with_nothing_new_changes_no_table(make_run_small, 
         return {table: spark.sql(f"DESCRIBE HISTORY delta.`{lake / table}`").count() for table in tables}
 
     versions = history_lengths()
-    assert materialize_all(specs, resources(demo_stack.kafka_bootstrap, lake)).success
+    assert materialize_all(specs, resources(unshared_stack.kafka_bootstrap, lake)).success
     assert history_lengths() == versions
