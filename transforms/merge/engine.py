@@ -26,7 +26,7 @@ from transforms.merge.layout import (
     spark_type,
     table_exists,
 )
-from transforms.merge.prepare import count_batch, deduplicate, normalize
+from transforms.merge.prepare import MergeInput, count_batch, deduplicate, normalize
 from transforms.merge.scd1 import apply_scd1
 from transforms.merge.scd2 import apply_scd2
 from transforms.merge.stats import MergeStats
@@ -94,30 +94,11 @@ def apply_changes(
         batch = deduplicate(normalized).persist()
         try:
             change_log.append(batch, table_path)
+            given = MergeInput(counts, key_types, columns, new_columns, commit_metadata)
             if history == "scd1":
-                outcome = apply_scd1(
-                    spark,
-                    batch,
-                    table_path,
-                    counts=counts,
-                    keys=key_types,
-                    columns=columns,
-                    new_columns=new_columns,
-                    retention_hours=tombstone_retention_hours,
-                    commit_metadata=commit_metadata,
-                )
+                outcome = apply_scd1(spark, batch, table_path, given, tombstone_retention_hours)
                 return _scd1_stats(counts, outcome, new_columns)
-            outcome2 = apply_scd2(
-                spark,
-                batch,
-                table_path,
-                counts=counts,
-                keys=key_types,
-                columns=columns,
-                new_columns=new_columns,
-                commit_metadata=commit_metadata,
-            )
-            return _scd2_stats(counts, outcome2, new_columns)
+            return _scd2_stats(counts, apply_scd2(spark, batch, table_path, given), new_columns)
         finally:
             batch.unpersist()
     finally:

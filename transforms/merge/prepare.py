@@ -47,6 +47,19 @@ class BatchCounts:
     newest_commit_ts: datetime | None
 
 
+@dataclass(frozen=True)
+class MergeInput:
+    """What the SCD1 and SCD2 appliers take besides the batch: its counts, the table's key and other
+    columns with their types (silver names; the batch's new columns included), the columns the batch
+    adds to the table, and the userMetadata of the silver commit."""
+
+    counts: BatchCounts
+    keys: dict[str, str]
+    columns: dict[str, str]
+    new_columns: list[str]
+    commit_metadata: str | None
+
+
 def normalize(bronze: DataFrame, keys: list[str]) -> DataFrame:
     """`keys`: the key columns' silver names."""
     kind = (

@@ -49,7 +49,7 @@ from transforms.delta_commits import last_commit_metrics
 from transforms.merge import change_log, scd1_sql
 from transforms.merge.fold import KeyState, final_states, from_row
 from transforms.merge.layout import PK_CHANGED, TABLE_KEY, read_table
-from transforms.merge.prepare import DELETE, IMAGE, TRUNCATE, BatchCounts
+from transforms.merge.prepare import DELETE, IMAGE, TRUNCATE, BatchCounts, MergeInput
 from transforms.sql_text import sql_string
 
 CELL = StructType([StructField("value", StringType(), True), StructField("seq", StringType(), False)])
@@ -242,15 +242,11 @@ def apply_scd1(
     spark: SparkSession,
     batch: DataFrame,
     table_path: str,
-    *,
-    counts: BatchCounts,
-    keys: dict[str, str],
-    columns: dict[str, str],
-    new_columns: list[str],
+    given: MergeInput,
     retention_hours: float,
-    commit_metadata: str | None,
 ) -> Scd1Outcome:
     """Apply a normalized, deduplicated batch (already in the change log) to SCD1 silver."""
+    counts, columns, new_columns = given.counts, given.columns, given.new_columns
     changes = batch.where(F.col("_kind") != TRUNCATE)
     stored, linked_before = read_stored_rows(spark, table_path, changes.select("_key").distinct())
     batch_truncate = counts.newest_truncate
@@ -285,8 +281,8 @@ def apply_scd1(
     for column in new_columns:
         source = source.withColumn(column, F.lit(None).cast(columns[column]))
     existing = [c for c in columns if c not in set(new_columns)]
-    plan = Scd1Plan(keys, columns, new_columns, existing, new_truncate, purge_before)
-    metrics = _merge(spark, table_path, source, plan, commit_metadata)
+    plan = Scd1Plan(given.keys, columns, new_columns, existing, new_truncate, purge_before)
+    metrics = _merge(spark, table_path, source, plan, given.commit_metadata)
     keys_in_batch = int(metrics.get("numSourceRows", 1)) - 1
     rows_deleted, incomplete_rows = _outcome_of(spark, table_path, int(metrics["version"]))
     return Scd1Outcome(

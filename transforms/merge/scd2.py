@@ -39,7 +39,7 @@ from pyspark.sql.types import (
 from transforms.merge import change_log
 from transforms.merge.fold import FoldChange, from_row, versions_of_rows
 from transforms.merge.layout import SCD2_METADATA, TABLE_KEY, key_values_sql, read_table
-from transforms.merge.prepare import BatchCounts
+from transforms.merge.prepare import BatchCounts, MergeInput
 from transforms.merge.scd1 import execute_with_metadata
 from transforms.sql_text import MergeAssignments, quote_identifier
 
@@ -110,14 +110,10 @@ def apply_scd2(
     spark: SparkSession,
     batch: DataFrame,
     table_path: str,
-    *,
-    counts: BatchCounts,
-    keys: dict[str, str],
-    columns: dict[str, str],
-    new_columns: list[str],
-    commit_metadata: str | None,
+    given: MergeInput,
 ) -> Scd2Outcome:
     """Apply a normalized batch (already appended to the change log) to SCD2 silver."""
+    counts, keys, columns, new_columns = given.counts, given.keys, given.columns, given.new_columns
     log = change_log.read_log(spark, table_path)
     had_table_row = read_table(spark, table_path).where(F.col("_key") == TABLE_KEY).limit(1).count() > 0
     every_key = counts.newest_truncate is not None or bool(new_columns)
@@ -134,7 +130,7 @@ def apply_scd2(
         )
         source = versions.unionByName(stale.withColumn("_action", F.lit("delete")), allowMissingColumns=True)
         source = source.unionByName(_table_row(spark, counts), allowMissingColumns=True)
-        metrics = _merge(spark, table_path, source, [*keys, *columns], new_columns, commit_metadata)
+        metrics = _merge(spark, table_path, source, [*keys, *columns], new_columns, given.commit_metadata)
         per_key = versions.groupBy("_key").agg(
             F.max(F.col("_is_current").cast("int")).alias("current"),
             F.max((F.col("_is_current") & (F.size("_incomplete") > 0)).cast("int")).alias("incomplete"),
