@@ -17,13 +17,17 @@ from transforms.specs.table import SourceDefaults, TableSpec
 SOURCES_FOLDER = "sources"
 
 
-def load_table_spec(path: Path) -> TableSpec:
-    """One spec file, over its source's defaults (`<its folder>/sources/<source>.yaml`) when it has one."""
+def load_table_spec(path: Path, sources: dict[Path, SourceDefaults] | None = None) -> TableSpec:
+    """One spec file, over its source's defaults (`<its folder>/sources/<source>.yaml`) when it has one.
+    `sources`: the source files already read (a folder's specs share them), filled as they are read."""
     data, root = read_mapping(path, "a table spec is a mapping of fields (table, topic, format, keys, ...)")
     source = data.get("source")
     source_path = path.parent / SOURCES_FOLDER / f"{source}.yaml"
     if isinstance(source, str) and source_path.is_file():
-        data = load_source_defaults(source_path).under(data)
+        read = {} if sources is None else sources
+        if source_path not in read:
+            read[source_path] = load_source_defaults(source_path)
+        data = read[source_path].under(data)
     return validate(TableSpec, data, path, root, SpecError)
 
 
@@ -37,7 +41,8 @@ def load_source_defaults(path: Path) -> SourceDefaults:
 def load_table_specs(folder: Path) -> list[TableSpec]:
     """Every `*.yaml` spec in a folder, sorted by table; a table or asset name used twice is an error
     naming both files and lines. (Two tables may share a topic.)"""
-    specs = load_folder(folder, load_table_spec)
+    sources: dict[Path, SourceDefaults] = {}
+    specs = load_folder(folder, lambda path: load_table_spec(path, sources))
     refuse_duplicates(specs, "table", lambda spec: spec.table, lambda spec: "table")
     refuse_duplicates(
         specs, "asset_name", lambda spec: spec.asset_name, lambda spec: "name" if spec.name else "table"

@@ -180,10 +180,13 @@ def refuse_duplicates(
 ) -> None:
     """`error` naming both files and lines when two files give the same `value_of` (called `label`);
     `field_of` names the field that sets it, for the line."""
-    seen: dict[str, str] = {}
+
+    def where(path: Path, model: Model) -> str:
+        return f"{path}:{line_of(read_yaml(path, error)[1], (field_of(model),))}"
+
+    seen: dict[str, tuple[Path, Model]] = {}
     for path, model in loaded:
         value = value_of(model)
-        where = f"{path}:{line_of(read_yaml(path, error)[1], (field_of(model),))}"
         if value in seen:
-            raise error(f"{where}: {label} {value!r} is already used by {seen[value]}")
-        seen[value] = where
+            raise error(f"{where(path, model)}: {label} {value!r} is already used by {where(*seen[value])}")
+        seen[value] = (path, model)
