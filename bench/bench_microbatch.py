@@ -133,12 +133,16 @@ def run_once(instance, profile: Path | None = None, everything: bool = False) ->
         profiler = Profiler(interval=0.005)
         profiler.start()
     started = time.monotonic()
-    selection = None if everything else pending_selection()[0]
-    result = run_microbatch(instance, "bench", log_level="ERROR", selection=selection)
+    selection = None if everything else pending_selection(instance)[0]
+    result = None
+    if selection is None or selection[0] or selection[1]:  # the loop starts no run for nothing to do
+        result = run_microbatch(instance, "bench", log_level="ERROR", selection=selection)
     seconds = time.monotonic() - started
     if profiler is not None:
         profiler.stop()
         profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    if result is None:
+        return seconds, {}
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]
         raise SystemExit(f"the microbatch run failed: {failures[:3]}")

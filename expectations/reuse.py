@@ -70,6 +70,18 @@ def reusable(evaluation, inputs: dict[str, Any]) -> bool:
     return recorded is not None and recorded.value == inputs and "error" not in metadata
 
 
+def freshness_verdict(evaluation, expectation: ExpectationSpec, now: datetime | None = None) -> bool | None:
+    """Whether a freshness expectation passes at `now` (default: the current local time) from the newest
+    value its evaluation recorded; None when there is none to read."""
+    if expectation.freshness is None or "observed_value" not in evaluation.metadata:
+        return None
+    try:
+        newest = datetime.fromisoformat(str(evaluation.metadata["observed_value"].value))
+    except ValueError:
+        return None
+    return newest >= (now or datetime.now()) - expectation.freshness.lag
+
+
 def reused_result(
     evaluation, run_id: str, expectation: ExpectationSpec, now: datetime | None = None
 ) -> dg.AssetCheckResult | None:
@@ -80,12 +92,11 @@ def reused_result(
     passed = evaluation.passed
     description = (evaluation.description or "").split(_REUSED_NOTE)[0]
     if expectation.freshness is not None and "observed_value" in metadata:
-        try:
-            newest = datetime.fromisoformat(str(metadata["observed_value"].value))
-        except ValueError:
+        verdict = freshness_verdict(evaluation, expectation, now)
+        if verdict is None:
             return None
-        oldest_allowed = (now or datetime.now()) - expectation.freshness.lag
-        passed = newest >= oldest_allowed
+        passed = verdict
+        newest = metadata["observed_value"].value
         description = f"{expectation.name} {'passed' if passed else 'FAILED'}; observed {newest}"
     return dg.AssetCheckResult(
         asset_key=evaluation.asset_key,

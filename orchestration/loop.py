@@ -7,8 +7,9 @@ materializations and checks as it shows scheduled runs.
 A run starts `--interval` seconds after the previous one started, or at once when that one took
 longer. When the newest `microbatch` run in the instance succeeded, a run holds only what has work
 (orchestration.pending): the tables with records waiting in Kafka or rows silver has not applied,
-what is downstream of them, their checks and the freshness checks. A table with nothing new then costs
-a Kafka lag query and a few Delta log reads, no step and no Spark job, so a quiet loop costs little.
+what is downstream of them, their checks, and the freshness checks whose verdict the clock changed. A
+table with nothing new then costs a Kafka lag query and a few Delta log reads, no step and no Spark
+job; with nothing to do at all, no run starts, so a quiet loop costs little.
 When it did not succeed (it failed, or a crash cut it short), the run holds every asset, which catches
 up whatever was left behind (a gold entity behind its silver, a projection behind its gold).
 
@@ -56,11 +57,11 @@ def run_microbatch(
     )
 
 
-def pending_selection() -> tuple[Selection, str]:
+def pending_selection(instance: dg.DagsterInstance) -> tuple[Selection, str]:
     """What the next run has to do (orchestration.pending), and a line saying which tables have work."""
     from expectations.suite import load_suites
     from orchestration.definitions import defs, entities, specs
-    from orchestration.pending import microbatch_selection, tables_with_work
+    from orchestration.pending import freshness_changed, microbatch_selection, tables_with_work
     from resources.connections import resources_from_env
 
     needed = {
@@ -73,7 +74,11 @@ def pending_selection() -> tuple[Selection, str]:
             specs, resources.kafka, resources.spark.session(resources.lake), resources.lake
         )
     selection = microbatch_selection(
-        defs.resolve_asset_graph(), specs, load_suites(specs=specs, entities=entities), work
+        defs.resolve_asset_graph(),
+        specs,
+        load_suites(specs=specs, entities=entities),
+        work,
+        freshness_changed(instance),
     )
     tables = ", ".join(
         f"{name} ({'?' if w.records_waiting is None else w.records_waiting} waiting)"
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         while args.runs is None or runs < args.runs:
             started = time.monotonic()
             if last_run_succeeded(instance):
-                selection, tables = pending_selection()
+                selection, tables = pending_selection(instance)
                 print(tables)
             else:  # catch up whatever a crash or a failed run left behind
                 print("every asset (the last micro-batch did not succeed)")
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_microbatch(instance, LOOP_TAG_VALUE, selection=selection)
                 failures += not result.success
                 print(describe(result, time.monotonic() - started))
+            else:
+                print(f"nothing to run ({time.monotonic() - started:.2f}s)")
             runs += 1
             if args.runs is None or runs < args.runs:
                 time.sleep(max(0.0, args.interval - (time.monotonic() - started)))

@@ -13,14 +13,19 @@ a few reads of its Delta logs: no Dagster step and no Spark job. A table has wor
 From the tables with work: bronze of those with records waiting, `cut/<source>` of their sources,
 their silver tables and everything Dagster's asset graph puts downstream of those (gold entities,
 projections); the checks of every selected asset, the checks that read one (a reference to a changed
-parent), and every freshness check, since the clock moves whether or not data does; with the checks
-that read another table, their suite's ordering check on it (expectations.checks): without it the
-suite's step would wait for that table's blocking checks.
+parent), and the freshness checks whose verdict the clock has changed since their last evaluation
+(the table did not move, so its newest value is the one that evaluation recorded: the check runs when
+it would now fail where it passed, or the other way round, or when it has no readable evaluation);
+with the checks that read another table, their suite's ordering check on it (expectations.checks):
+without it the suite's step would wait for that table's blocking checks. With nothing to do, the loop
+starts no run at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import dagster as dg
 from confluent_kafka import KafkaException
@@ -28,7 +33,8 @@ from pyspark.sql import SparkSession
 
 from assets.names import asset_key, bronze_key, cut_key, silver_key
 from expectations.checks import ordering_checks_for
-from expectations.suite import Suite
+from expectations.reuse import freshness_verdict, previous_evaluation
+from expectations.suite import ExpectationSpec, Suite
 from resources.connections import KafkaResource, LakeResource
 from transforms.bronze.ingest import STAGE as BRONZE_STAGE
 from transforms.bronze.kafka_reader import KafkaReadError
@@ -78,10 +84,33 @@ def tables_with_work(
     return work
 
 
+FreshnessDue = Callable[[dg.AssetCheckKey, ExpectationSpec], bool]
+
+
+def freshness_changed(instance: dg.DagsterInstance, now: datetime | None = None) -> FreshnessDue:
+    """Whether a freshness check's verdict at `now` differs from its last evaluation's in `instance`
+    (or it has none that can be read): then it must run even though its table did not move."""
+
+    def changed(key: dg.AssetCheckKey, expectation: ExpectationSpec) -> bool:
+        previous = previous_evaluation(instance, key)
+        if previous is None:
+            return True
+        evaluation, _ = previous
+        verdict = freshness_verdict(evaluation, expectation, now)
+        return verdict is None or verdict != evaluation.passed or "error" in evaluation.metadata
+
+    return changed
+
+
 def microbatch_selection(
-    asset_graph, specs: list[TableSpec], suites: list[Suite], work: dict[str, TableWork]
+    asset_graph,
+    specs: list[TableSpec],
+    suites: list[Suite],
+    work: dict[str, TableWork],
+    freshness_due: FreshnessDue = lambda key, expectation: True,
 ) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
-    """The assets and checks a micro-batch runs for `work` (see the module docstring)."""
+    """The assets and checks a micro-batch runs for `work` (see the module docstring); a freshness
+    check of an asset that does not run is selected when `freshness_due` says so (default: always)."""
     with_work = [spec for spec in specs if spec.asset_name in work]
     silver = dg.AssetSelection.assets(*[silver_key(spec) for spec in with_work])
     assets = set(silver.downstream().resolve(asset_graph)) if with_work else set()
@@ -91,8 +120,11 @@ def microbatch_selection(
     for suite in suites:
         checked = asset_key(suite.layer, suite.table)
         for expectation in suite.expectations:
+            key = dg.AssetCheckKey(checked, expectation.name)
             reads = {dg.AssetKey(list(table)) for table in expectation.tables_read()}
-            if checked in assets or reads & assets or expectation.freshness is not None:
-                checks.add(dg.AssetCheckKey(checked, expectation.name))
+            if checked in assets or reads & assets:
+                checks.add(key)
+            elif expectation.freshness is not None and freshness_due(key, expectation):
+                checks.add(key)
     checks |= ordering_checks_for(suites, checks)
     return assets, checks & set(asset_graph.asset_check_keys)

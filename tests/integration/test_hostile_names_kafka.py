@@ -1,4 +1,6 @@
-"""Hostile source column names (tests/hostile_names.py) through real Kafka -> bronze -> silver."""
+"""Hostile source column names (tests/hostile_names.py) through real Kafka -> bronze -> silver, then
+checked by Great Expectations: the table's default silver suite (its key column is hostile too) and
+an expectation on each hostile column."""
 
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.hostile_names import BATCHES, SPEC, expected_rows, live_rows
+from expectations.defaults import silver_defaults
+from expectations.suite import ExpectationSpec
+from expectations.validate import run_suite
+from tests.hostile_names import BATCHES, BEFORE_LATE, LATE, SPEC, expected_rows, live_rows
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
+from transforms.merge.layout import silver_column
 from transforms.silver import apply_new_bronze
 
 pytestmark = pytest.mark.integration
@@ -42,3 +48,29 @@ def test_hostile_column_names_go_from_kafka_through_bronze_to_silver(spark, kafk
         assert sorted(actual[key]) == sorted(row)
         for column, value in row.items():
             assert actual[key][column] == value, (key, column)
+
+    # Great Expectations reads every hostile name as one column: the defaults (key present and unique,
+    # sequence present, incomplete rows in SQL, freshness) and an expectation per hostile column
+    defaults = silver_defaults(spec)
+    per_column = [
+        ExpectationSpec(
+            name=f"column_{index}_exists",
+            type="expect_column_to_exist",
+            kwargs={"column": silver_column(column)},
+        )
+        for index, column in enumerate([*BEFORE_LATE, LATE])
+    ]
+    not_null = ExpectationSpec(
+        name="dotted_column_set_on_every_row",
+        type="expect_column_values_to_not_be_null",
+        kwargs={"column": "X.Y"},
+    )
+    suite = defaults.model_copy(update={"expectations": [*defaults.expectations, *per_column, not_null]})
+    outcomes = {o.name: o for o in run_suite(spark, suite, lambda layer, name: silver)}
+    assert not [o.summary() for o in outcomes.values() if o.error], outcomes
+    assert {o.name for o in outcomes.values() if not o.success} <= {"fresh"}, [
+        o.summary() for o in outcomes.values() if not o.success
+    ]
+    assert outcomes["key_unique"].element_count == len(expected)
+    dotted = sum(row.get("X.Y") is not None for row in expected.values())
+    assert outcomes["dotted_column_set_on_every_row"].unexpected_count == len(expected) - dotted

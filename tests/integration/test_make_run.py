@@ -260,30 +260,17 @@ def _product_row(spark, lake: Path, layer: str, key_column: str, key: str):
 def test_the_loop_runs_only_what_has_work_after_make_run(make_run_small, unshared_stack, spark):
     """`python -m orchestration.loop --runs 1` on make run's lake and instance (orchestration.pending):
 
-    1. Nothing new in Kafka: no table has work; the run holds no asset, only the freshness checks, each
-       reporting a result make run recorded, judged again against the clock.
+    1. Nothing new in Kafka: no table has work and no freshness verdict changed (make run's data is a
+       few minutes old), so the loop starts no run.
     2. One product renamed at the source: the run holds exactly bronze, cut and silver of S_PROD_INT
        and the gold entities and projections built from it, and gold shows the new name."""
-    from expectations.suite import load_suites
     from orchestration.definitions import entities, projections
 
     _, lake, home = make_run_small
     printed = _loop_once(home, lake, unshared_stack, idle_seconds="5")
-    assert "tables with work: none" in printed, printed
-    run, events, earlier = _newest_run_events(home, "loop")
-    assert run.status == dg.DagsterRunStatus.SUCCESS
-    assert not [e for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION]
-    checks = [
-        e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ]
-    freshness = {
-        (f"{suite.layer}/{suite.table}", e.name)
-        for suite in load_suites()
-        for e in suite.expectations
-        if e.freshness is not None
-    }
-    assert {(c.asset_key.to_user_string(), c.check_name) for c in checks} == freshness
-    assert all(c.metadata["reused_from_run"].value in earlier for c in checks)
+    assert "tables with work: none" in printed and "nothing to run" in printed, printed
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert not instance.get_runs(filters=dg.RunsFilter(tags={"cdc-lakehouse/batch": "loop"}))
 
     [product] = _product_row(
         spark,

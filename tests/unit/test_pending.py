@@ -1,17 +1,20 @@
 """orchestration.pending.microbatch_selection on the shipped graph: a table with work brings its chain
 (bronze if records wait, the source's cut, silver, the gold entities and projections built from it),
 the checks of those assets and of assets that read them (with their suites' ordering checks), and
-every freshness check; a table without work brings nothing. Expected sets are derived from the specs,
-entities and projections, not from the Dagster graph the function walks. No servers."""
+the freshness checks whose verdict the clock changed; a table without work brings nothing. Expected
+sets are derived from the specs, entities and projections, not from the Dagster graph the function
+walks. No servers (the instance is an ephemeral one in memory)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import dagster as dg
 import pytest
 
 from expectations.suite import load_suites
 from orchestration.definitions import defs, entities, projections, specs
-from orchestration.pending import TableWork, microbatch_selection
+from orchestration.pending import TableWork, freshness_changed, microbatch_selection
 
 SUITES = load_suites()
 GRAPH = defs.resolve_asset_graph()
@@ -85,3 +88,50 @@ def test_a_table_whose_lag_kafka_could_not_tell_runs_its_bronze_so_the_run_says_
     assets, _ = microbatch_selection(GRAPH, specs, SUITES, {"s_order": TableWork(None, False)})
 
     assert assets == expected_assets("s_order", with_bronze=True)
+
+
+def test_with_nothing_to_do_only_the_freshness_checks_whose_verdict_changed_run():
+    due = sorted(freshness_checks(), key=str)[:1]
+
+    assets, checks = microbatch_selection(GRAPH, specs, SUITES, {}, lambda key, expectation: key in due)
+
+    assert assets == set() and checks == set(due)
+    assert microbatch_selection(GRAPH, specs, SUITES, {}, lambda key, expectation: False) == (set(), set())
+
+
+def test_a_table_with_work_runs_its_freshness_check_whatever_the_clock_says():
+    _, checks = microbatch_selection(
+        GRAPH, specs, SUITES, {"s_contact": TableWork(3, False)}, lambda key, expectation: False
+    )
+
+    assert [key.name for key in checks if key.asset_key == dg.AssetKey(["silver", "s_contact"])]
+    assert not [
+        key for key in checks & freshness_checks() if key.asset_key != dg.AssetKey(["silver", "s_contact"])
+    ]
+
+
+def _record_evaluation(instance, key: dg.AssetCheckKey, passed: bool, **metadata) -> None:
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=key.asset_key, check_name=key.name, passed=passed, metadata=metadata
+    )
+    instance.report_runless_asset_event(evaluation)
+
+
+def test_a_freshness_check_is_due_when_never_evaluated_or_when_the_clock_flips_its_verdict():
+    suite = next(s for s in SUITES if s.layer == "silver" and s.table == "s_contact")
+    fresh = next(e for e in suite.expectations if e.freshness is not None)
+    key = dg.AssetCheckKey(dg.AssetKey(["silver", "s_contact"]), fresh.name)
+    newest = datetime(2026, 6, 1, 12, 0)
+    before_lag, after_lag = newest + fresh.freshness.lag / 2, newest + fresh.freshness.lag * 2
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert freshness_changed(instance, before_lag)(key, fresh)  # never evaluated
+
+        _record_evaluation(instance, key, True, observed_value=str(newest))
+        assert not freshness_changed(instance, before_lag)(key, fresh)  # still fresh: nothing to say
+        assert freshness_changed(instance, after_lag)(key, fresh)  # now stale: it must report that
+
+        _record_evaluation(instance, key, False, observed_value=str(newest))
+        assert not freshness_changed(instance, after_lag)(key, fresh)  # stale, and it said so
+
+        _record_evaluation(instance, key, True, observed_value="not a time")
+        assert freshness_changed(instance, before_lag)(key, fresh)  # nothing it can judge from
