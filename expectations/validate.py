@@ -32,6 +32,16 @@ SAMPLE_SIZE = 5
 # `unexpected_index_column_names` it collects EVERY unexpected row's keys to the driver, so keys are
 # asked for only below this many.
 KEYED_SAMPLE_LIMIT = 1000
+# GX's Spark table metrics (`table.columns`, `table.column_types`) give a column whose name holds a dot
+# backquoted (`X.Y` as "`X.Y`"), so the expectations that look a column up among them are given such a
+# name that way; the others read the column itself and take the name as it is.
+COLUMNS_LOOKED_UP_IN_TABLE_METRICS = {
+    "expect_column_to_exist": "column",
+    "expect_column_values_to_be_of_type": "column",
+    "expect_column_values_to_be_in_type_list": "column",
+    "expect_table_columns_to_match_set": "column_set",
+    "expect_table_columns_to_match_ordered_list": "column_list",
+}
 
 
 @dataclass(frozen=True)
@@ -199,11 +209,28 @@ def _build(expectation: ExpectationSpec, frame: DataFrame, table_path: TablePath
         return gxe.ExpectColumnMaxToBeBetween(
             column=expectation.freshness.column, min_value=oldest_allowed, meta=meta
         )
-    overrides = {}
+    overrides = _table_metric_names(expectation)
     if expectation.value_set_sql is not None:
         values = run_sql(spark, expectation.value_set_sql, frame, table_path).collect()
         overrides["value_set"] = sorted({row[0] for row in values if row[0] is not None}, key=str)
     return gx_expectation(expectation, overrides)
+
+
+def _table_metric_names(expectation: ExpectationSpec) -> dict[str, Any]:
+    """The column argument(s) as GX's Spark table metrics name them (COLUMNS_LOOKED_UP_IN_TABLE_METRICS)."""
+    argument = COLUMNS_LOOKED_UP_IN_TABLE_METRICS.get(expectation.type or "")
+    given = expectation.kwargs.get(argument) if argument else None
+    if given is None:
+        return {}
+
+    def named(column: str) -> str:
+        return (
+            f"`{column}`"
+            if "." in column and not (column.startswith("`") and column.endswith("`"))
+            else column
+        )
+
+    return {argument: named(given) if isinstance(given, str) else [named(c) for c in given]}
 
 
 _gx_lock = threading.Lock()
