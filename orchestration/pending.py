@@ -107,10 +107,10 @@ def microbatch_selection(
     specs: list[TableSpec],
     suites: list[Suite],
     work: dict[str, TableWork],
-    freshness_due: FreshnessDue = lambda key, expectation: True,
+    freshness_due: FreshnessDue,
 ) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
     """The assets and checks a micro-batch runs for `work` (see the module docstring); a freshness
-    check of an asset that does not run is selected when `freshness_due` says so (default: always)."""
+    check of an asset that does not run is selected when `freshness_due` says so (freshness_changed)."""
     with_work = [spec for spec in specs if spec.asset_name in work]
     silver = dg.AssetSelection.assets(*[silver_key(spec) for spec in with_work])
     assets = set(silver.downstream().resolve(asset_graph)) if with_work else set()

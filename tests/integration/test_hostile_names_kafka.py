@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from expectations.defaults import silver_defaults
 from expectations.suite import ExpectationSpec
 from expectations.validate import run_suite
-from tests.hostile_names import BATCHES, BEFORE_LATE, LATE, SPEC, expected_rows, live_rows
+from tests.hostile_names import BATCHES, BEFORE_LATE, DOT, LATE, SPEC, expected_rows, live_rows
 from transforms.bronze.ingest import ingest_batch
 from transforms.bronze.kafka_reader import make_consumer
 from transforms.merge.layout import silver_column
@@ -63,7 +63,7 @@ def test_hostile_column_names_go_from_kafka_through_bronze_to_silver(spark, kafk
     not_null = ExpectationSpec(
         name="dotted_column_set_on_every_row",
         type="expect_column_values_to_not_be_null",
-        kwargs={"column": "X.Y"},
+        kwargs={"column": DOT},
     )
     suite = defaults.model_copy(update={"expectations": [*defaults.expectations, *per_column, not_null]})
     outcomes = {o.name: o for o in run_suite(spark, suite, lambda layer, name: silver)}
@@ -72,5 +72,5 @@ def test_hostile_column_names_go_from_kafka_through_bronze_to_silver(spark, kafk
         o.summary() for o in outcomes.values() if not o.success
     ]
     assert outcomes["key_unique"].element_count == len(expected)
-    dotted = sum(row.get("X.Y") is not None for row in expected.values())
+    dotted = sum(row.get(DOT) is not None for row in expected.values())
     assert outcomes["dotted_column_set_on_every_row"].unexpected_count == len(expected) - dotted

@@ -20,6 +20,10 @@ SUITES = load_suites()
 GRAPH = defs.resolve_asset_graph()
 
 
+def every_freshness_check_due(key, expectation) -> bool:
+    return True
+
+
 def expected_assets(table: str, with_bronze: bool) -> set[dg.AssetKey]:
     source = next(spec.source for spec in specs if spec.asset_name == table)
     gold = {entity.name for entity in entities if table in entity.sources}
@@ -44,7 +48,9 @@ def freshness_checks() -> set[dg.AssetCheckKey]:
 
 @pytest.mark.parametrize("table", ["s_prod_int", "s_contact"])
 def test_a_table_with_records_waiting_brings_its_chain_and_the_checks_that_read_it(table):
-    assets, checks = microbatch_selection(GRAPH, specs, SUITES, {table: TableWork(3, False)})
+    assets, checks = microbatch_selection(
+        GRAPH, specs, SUITES, {table: TableWork(3, False)}, every_freshness_check_due
+    )
 
     assert assets == expected_assets(table, with_bronze=True)
     expected_checks = freshness_checks()
@@ -72,20 +78,24 @@ def test_a_table_with_records_waiting_brings_its_chain_and_the_checks_that_read_
 
 
 def test_silver_behind_bronze_runs_silver_without_bronze():
-    assets, _ = microbatch_selection(GRAPH, specs, SUITES, {"s_order": TableWork(0, True)})
+    assets, _ = microbatch_selection(
+        GRAPH, specs, SUITES, {"s_order": TableWork(0, True)}, every_freshness_check_due
+    )
 
     assert assets == expected_assets("s_order", with_bronze=False)
 
 
 def test_nothing_to_do_runs_only_the_freshness_checks():
-    assets, checks = microbatch_selection(GRAPH, specs, SUITES, {})
+    assets, checks = microbatch_selection(GRAPH, specs, SUITES, {}, every_freshness_check_due)
 
     assert assets == set()
     assert checks == freshness_checks() and checks
 
 
 def test_a_table_whose_lag_kafka_could_not_tell_runs_its_bronze_so_the_run_says_why():
-    assets, _ = microbatch_selection(GRAPH, specs, SUITES, {"s_order": TableWork(None, False)})
+    assets, _ = microbatch_selection(
+        GRAPH, specs, SUITES, {"s_order": TableWork(None, False)}, every_freshness_check_due
+    )
 
     assert assets == expected_assets("s_order", with_bronze=True)
 
