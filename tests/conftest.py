@@ -23,6 +23,7 @@ the cut's own tests set their value.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +46,9 @@ for _variable, _value in {
     "CDC_LAKE_ROOT": tempfile.mkdtemp(prefix="cdc-test-unused-lake-"),
 }.items():
     os.environ.setdefault(_variable, _value)
+# The local S3 servers of a test session accept a random secret key (devtools.stack.s3.local_credentials),
+# so the secrets test (tests/integration/test_secrets.py) can search for one that appears nowhere else.
+os.environ.setdefault("CDC_S3_LOCAL_SECRET_KEY", f"s3-{secrets.token_urlsafe(12)}")
 
 
 @contextmanager

@@ -4,8 +4,8 @@ CDC_KAFKA_BOOTSTRAP, CDC_LAKE_ROOT, CDC_S3_*, CDC_SPARK_MASTER, CDC_CASSANDRA_*)
 
     python -m tests.integration.full_pipeline_driver <topic prefix> [--rebuild-projections]
 
-Prints one JSON line: whether the run succeeded, the check evaluations, the materialized assets; with
---rebuild-projections, then runs the `rebuild_projections` job and adds what each of its ops did.
+Prints one JSON line: whether the run succeeded, the check evaluations, the materialized assets, the
+Spark master, application id and number of executors; with --rebuild-projections, then runs the `rebuild_projections` job and adds what each of its ops did.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def main(prefix: str, rebuild_projections: bool) -> None:
     assets = build_assets(specs, entities, projections)
     checks = build_asset_checks(assets=assets)
     result = dg.materialize([*assets, *checks], resources=resources_from_env(), raise_on_error=False)
-    spark_master = resources_from_env()["spark"].session().sparkContext.master
+    context = resources_from_env()["spark"].session().sparkContext
+    block_managers = context._jsc.sc().getExecutorMemoryStatus().size()  # the driver's among them
     rebuild = (
         _rebuild_projections(specs, entities, projections) if rebuild_projections and result.success else None
     )
@@ -60,7 +61,9 @@ def main(prefix: str, rebuild_projections: bool) -> None:
             {
                 "rebuild_projections": rebuild,
                 "success": result.success,
-                "spark_master": spark_master,
+                "spark_master": context.master,
+                "spark_application": context.applicationId,
+                "executors": block_managers - 1,
                 "failures": [
                     f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
                     for event in result.all_events

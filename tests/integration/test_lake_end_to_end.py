@@ -1,8 +1,11 @@
-"""The whole flow on every target: workload -> Kafka -> bronze -> silver -> gold -> checks -> Cassandra,
-with the lake on s3a:// (local S3 server, Spark in local mode), then on hdfs:// (local HDFS) with Spark
-on a local standalone cluster. Each run happens in its own process configured only from the
-environment, as a deployment is; silver must equal the workload's true final state each time. The S3
-run then rebuilds every Cassandra projection with the `rebuild_projections` job.
+"""The whole flow on a cluster: workload -> Kafka -> bronze -> silver -> gold -> checks -> Cassandra,
+with the lake on hdfs:// (local HDFS) and Spark on a local standalone cluster (a master and a worker:
+the driver ships the Delta jars to the worker's executors, which run the jobs), in its own process
+configured only from the environment, as a deployment is; silver must equal the workload's true final
+state. The run then rebuilds every Cassandra projection with the `rebuild_projections` job.
+
+The same flow with the lake on s3a:// (local S3 server, Spark in local mode) runs with every credential
+set in tests/integration/test_secrets.py; on a local lake, in tests/integration/test_make_run.py.
 """
 
 from __future__ import annotations
@@ -69,13 +72,22 @@ def check_everything(
     return run | {"keyspace": keyspace, "live_orders": live_orders}
 
 
-def test_the_whole_flow_on_s3_then_a_rebuild_of_every_projection(
-    spark, stack, cassandra_session, s3_stack, s3_lake
+def test_the_whole_flow_on_hdfs_with_spark_on_a_standalone_cluster_then_a_rebuild_of_every_projection(
+    spark, stack, cassandra_session, hdfs_stack, hdfs_lake, standalone_spark
 ):
-    root = f"{s3_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
-    run = check_everything(
-        spark, stack, cassandra_session, root, s3_stack.connection_settings(), "--rebuild-projections"
-    )
+    root = f"{hdfs_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
+    environment = {
+        "CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}',
+        **standalone_spark.connection_settings(),
+    }
+    run = check_everything(spark, stack, cassandra_session, root, environment, "--rebuild-projections")
+    # the run ran on the worker's executors, which fetched the driver's Delta jars
+    assert run["spark_master"] == standalone_spark.spark_master_url and run["executors"] >= 1
+    server = standalone_spark.server("spark")
+    state = server.master_state()
+    assert run["spark_application"] in {app["id"] for app in state["activeapps"] + state["completedapps"]}
+    executor_jars = {path.name for path in (server.home / "work" / run["spark_application"]).rglob("*.jar")}
+    assert any(name.startswith("delta-spark_2.13-") for name in executor_jars), sorted(executor_jars)
 
     rebuild = run["rebuild_projections"]
     assert rebuild["success"]
@@ -91,15 +103,3 @@ def test_the_whole_flow_on_s3_then_a_rebuild_of_every_projection(
     assert rebuild["rebuilt"]["cassandra/order_by_id"]["partitions_cleared"] == run["live_orders"]
     projected = cassandra_session.execute(f"SELECT count(*) FROM {run['keyspace']}.order_by_id").one()[0]
     assert projected == run["live_orders"]
-
-
-def test_the_whole_flow_on_hdfs_with_spark_on_a_standalone_cluster(
-    spark, stack, cassandra_session, hdfs_stack, hdfs_lake, standalone_spark
-):
-    root = f"{hdfs_lake.root}/e2e-{uuid.uuid4().hex[:8]}"
-    environment = {
-        "CDC_LAKE_HADOOP_CONF": '{"dfs.replication": "1"}',
-        **standalone_spark.connection_settings(),
-    }
-    run = check_everything(spark, stack, cassandra_session, root, environment)
-    assert run["spark_master"] == standalone_spark.spark_master_url

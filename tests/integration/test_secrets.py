@@ -1,16 +1,23 @@
-"""Secrets stay secret (issue 18): one micro-batch against a local stack with authentication ON (Kafka
-SASL_PLAINTEXT with PLAIN, Cassandra's PasswordAuthenticator), configured only through the CDC_*
-variables a deployment sets, must not show either password anywhere it writes: the Dagster event log
-(every event, metadata and errors included), the run's stdout/stderr, the Spark log and every other
-file under the stack folder (server logs and configuration), the lake and the Dagster instance's
-folder. Errors raised with a WRONG password must say what failed and where, without that password.
+"""A deployment's whole flow with every credential set, on S3 (issue 18, secrets): one micro-batch of
+every asset against a local stack with authentication ON (Kafka SASL_PLAINTEXT with PLAIN, Cassandra's
+PasswordAuthenticator) and the lake on the local S3 server (its access and secret key), in its own
+process configured only through the variables a deployment sets.
 
-Each password is searched as text and as base64 of `user:password` and of the SASL PLAIN message
+1. The flow works: bronze reads Kafka with SASL, silver on s3a:// equals the workload's true source
+   state for every table, the run (every check included) succeeds, and the projections in Cassandra
+   hold every live order. (The same flow on HDFS with Spark on a standalone cluster is
+   test_lake_end_to_end.py; a clean local-lake flow is test_make_run.py.)
+2. No secret shows anywhere the run writes: the Dagster event log (every event, metadata and errors
+   included), the run's stdout/stderr, the Spark log and every other file under the stack folder
+   (server logs and configuration), the lake's objects on S3 and the Dagster instance's folder.
+   Errors raised with a WRONG password must say what failed and where, without that password.
+
+Each secret is searched as text and as base64 of `user:password` and of the SASL PLAIN message
 (`\\0user\\0password`), the forms a Basic-like encoding would show. The search proves itself first on a
-planted file.
+planted file. The S3 secret key is the test session's random one (tests/conftest.py).
 
-The stack is private to this module (free ports, a temporary folder), so its servers require these
-passwords and nothing else in the suite has to know them.
+The Kafka and Cassandra stack is private to this module (free ports, a temporary folder), so its
+servers require these passwords and nothing else in the suite has to know them.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +41,11 @@ from cassandra.cluster import Cluster
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from assets.factory import load_specs
 from devtools.stack import Stack, StackAuth, StackPorts
-from devtools.workload import WorkloadConfig, generate_workload
+from devtools.stack.s3 import DEFAULT_BUCKET
+from devtools.workload import Workload, WorkloadConfig, generate_workload
+from devtools.workload.compare import differences, silver_rows, truth_rows
 from devtools.workload.producer import PRODUCER_CONFIG
 from resources.connections import CassandraResource, KafkaResource
 
@@ -111,7 +122,7 @@ def leaks_in_files(folders: list[Path], secret_list: list[StackAuth]) -> dict[st
     return found
 
 
-def produce_workload(auth_stack: AuthStack) -> int:
+def produce_workload(auth_stack: AuthStack) -> Workload:
     """A small CRM workload (every table the gold entities read), produced with SASL credentials."""
     workload = generate_workload(WorkloadConfig(initial_rows=20, changes=40))
     config = auth_stack.kafka_config()
@@ -131,23 +142,29 @@ def produce_workload(auth_stack: AuthStack) -> int:
         )
         producer.poll(0)
     assert producer.flush(60) == 0 and not failures, failures[:3]
-    return len(workload.messages)
+    return workload
 
 
-def run_one_microbatch(auth_stack: AuthStack, folder: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:
+def run_one_microbatch(
+    auth_stack: AuthStack, s3_stack: Stack, lake_root: str, folder: Path
+) -> tuple[subprocess.CompletedProcess, Path]:
     """`python -m orchestration.loop --runs 1`: one `microbatch` run in-process in a fresh Dagster
-    instance, configured only from the environment; returns (its captured output, DAGSTER_HOME, lake)."""
-    home, lake = folder / "dagster_home", folder / "lake"
+    instance with its lake at `lake_root`, configured only from the environment; returns (its captured
+    output, DAGSTER_HOME)."""
+    home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDC_") and k != "DAGSTER_HOME"}
     environment.update(auth_stack.stack.connection_settings())
     environment.update(
+        s3_stack.connection_settings()
+    )  # the endpoint, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    environment.update(
         {
             "CDC_KAFKA_SASL_PASSWORD": auth_stack.kafka.password,
             "CDC_CASSANDRA_PASSWORD": auth_stack.cassandra.password,
             "DAGSTER_HOME": str(home),
-            "CDC_LAKE_ROOT": str(lake),
+            "CDC_LAKE_ROOT": lake_root,
             "CDC_SPARK_LOG": str(auth_stack.stack.state_dir / "spark.log"),
             "CDC_CUT_IDLE_SECONDS": "0",
         }
@@ -163,7 +180,7 @@ def run_one_microbatch(auth_stack: AuthStack, folder: Path) -> tuple[subprocess.
         text=True,
         timeout=RUN_TIMEOUT_S,
     )
-    return completed, home, lake
+    return completed, home
 
 
 def wrong_password_errors(
@@ -200,8 +217,12 @@ def wrong_password_errors(
     return errors
 
 
-def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, caplog) -> None:
+def test_the_whole_flow_with_every_credential_set_on_s3_shows_no_secret_anywhere(
+    auth_stack: AuthStack, s3_stack: Stack, s3_lake, spark, tmp_path: Path, capfd, caplog
+) -> None:
     stack = auth_stack.stack
+    s3_server = s3_stack.server("s3")
+    s3_secret = StackAuth(s3_server.access_key, s3_server.secret_key)
     state_dir = stack.state_dir
     # -- the search works: a planted password, as text and base64-encoded, is found ----------------
     planted = state_dir / "planted-secret.txt"
@@ -217,9 +238,12 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
     with pytest.raises(Exception, match="Bad credentials|AuthenticationFailed|[Aa]uthentication"):
         Cluster([stack.cassandra_host], port=stack.cassandra_port).connect()
 
-    # -- one micro-batch with the right passwords ------------------------------------------------
-    produced = produce_workload(auth_stack)
-    completed, home, lake = run_one_microbatch(auth_stack, tmp_path)
+    # -- one micro-batch with the right passwords, the lake on S3 ----------------------------------
+    workload = produce_workload(auth_stack)
+    prefix = f"secrets-{uuid.uuid4().hex[:8]}"
+    lake_root = f"s3a://{DEFAULT_BUCKET}/{prefix}"
+    assert s3_lake.root.startswith(f"s3a://{DEFAULT_BUCKET}/")  # `spark` reads this bucket
+    completed, home = run_one_microbatch(auth_stack, s3_stack, lake_root, tmp_path)
     output = f"--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
     assert completed.returncode == 0, output[-6000:]
     assert "succeeded" in completed.stdout, output[-6000:]
@@ -238,7 +262,7 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
     bronze_rows = sum(
         meta.get("rows_written", 0) for key, meta in materialized.items() if key.startswith("bronze/")
     )
-    assert 0 < bronze_rows <= produced, materialized  # read from Kafka with SASL
+    assert 0 < bronze_rows <= len(workload.messages), materialized  # read from Kafka with SASL
     assert any(key.startswith("cassandra/") for key in materialized), sorted(materialized)
     cluster = Cluster(
         [stack.cassandra_host],
@@ -246,10 +270,15 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
         auth_provider=PlainTextAuthProvider(CASSANDRA_USER, auth_stack.cassandra.password),
     )
     try:
-        projected = cluster.connect().execute("SELECT customer_id FROM cdc.customer_by_id LIMIT 1").one()
+        projected = cluster.connect().execute("SELECT count(*) FROM cdc.order_by_id").one()[0]
     finally:
         cluster.shutdown()
-    assert projected is not None  # written to Cassandra with the password
+    truth = workload.state(as_text_values=True)
+    assert projected == len(truth["SIEBEL.S_ORDER"]) > 0  # written to Cassandra with the password
+    for spec in load_specs():
+        silver = silver_rows(spark, f"{lake_root}/silver/{spec.asset_name}", spec)
+        problems = differences(silver, truth_rows(truth[spec.table], spec))
+        assert not problems, f"{spec.table}: {len(problems)} differences, e.g. {problems[:3]}"
 
     # -- errors with wrong passwords (different from the right ones, searched as well) -----------
     wrong_kafka = StackAuth(KAFKA_USER, f"pw-wrong-{secrets.token_urlsafe(12)}")
@@ -262,9 +291,11 @@ def test_passwords_appear_nowhere(auth_stack: AuthStack, tmp_path: Path, capfd, 
     assert "Bad credentials" in errors["client log records"], errors["client log records"][-2000:]
 
     # -- nowhere: files, event log, the run's output, the errors ---------------------------------
-    every_secret = [*auth_stack.secrets(), wrong_kafka, wrong_cassandra]
+    every_secret = [*auth_stack.secrets(), s3_secret, wrong_kafka, wrong_cassandra]
     assert (state_dir / "spark.log").is_file() and (state_dir / "logs" / "kafka.log").is_file()
-    found = leaks_in_files([state_dir, home, lake], every_secret)
+    lake_objects = s3_server.data_dir / DEFAULT_BUCKET / prefix
+    assert (lake_objects / "silver").is_dir()
+    found = leaks_in_files([state_dir, home, lake_objects], every_secret)
     for number, event in enumerate(events):
         hits = leaks(f"{event!r}\n{event}", every_secret)
         if hits:

@@ -147,9 +147,11 @@ def test_a_log_file_sends_sparks_log_there_and_keeps_the_users_java_options():
         "local[2]", [], extra_conf={"spark.driver.extraJavaOptions": "-Dx=1"}, log_file="/tmp/s.log"
     )
 
-    assert "spark.driver.extraJavaOptions" not in plain
+    assert plain["spark.driver.extraJavaOptions"] == "-XX:+UseParallelGC"  # the platform's default
     assert to_file["spark.driver.extraJavaOptions"] == (
         f'-Dlog4j2.configurationFile="{SPARK_LOG_CONFIG}" -Dcdc.spark.log="/var/log/cdc/spark.log"'
+        " -XX:+UseParallelGC"
     )
     assert SPARK_LOG_CONFIG.is_file()
+    # the user's options replace the default, and keep the log file's
     assert with_given["spark.driver.extraJavaOptions"].endswith(' -Dcdc.spark.log="/tmp/s.log" -Dx=1')
