@@ -5,7 +5,8 @@ CDC_KAFKA_BOOTSTRAP, CDC_LAKE_ROOT, CDC_S3_*, CDC_SPARK_MASTER, CDC_CASSANDRA_*)
     python -m tests.integration.full_pipeline_driver <topic prefix> [--rebuild-projections]
 
 Prints one JSON line: whether the run succeeded, the check evaluations, the materialized assets, the
-Spark master, application id and number of executors; with --rebuild-projections, then runs the `rebuild_projections` job and adds what each of its ops did.
+Spark master, application id and number of executors; with --rebuild-projections, then runs the
+`rebuild_projections` job and adds what each of its ops did.
 """
 
 from __future__ import annotations
