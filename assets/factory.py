@@ -310,13 +310,23 @@ def load_specs() -> list[TableSpec]:
 
 
 def load_entities(specs: list[TableSpec]) -> list[GoldEntity]:
-    return load_gold_entities(known_tables={spec.asset_name for spec in specs})
+    """The gold entities `specs` feed: those whose silver tables all have a spec among them (a test or a
+    deployment may run one source's tables only, e.g. with $CDC_SPECS_DIR). An entity's SQL may read only
+    tables that a spec defines, given or shipped: a misspelled table is an error, never a silently
+    missing entity."""
+    given = {spec.asset_name for spec in specs}
+    known = given | {spec.asset_name for spec in load_table_specs(SPECS_DIR)}
+    return [entity for entity in load_gold_entities(known_tables=known) if set(entity.sources) <= given]
 
 
 def load_projections(entities: list[GoldEntity]):
+    """The projections `entities` feed (all of the gold entities each reads are among them); a
+    projection may read only the shipped entities."""
     from assets.projection_spec import load_projection_specs
 
-    return load_projection_specs(known_entities={entity.name for entity in entities})
+    given = {entity.name for entity in entities}
+    known = given | {entity.name for entity in load_gold_entities()}
+    return [p for p in load_projection_specs(known_entities=known) if set(p.entities) <= given]
 
 
 def projection_tables(projection, entities_by_name: dict[str, GoldEntity]) -> list[str]:

@@ -1,12 +1,15 @@
 """`make run`: the whole platform on this machine, end to end, with a summary at the end.
 
 1. starts the local stack (Kafka, Cassandra) in .stack/ (reusing it if it runs);
-2. generates a realistic CRM workload (GoldenGate JSON: an initial load, then changes) and sends it
-   to Kafka in two parts;
+2. generates two sources' workloads and sends them to Kafka in two parts: a realistic CRM (GoldenGate
+   JSON: an initial load, then changes) and an order service (Debezium from Postgres: a snapshot, then
+   changes, with a transactional outbox, rolled-back transactions and a connector restart that
+   delivers some changes twice);
 3. runs the `microbatch` job twice (after each part) in the Dagster instance at .dagster_home/, so
    `make dev` shows the runs, materializations and checks in the UI;
 4. prints rows per table and layer, whether silver equals the source, the checks, the quarantine,
-   a sample `orders_by_customer` query and the Kafka offsets the projections reflect.
+   sample `orders_by_customer` and `order_timeline` queries and the Kafka offsets the projections
+   reflect.
 
 Every `make run` starts from empty tables: it deletes its topics, .lake/ and the `cdc` keyspace first.
 `--small` is the size CI uses. `--stack-dir`, `--lake` and `--dagster-home` put the stack, the tables
@@ -29,23 +32,54 @@ DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 LAKE = PROJECT_ROOT / ".lake"
 STACK_DIR = PROJECT_ROOT / ".stack"
 DEFAULT_SEED = 7
+CONTACTS = "SIEBEL.S_CONTACT"  # the CRM table whose rows are the order service's customers
 
 
 def workload_config(small: bool, seed: int = DEFAULT_SEED, ends_at: datetime | None = None):
-    """The CRM workload `make run` feeds through Kafka (`small`: the size CI uses). Its last transaction
-    commits at `ends_at` (UTC; default: now, to the second), so its tables look as fresh as a live
-    source's and the freshness checks pass. The generator's commit times only move forward from its
-    start, by steps that do not depend on the start: one generation measures the span."""
+    """The CRM workload `make run` feeds through Kafka (`small`: the size CI uses), ending at `ends_at`
+    (see ending_at)."""
     from devtools.workload import WorkloadConfig, generate_workload
 
     initial_rows, changes = (40, 150) if small else (200, 1500)
     config = WorkloadConfig(
         seed=seed, initial_rows=initial_rows, changes=changes, initial_load=True, overlap=5
     )
+    return ending_at(config, generate_workload, ends_at)
+
+
+def order_service_config(
+    small: bool, customer_ids: tuple[str, ...], seed: int = DEFAULT_SEED, ends_at: datetime | None = None
+):
+    """The order service's workload (Debezium from Postgres, its outbox included) `make run` feeds
+    beside the CRM's, ending at `ends_at` (see ending_at); its customers are `customer_ids` (the CRM's
+    contacts: see crm_customers)."""
+    from devtools.workload.order_service import OrderServiceConfig, generate_order_service
+
+    initial_orders, changes = (12, 60) if small else (60, 600)
+    config = OrderServiceConfig(
+        seed=seed,
+        initial_orders=initial_orders,
+        changes=changes,
+        rollback_rate=0.1,  # a visible share of order transactions rolls back, as the demo shows
+        customer_ids=customer_ids,
+    )
+    return ending_at(config, generate_order_service, ends_at)
+
+
+def crm_customers(crm_workload) -> tuple[str, ...]:
+    """The ROW_IDs of the CRM's contacts at the end of its workload: the order service's customers."""
+    return tuple(sorted(crm_workload.state()[CONTACTS]))
+
+
+def ending_at(config, generate, ends_at: datetime | None):
+    """`config` whose last transaction commits at `ends_at` (UTC; default: now, to the second), so its
+    tables look as fresh as a live source's and the freshness checks pass. A generator's commit times
+    only move forward from its start, by steps that do not depend on the start: one generation
+    measures the span."""
     ends_at = ends_at or datetime.now(UTC).replace(microsecond=0)
-    if ends_at.tzinfo is not None:  # the generator writes UTC times without a zone
+    if ends_at.tzinfo is not None:  # the generators write UTC times without a zone
         ends_at = ends_at.astimezone(UTC).replace(tzinfo=None)
-    span = generate_workload(config).ended_at - config.start_time
+    span = generate(config).ended_at - config.start_time
     return replace(config, start_time=ends_at - span)
 
 
@@ -81,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     lake, dagster_home = args.lake.resolve(), args.dagster_home.resolve()
-    config = workload_config(args.small, args.seed, args.ends_at)
+    ends_at = args.ends_at or datetime.now(UTC).replace(microsecond=0)
+    config = workload_config(args.small, args.seed, ends_at)
     started = time.monotonic()
 
     from devtools.stack.stack import Stack
@@ -98,10 +133,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{config.changes} change transactions, committed from {config.start_time:%Y-%m-%d %H:%M:%S} UTC)"
     )
     from devtools.workload import generate_workload
+    from devtools.workload.order_service import generate_order_service
 
     workload = generate_workload(config)
     print(f"    {len(workload.messages)} GoldenGate messages over {len(workload.topics())} topics")
-    _reset(stack, workload.topics(), lake)
+    service_config = order_service_config(args.small, crm_customers(workload), args.seed, ends_at)
+    step(
+        f"Generating the order service's workload (Debezium from Postgres, seed {service_config.seed}: "
+        f"{service_config.initial_orders} orders in its snapshot, {service_config.changes} change transactions)"
+    )
+    service = generate_order_service(service_config)
+    print(
+        f"    {len(service.messages)} Debezium messages over {len(service.topics())} topics: "
+        f"{len(service.events)} outbox events committed, {len(service.rolled_back_order_ids)} order "
+        f"transactions rolled back, {len(service.redelivered_event_ids)} events delivered twice"
+    )
+    _reset(stack, workload.topics() + service.topics(), lake)
 
     step(f"Preparing the Dagster instance in {_shown(dagster_home)}")
     import dagster as dg
@@ -117,9 +164,13 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_seconds = float(os.environ.setdefault("CDC_CUT_IDLE_SECONDS", "5"))
     instance = dg.DagsterInstance.get()
-    half = len(workload.messages) // 2
+    crm_half, service_half = len(workload.messages) // 2, len(service.messages) // 2
+    parts = (
+        workload.messages[:crm_half] + service.messages[:service_half],
+        workload.messages[crm_half:] + service.messages[service_half:],
+    )
     results = []
-    for number, part in enumerate((workload.messages[:half], workload.messages[half:]), start=1):
+    for number, part in enumerate(parts, start=1):
         step(f"Micro-batch {number}/2: producing {len(part)} messages, then materializing every asset")
         produce_messages(stack.kafka_bootstrap, part, partitions=3)
         # The transaction-consistent cut (transforms/cut.py) holds back each partition's newest
@@ -132,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from devtools.demo_summary import print_summary
 
-    ok = print_summary(workload, results[-1], stack)
+    truth = {**workload.state(as_text_values=True), **service.state(as_text_values=True)}
+    ok = print_summary(truth, results[-1], stack)
     step(f"Done in {time.monotonic() - started:.0f}s")
     print(f"    Spark's own log (its warnings): {spark_log}")
     if dagster_home == DAGSTER_HOME and lake == LAKE and stack.state_dir == STACK_DIR:

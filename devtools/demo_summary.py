@@ -6,7 +6,8 @@ from __future__ import annotations
 import dagster as dg
 
 
-def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
+def print_summary(truth: dict[str, dict], result: dg.ExecuteInProcessResult, stack) -> bool:
+    """`truth`: every source table's true rows, as the workloads' state(as_text_values=True) give them."""
     from assets.factory import load_entities, load_projections, load_specs
     from devtools.workload.compare import differences, silver_rows, truth_rows
     from orchestration.loop import not_materialized
@@ -18,7 +19,6 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
     lake = resources["lake"]
     specs = load_specs()
     entities = load_entities(specs)
-    truth = workload.state(as_text_values=True)
     all_equal = True
 
     print("\n==> Rows per table")
@@ -72,16 +72,33 @@ def print_summary(workload, result: dg.ExecuteInProcessResult, stack) -> bool:
             f"{topic}{dict(sorted(parts.items()))}" for topic, parts in sorted(snapshot.kafka_offsets.items())
         )
         print(f"      reflects Kafka offsets (next to read): {offsets}")
-    busiest = session.execute(
-        "SELECT customer_id, count(*) AS orders FROM cdc.orders_by_customer GROUP BY customer_id"
-    ).all()
-    if busiest:
-        customer = max(busiest, key=lambda row: row.orders).customer_id
-        query = "SELECT order_date, order_id, status, total FROM cdc.orders_by_customer WHERE customer_id = %s LIMIT 5"
-        print(f"\n    cqlsh> {query.replace('%s', repr(customer))};")
-        for row in session.execute(query, (customer,)):
-            print(f"      {row.order_date}  {row.order_id:<12} {str(row.status):<14} {row.total}")
+    _sample_query(
+        session,
+        "orders_by_customer",
+        "customer_id",
+        "SELECT order_date, order_id, status, total FROM cdc.orders_by_customer WHERE customer_id = %s LIMIT 5",
+        lambda row: f"{row.order_date}  {row.order_id:<12} {str(row.status):<14} {row.total}",
+    )
+    _sample_query(
+        session,
+        "order_timeline",
+        "order_id",
+        "SELECT committed_at, event_type, status, event_id FROM cdc.order_timeline WHERE order_id = %s LIMIT 5",
+        lambda row: f"{row.committed_at}  {row.event_type:<16} {str(row.status):<10} {row.event_id}",
+    )
     return all_equal and not [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
+
+
+def _sample_query(session, table: str, partition_column: str, query: str, line) -> None:
+    """`query` (one partition of `table`, %s its key) for the partition with the most rows, as cqlsh shows it."""
+    sizes = session.execute(
+        f"SELECT {partition_column}, count(*) AS n FROM cdc.{table} GROUP BY {partition_column}"
+    ).all()
+    if sizes:
+        key = getattr(max(sizes, key=lambda row: row.n), partition_column)
+        print(f"\n    cqlsh> {query.replace('%s', repr(key))};")
+        for row in session.execute(query, (key,)):
+            print(f"      {line(row)}")
 
 
 def _count(spark, path: str) -> int:

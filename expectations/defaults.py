@@ -6,7 +6,9 @@
   ERROR unless said: the spec's keys present and unique (`key_not_null`, `key_unique`), the sequence
   present (`sequence_not_null`), `few_incomplete_rows` (at least `checks.incomplete_mostly` of the rows,
   default 0.95, have every column known) and `fresh`, WARN (the newest change is at most
-  `checks.fresh_max_lag` old, default 1d).
+  `checks.fresh_max_lag` old, default 1d). An outbox table (`outbox:` in its spec) also: its aggregate
+  type, aggregate id and event type present on every event (`event_aggregate_type_not_null`,
+  `event_aggregate_id_not_null`, `event_type_not_null`).
 - gold/<entity> (every entity of assets/gold/entities.yaml), ERROR: its keys present and unique.
 
 A single key column gives `key_not_null` and `key_unique`; several give `key_<column>_not_null` per
@@ -102,9 +104,27 @@ def silver_defaults(spec: TableSpec) -> Suite:
                 freshness={"column": COMMIT_TS_COLUMN[spec.history], "max_lag": spec.checks.fresh_max_lag},
                 severity="WARN",
             ),
+            *outbox_expectations(spec),
         ],
         source=SOURCE,
     )
+
+
+def outbox_expectations(spec: TableSpec) -> list[ExpectationSpec]:
+    """An outbox table's events each name their aggregate and type (what a consumer routes them by)."""
+    if spec.outbox is None:
+        return []
+    columns = {
+        "event_aggregate_type_not_null": spec.outbox.aggregate_type,
+        "event_aggregate_id_not_null": spec.outbox.aggregate_id,
+        "event_type_not_null": spec.outbox.event_type,
+    }
+    return [
+        ExpectationSpec(
+            name=name, type="expect_column_values_to_not_be_null", kwargs={"column": silver_column(column)}
+        )
+        for name, column in columns.items()
+    ]
 
 
 def gold_defaults(entity: GoldEntity) -> Suite:

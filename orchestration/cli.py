@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--table", required=True)
     show.add_argument("--all-columns", action="store_true", help="include the underscore columns")
     show.add_argument("--history", action="store_true", help="print the SCD2 versions instead")
+    show.add_argument(
+        "--as-of",
+        type=datetime.fromisoformat,
+        help="SCD2: the rows as the source held them at this UTC time (e.g. 2026-12-05T10:00:00)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "apply":
@@ -86,6 +91,7 @@ def _apply(args: argparse.Namespace) -> int:
         column_types=spec.columns,
         history=spec.history,
         tombstone_retention_hours=spec.deletes.tombstone_retention_hours,
+        ignored_operations=spec.ignored_operations,
     )
     print(
         json.dumps({"lines": len(lines), "changes": len(rows), "quarantined": len(bad), **_stats_dict(stats)})
@@ -97,14 +103,16 @@ def _show(args: argparse.Namespace) -> int:
     from delta.tables import DeltaTable
 
     from resources.spark_session import build_spark_session
-    from transforms.merge import read_history, read_live_rows, read_table
+    from transforms.merge import read_as_of, read_history, read_live_rows, read_table
     from transforms.sql_text import quote_identifier
 
     spark = build_spark_session(app_name="cdc-lakehouse-cli")
     spark.sparkContext.setLogLevel("ERROR")
     properties = DeltaTable.forPath(spark, args.table).detail().collect()[0]["properties"]
     keys = json.loads(properties.get("cdc.keys", "[]"))
-    if args.history:
+    if args.as_of is not None:
+        frame = read_as_of(spark, args.table, args.as_of)
+    elif args.history:
         frame = read_history(spark, args.table, all_columns=args.all_columns)
     elif args.all_columns:
         frame = read_table(spark, args.table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -17,8 +18,25 @@ from transforms.specs.table import TableSpec
 def specs_on_topics(prefix: str) -> list[TableSpec]:
     """The project's CRM specs, reading topics `<prefix>.<TABLE>` (so tests never share topics)."""
     return [
-        spec.model_copy(update={"topic": f"{prefix}.{spec.table.split('.')[-1]}"}) for spec in load_specs()
+        spec.model_copy(update={"topic": f"{prefix}.{spec.table.split('.')[-1]}"})
+        for spec in load_specs()
+        if spec.source == "crm"
     ]
+
+
+def crm_specs_folder(folder: Path) -> Path:
+    """A specs folder (for $CDC_SPECS_DIR) holding the shipped CRM specs and their source file only: a
+    test that runs the project's definitions on a CRM workload leaves the order service's tables out."""
+    from assets.factory import SPECS_DIR
+    from assets.table_spec import SOURCES_FOLDER, load_table_spec
+
+    crm = folder / "crm_specs"
+    (crm / SOURCES_FOLDER).mkdir(parents=True)
+    shutil.copy(SPECS_DIR / SOURCES_FOLDER / "crm.yaml", crm / SOURCES_FOLDER / "crm.yaml")
+    for path in SPECS_DIR.glob("*.yaml"):
+        if load_table_spec(path).source == "crm":
+            shutil.copy(path, crm / path.name)
+    return crm
 
 
 def unique_prefix() -> str:
@@ -58,3 +76,12 @@ def materialize_all(
 ) -> dg.ExecuteInProcessResult:
     assets = build_assets(specs, load_entities(specs))
     return dg.materialize(assets, resources=res, selection=selection, raise_on_error=True)
+
+
+def error_text(error) -> str:
+    """A Dagster step failure's error (SerializableErrorInfo) with its causes, one message a line."""
+    text = []
+    while error is not None:
+        text.append(error.message)
+        error = error.cause
+    return "\n".join(text)

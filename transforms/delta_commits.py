@@ -17,6 +17,7 @@ from transforms.sql_text import quote_identifier, sql_string
 
 # Table properties Delta keeps itself and refuses from a user (a column-mapped table's column counter).
 DELTA_MANAGED_PROPERTIES = frozenset({"delta.columnMapping.maxColumnId"})
+SKIP_EMPTY_COMMITS = "spark.databricks.delta.skipRecordingEmptyCommits"
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -54,6 +55,21 @@ def latest_progress(
 def progress_metadata(stage: str, **fields) -> str:
     """The userMetadata text for a commit of `stage` (compact JSON, the marker first)."""
     return json.dumps({"stage": stage, **fields}, separators=(",", ":"), sort_keys=False)
+
+
+def record_progress_only(spark: SparkSession, path: str, user_metadata: str) -> None:
+    """A commit that adds no row and records `user_metadata`: a stage consumed input that changes
+    nothing in its output (and must not read it again)."""
+    empty = spark.read.format("delta").load(path).limit(0)
+    previous = spark.conf.get(SKIP_EMPTY_COMMITS, None)
+    spark.conf.set(SKIP_EMPTY_COMMITS, "false")  # Delta skips a commit that adds nothing, by default
+    try:
+        empty.write.format("delta").mode("append").option("userMetadata", user_metadata).save(path)
+    finally:
+        if previous is None:
+            spark.conf.unset(SKIP_EMPTY_COMMITS)
+        else:
+            spark.conf.set(SKIP_EMPTY_COMMITS, previous)
 
 
 def current_version(spark: SparkSession, path: str) -> int | None:

@@ -20,7 +20,13 @@ from pyspark.sql import functions as F
 
 from transforms.bronze_rows import BRONZE_SCHEMA
 from transforms.cut import Cut
-from transforms.delta_commits import current_version, latest_progress, progress_metadata
+from transforms.delta_commits import (
+    current_version,
+    latest_progress,
+    progress_metadata,
+    record_progress_only,
+    table_exists,
+)
 from transforms.merge import MergeStats, apply_changes
 from transforms.specs.table import TableSpec
 
@@ -96,8 +102,10 @@ def apply_new_bronze(
     if bronze_version is None or applied == (bronze_version, new_cut):
         return SilverBatch(None, applied[0], MergeStats())
     # A batch that holds no rows (only Debezium tombstones, or everything beyond the cut) records
-    # nothing and is simply read again next time.
+    # nothing and is simply read again next time. One whose rows are all operations the table ignores
+    # records its progress without a row.
     changes = new_bronze_rows(spark, bronze_path, applied, bronze_version, cut)
+    metadata = progress_metadata(STAGE, bronze_version=bronze_version, cut=new_cut)
     stats = apply_changes(
         spark,
         changes,
@@ -106,7 +114,11 @@ def apply_new_bronze(
         column_types=spec.columns,
         history=spec.history,
         tombstone_retention_hours=spec.deletes.tombstone_retention_hours,
-        commit_metadata=progress_metadata(STAGE, bronze_version=bronze_version, cut=new_cut),
+        ignored_operations=spec.ignored_operations,
+        commit_metadata=metadata,
     )
+    if stats.changes_read == 0 and spec.ignored_operations and table_exists(spark, silver_path):
+        if not changes.isEmpty():  # only operations the table ignores (an outbox's deletes): applied
+            record_progress_only(spark, silver_path, metadata)
     first = 0 if applied[0] is None else applied[0] + 1
     return SilverBatch(first, bronze_version, stats)

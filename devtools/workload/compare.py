@@ -39,10 +39,14 @@ def silver_rows(spark, path: str, spec: TableSpec) -> dict[str, dict]:
 
 
 def truth_rows(truth: dict[str, dict], spec: TableSpec) -> dict[str, dict]:
-    """The same shape from the workload's state (`Workload.state(as_text_values=True)[spec.table]`)."""
+    """The same shape from the workload's state (`Workload.state(as_text_values=True)[spec.table]`):
+    keyed by the key as silver types it (a `long` key is an int)."""
+    key_type = spec.columns.get(spec.keys[0], "string")
     return {
-        row_id: {column: typed(value, spec.columns.get(column, "string")) for column, value in row.items()}
-        for row_id, row in truth.items()
+        typed(key, key_type): {
+            column: typed(value, spec.columns.get(column, "string")) for column, value in row.items()
+        }
+        for key, row in truth.items()
     }
 
 

@@ -409,7 +409,7 @@ def test_projection_rebuild_ops_hold_the_pool_of_their_projection_and_run_config
     op_pools = {
         node.name.removeprefix("rebuild_projection_"): node.definition.pool for node in job.graph.nodes
     }
-    assert op_pools == asset_pools and len(op_pools) == 3
+    assert op_pools == asset_pools and len(op_pools) == 4
     chosen = dg.validate_run_config(job, {"projections": ["order_by_id"]})["ops"]
     assert {op for op, entry in chosen.items() if entry["config"]["chosen"]} == {
         "rebuild_projection_order_by_id"

@@ -520,14 +520,6 @@ def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake)
 PROJECTIONS = {"cassandra/customer_by_id", "cassandra/order_by_id", "cassandra/orders_by_customer"}
 
 
-def _error_text(error) -> str:
-    text = []
-    while error is not None:
-        text.append(error.message)
-        error = error.cause
-    return "\n".join(text)
-
-
 def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spark, stack, tmp_lake):
     """The `microbatch` job of the real Definitions, three runs on one Dagster instance:
 
@@ -543,7 +535,7 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
     from orchestration.definitions import build_definitions
     from orchestration.loop import describe, not_materialized
     from resources.connections import CassandraResource, KafkaResource
-    from tests.pipeline import produce_small_crm_workload, specs_on_topics, unique_prefix
+    from tests.pipeline import error_text, produce_small_crm_workload, specs_on_topics, unique_prefix
 
     prefix = unique_prefix()
     produce_small_crm_workload(stack.kafka_bootstrap, prefix)
@@ -573,7 +565,7 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
         }
 
     first = microbatch()
-    assert first.success, [_error_text(e.step_failure_data.error) for e in first.get_step_failure_events()]
+    assert first.success, [error_text(e.step_failure_data.error) for e in first.get_step_failure_events()]
     assert PROJECTIONS <= _materialized(first)
 
     customer = str(tmp_lake / "gold" / "customer")
@@ -598,7 +590,7 @@ def test_a_failing_gold_check_holds_back_only_what_is_built_from_its_entity(spar
     assert {"customer_id": duplicate} in key_unique.metadata["sample_keys"].value
     [failure] = held.get_step_failure_events()
     assert failure.step_key == "expectations_gold_customer"
-    assert "gold/customer: key_unique" in _error_text(failure.step_failure_data.error)
+    assert "gold/customer: key_unique" in error_text(failure.step_failure_data.error)
     materialized = _materialized(held)
     assert "cassandra/customer_by_id" not in materialized
     assert {"gold/customer", "cassandra/order_by_id", "cassandra/orders_by_customer"} <= materialized

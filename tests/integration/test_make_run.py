@@ -1,9 +1,10 @@
 """`make run` in its CI size: `python -m devtools.demo --small`, against the test stack, with its
 lake and Dagster instance in temporary folders, judged by the summary it prints and by what its lake
 and instance hold: the whole flow end to end (CRM workload with an initial load overlapping the change
-stream -> Kafka -> bronze -> silver -> gold -> checks -> Cassandra, in two micro-batches). Silver must
-equal the generator's true source tables, gold the cleanup rules applied in plain Python
-(tests/gold_expectation.py) to that truth; the second batch updates gold incrementally; the loop then
+stream, and an order service's Debezium workload with its transactional outbox -> Kafka -> bronze ->
+silver -> gold -> checks -> Cassandra, in two micro-batches). Silver must equal the generators' true
+source tables, gold the cleanup rules applied in plain Python (tests/gold_expectation.py,
+tests/order_service_expectation.py) to that truth, the outbox timeline the committed events; the second batch updates gold incrementally; the loop then
 runs only what has work, and a run of every asset with nothing new changes no table.
 
 `make run` empties its topics and drops the `cdc` keyspace first, so it never runs on a shared stack
@@ -120,10 +121,18 @@ def test_make_run_summary_shows_rows_in_every_layer_and_silver_equal_to_the_sour
         )
 
 
+def _workloads():
+    """make run's two workloads, generated again as make run generated them (the same end time)."""
+    from devtools.demo import crm_customers, order_service_config, workload_config
+    from devtools.workload import generate_workload
+    from devtools.workload.order_service import generate_order_service
+
+    crm = generate_workload(workload_config(small=True, ends_at=ENDS_AT))
+    return crm, generate_order_service(order_service_config(True, crm_customers(crm), ends_at=ENDS_AT))
+
+
 def test_make_run_gives_silver_equal_to_the_source_and_gold_the_cleanup_rules(make_run_small, spark):
     from assets.factory import load_entities, load_specs
-    from devtools.demo import workload_config
-    from devtools.workload import generate_workload
     from devtools.workload.compare import differences as silver_differences
     from devtools.workload.compare import silver_rows, truth_rows
     from tests.gold_expectation import (
@@ -136,9 +145,10 @@ def test_make_run_gives_silver_equal_to_the_source_and_gold_the_cleanup_rules(ma
     from transforms.gold.engine import HASH_COLUMN
 
     _, lake, _ = make_run_small
-    workload = generate_workload(workload_config(small=True, ends_at=ENDS_AT))
+    crm, service = _workloads()
     specs = load_specs()
-    truth = workload.state(as_text_values=True)
+    truth = {**crm.state(as_text_values=True), **service.state(as_text_values=True)}
+    assert {spec.source for spec in specs} == {"crm", "orders"}
     for spec in specs:
         silver = silver_rows(spark, str(lake / "silver" / spec.asset_name), spec)
         problems = silver_differences(silver, truth_rows(truth[spec.table], spec))
@@ -146,18 +156,103 @@ def test_make_run_gives_silver_equal_to_the_source_and_gold_the_cleanup_rules(ma
     bronze_events = sum(
         spark.read.format("delta").load(str(lake / "bronze" / s.asset_name)).count() for s in specs
     )
-    assert bronze_events == len(workload.messages)
+    # one bronze row per Kafka record with a change: every GoldenGate message, every Debezium one
+    # but the tombstones (the re-delivered ones too: each is a record of its own)
+    assert bronze_events == len(crm.messages) + sum(m.value is not None for m in service.messages)
 
-    source = truth_as_silver(truth, specs)
+    crm_specs = [spec for spec in specs if spec.source == "crm"]
+    source = truth_as_silver(truth, crm_specs)
     assert ambiguous_lookups(source) == []
     expected = expected_gold(source)
-    for entity in load_entities(specs):
+    for entity in load_entities(crm_specs):
         (key,) = entity.keys
         rows = read_gold(spark, str(lake / "gold" / entity.name), key)
         gold = {k: {c: v for c, v in row.items() if c != HASH_COLUMN} for k, row in rows.items()}
         problems = differences(gold, expected[entity.name])
         assert not problems, f"gold {entity.name}: {len(problems)} differences, e.g. {problems[:3]}"
         assert gold, f"gold {entity.name} is empty"
+
+
+def test_make_run_order_service_gold_and_its_outbox_timeline_hold_each_committed_event_once(
+    make_run_small, unshared_stack, spark
+):
+    """The order service's gold is its rules applied to the truth; the outbox gives gold `order_event` and
+    the Cassandra `order_timeline` every committed event once (the ones the connector re-delivered
+    too), none of a rolled-back transaction, each order's events newest first in commit order."""
+    from cassandra.cluster import Cluster
+
+    from tests.gold_expectation import differences, read_gold
+    from tests.order_service_expectation import expected_order_events, expected_service_orders
+    from transforms.gold.engine import HASH_COLUMN
+
+    _, lake, _ = make_run_small
+    _, service = _workloads()
+    assert service.rolled_back_order_ids and service.redelivered_event_ids  # the workload has both cases
+
+    def gold(entity: str, key: str) -> dict:
+        rows = read_gold(spark, str(lake / "gold" / entity), key)
+        return {k: {c: v for c, v in row.items() if c != HASH_COLUMN} for k, row in rows.items()}
+
+    orders = gold("service_order", "order_id")
+    problems = differences(orders, expected_service_orders(service.state(as_text_values=True)))
+    assert not problems, f"gold service_order: {len(problems)} differences, e.g. {problems[:3]}"
+    assert not {int(i) for i in service.rolled_back_order_ids} & set(orders)
+
+    events = gold("order_event", "event_id")
+    content = {
+        k: {c: v for c, v in row.items() if c not in ("committed_at", "source_position")}
+        for k, row in events.items()
+    }
+    committed = list(service.state(as_text_values=True)["public.outbox"].values())  # in commit order
+    problems = differences(content, expected_order_events(committed))
+    assert not problems, f"gold order_event: {len(problems)} differences, e.g. {problems[:3]}"
+    assert not set(service.rolled_back_order_ids) & {row["order_id"] for row in events.values()}
+    in_commit_order: dict[str, list[str]] = {}
+    for event in service.events:  # the generator's events are in commit order
+        in_commit_order.setdefault(event["aggregateid"], []).append(event["id"])
+
+    cluster = Cluster([unshared_stack.cassandra_host], port=unshared_stack.cassandra_port)
+    try:
+        session = cluster.connect()
+        timeline: dict[str, list[str]] = {}
+        for order_id in in_commit_order:
+            rows = session.execute("SELECT event_id FROM cdc.order_timeline WHERE order_id = %s", (order_id,))
+            timeline[order_id] = [row.event_id for row in rows]
+        projected = session.execute("SELECT count(*) FROM cdc.order_timeline").one()[0]
+    finally:
+        cluster.shutdown()
+    assert timeline == {order: events[::-1] for order, events in in_commit_order.items()}  # newest first
+    assert projected == len(service.events)  # each event once: the re-delivered ones too
+
+
+def test_make_run_orders_history_shows_each_order_as_the_source_held_it_at_any_moment(make_run_small, spark):
+    """silver `orders` keeps its history (SCD2). As of the snapshot's time it holds exactly the orders
+    the snapshot read; as of each outbox event's commit time, the order is in the status the event
+    reports (the service wrote both in one transaction)."""
+    from transforms.merge import read_as_of, read_history
+
+    _, lake, _ = make_run_small
+    _, service = _workloads()
+    path = str(lake / "silver" / "orders")
+
+    def statuses(moment: datetime) -> dict[int, str]:
+        return {row["id"]: row["status"] for row in read_as_of(spark, path, moment).collect()}
+
+    reads = [json.loads(m.value) for m in service.messages if m.topic == "orders.public.orders" and m.value]
+    reads = [r for r in reads if r["op"] == "r"]
+    snapshot_time = datetime.fromtimestamp(reads[0]["source"]["ts_ms"] / 1000, UTC).replace(tzinfo=None)
+    assert statuses(snapshot_time) == {r["after"]["id"]: r["after"]["status"] for r in reads}
+
+    events = (
+        spark.read.format("delta")
+        .load(str(lake / "gold" / "order_event"))
+        .where("event_type != 'OrderDeleted'")
+        .orderBy("source_position")
+        .collect()
+    )
+    for event in events[:: max(1, len(events) // 8)]:  # 8 moments across the stream
+        assert statuses(event["committed_at"]).get(int(event["order_id"])) == event["status"], event
+    assert read_history(spark, path).count() > len(service.final_state["public.orders"])
 
 
 def test_make_run_second_micro_batch_updates_gold_incrementally(make_run_small):
@@ -170,7 +265,7 @@ def test_make_run_second_micro_batch_updates_gold_incrementally(make_run_small):
         for e in events
         if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
     }
-    for entity in ("customer", "order"):
+    for entity in ("customer", "order", "service_order", "order_event"):
         metadata = {name: value.value for name, value in materialized[f"gold/{entity}"].items()}
         assert (metadata["mode"], metadata["full_recompute_reason"]) == (INCREMENTAL, "-"), metadata
         assert metadata["keys_recomputed"] > 0

@@ -29,7 +29,7 @@ from devtools.workload.capture import WorkloadMessage
 from devtools.workload.producer import produce_messages
 from expectations.checks import build_asset_checks
 from expectations.suite import load_suites
-from tests.pipeline import resources, specs_on_topics, unique_prefix
+from tests.pipeline import error_text, resources, specs_on_topics, unique_prefix
 from transforms.merge import read_live_rows
 
 pytestmark = pytest.mark.integration
@@ -216,9 +216,7 @@ def test_widened_dropped_and_renamed_columns_through_kafka_dagster_silver_gold_a
     narrowed = run(refused)
     assert not narrowed.success
     [failure] = [e for e in narrowed.get_step_failure_events() if e.step_key == "silver__s_prod_int"]
-    error, message = failure.step_failure_data.error, ""
-    while error is not None:
-        message, error = message + error.message, error.cause
+    message = error_text(failure.step_failure_data.error)
     assert all(
         text in message for text in ("s_prod_int", "X_LIST_PRICE", "decimal(22,7)", "decimal(12,2)")
     ), message

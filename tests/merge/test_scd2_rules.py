@@ -17,7 +17,7 @@ from tests.reference_model import (
     time_at,
     versions_in_source_order,
 )
-from transforms.merge import read_live_rows
+from transforms.merge import read_as_of, read_live_rows
 
 pytestmark = pytest.mark.integration
 
@@ -240,3 +240,28 @@ def test_scd2_a_column_that_appears_is_unknown_in_every_version_never_fully_imag
     ]
     assert versions == versions_in_source_order(history)
     assert stats.new_columns == ("B",)
+
+
+def test_scd2_rows_as_of_a_moment_are_the_versions_valid_then(silver_scd2):
+    """read_as_of (`cdc-lakehouse show --as-of`): the state the source held at a commit time, a late
+    change included; a key deleted before the moment, or inserted after it, has no row."""
+    history = [
+        change(1, IMAGE, 1, {"A": "a"}),
+        change(2, IMAGE, 2, {"A": "x"}),
+        change(5, UPDATE, 1, {"A": "a5"}),
+        change(6, DELETE, 2),
+        change(8, IMAGE, 3, {"A": "new"}),
+    ]
+    silver_scd2.apply(history[:2] + history[3:])
+    silver_scd2.apply([history[2]])  # late
+
+    def as_of(position: int) -> dict[str, str]:
+        rows = read_as_of(silver_scd2.spark, silver_scd2.path, time_at(position))
+        return {row["ID"]: row["A"] for row in rows.collect()}
+
+    assert as_of(0) == {}
+    assert as_of(1) == {"1": "a"}  # a version is valid from its own commit time
+    assert as_of(4) == {"1": "a", "2": "x"}
+    assert as_of(5) == {"1": "a5", "2": "x"}
+    assert as_of(7) == {"1": "a5"}
+    assert as_of(9) == {"1": "a5", "3": "new"}

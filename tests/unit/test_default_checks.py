@@ -136,6 +136,23 @@ def test_an_scd2_table_is_checked_on_its_current_versions(tmp_path):
     assert columns["fresh"] == "_valid_from_ts"
 
 
+def test_an_outbox_table_is_checked_for_the_aggregate_and_type_of_every_event(tmp_path):
+    outbox = "table: svc.events\ntopic: svc.events\nformat: debezium_json\nkeys: [event_id]\n"
+    outbox += "outbox: {event_id: event_id, aggregate_id: order_ref}\n"
+    (tmp_path / "specs").mkdir()
+    spec = load_table_spec(write(tmp_path / "specs", "events.yaml", outbox))
+    [silver] = [s for s in default_suites([spec], []) if s.asset == "silver/events"]
+    columns = {e.name: e.kwargs.get("column") for e in silver.expectations}
+    assert {name: columns[name] for name in columns if name.startswith("event_")} == {
+        "event_aggregate_type_not_null": "aggregatetype",
+        "event_aggregate_id_not_null": "order_ref",
+        "event_type_not_null": "type",
+    }
+    plain = load_table_spec(write(tmp_path / "specs", "plain.yaml", WIDGET))
+    [plain_silver] = [s for s in default_suites([plain], []) if s.asset.startswith("silver/")]
+    assert not [e for e in plain_silver.expectations if e.name.startswith("event_")]
+
+
 def test_the_spec_checks_block_sets_the_parameters_of_the_defaults(tmp_path):
     text = WIDGET + "checks:\n  quarantined_max: 3\n  incomplete_mostly: 0.99\n  fresh_max_lag: 6h\n"
     suites = widget_suites(tmp_path, text)

@@ -78,7 +78,8 @@ def test_the_shipped_projections_load_and_read_only_gold_entities():
     specs = {
         spec.projection: spec for spec in load_projection_specs(PROJECTIONS_DIR, known_entities=set(gold))
     }
-    assert sorted(specs) == ["customer_by_id", "order_by_id", "orders_by_customer"]
+    assert sorted(specs) == ["customer_by_id", "order_by_id", "order_timeline", "orders_by_customer"]
+    assert specs["order_timeline"].clustering_columns == [("source_position", "desc"), ("event_id", "asc")]
     assert specs["orders_by_customer"].primary_key == ["customer_id", "order_date", "order_id"]
     assert specs["orders_by_customer"].clustering_columns == [("order_date", "desc"), ("order_id", "asc")]
     assert specs["orders_by_customer"].latest_n == 30

@@ -120,10 +120,22 @@ def test_a_spec_that_is_not_a_mapping_is_an_error_at_line_1(tmp_path):
     assert load_error(path).startswith(f"{path}:1: a table spec is a mapping")
 
 
-def test_every_crm_spec_loads_with_its_topic_keys_and_description():
+ORDER_SERVICE_TABLES = ["order_lines", "orders", "outbox", "payments"]
+
+
+def test_every_shipped_spec_loads_with_its_source_topic_keys_and_description():
     specs = load_table_specs(SPECS)
-    assert [s.table for s in specs] == [f"SIEBEL.{t}" for t in CRM_TABLES]
-    for spec in specs:
+    assert [s.table for s in specs] == [f"SIEBEL.{t}" for t in CRM_TABLES] + [
+        f"public.{t}" for t in ORDER_SERVICE_TABLES
+    ]
+    for spec in specs[len(CRM_TABLES) :]:
+        assert spec.source == "orders" and spec.format == "debezium_json"
+        assert spec.topic == f"orders.{spec.table}"
+        assert spec.keys == ["id"] and spec.sequence_by == ["lsn"]
+        assert spec.description and len(spec.description) > 30
+    assert [s.asset_name for s in specs if s.outbox is not None] == ["outbox"]
+    for spec in specs[: len(CRM_TABLES)]:
+        assert spec.source == "crm"
         short = spec.table.split(".")[1]
         assert spec.topic == f"crm.{short}"
         assert spec.format == "goldengate_json"
@@ -223,7 +235,40 @@ def test_a_topic_pattern_without_the_table_name_is_refused(tmp_path):
 
 def test_the_shipped_specs_say_only_what_is_particular_to_their_table():
     shared = ("format:", "topic:", "keys:", "sequence_by:", "  CREATED:", "  LAST_UPD:")
+    sequence_by = {"crm": ["csn", "pos"], "orders": ["lsn"]}
     for path in sorted(SPECS.glob("*.yaml")):
         lines = path.read_text().splitlines()
         assert not [line for line in lines if line.startswith(shared)], path
-        assert load_table_spec(path).sequence_by == ["csn", "pos"]
+        spec = load_table_spec(path)
+        assert spec.sequence_by == sequence_by[spec.source], path
+
+
+OUTBOX = "table: public.outbox\ntopic: orders.public.outbox\nformat: debezium_json\n"
+
+
+def test_an_outbox_spec_takes_debeziums_column_names_and_ignores_deletes_and_truncates(tmp_path):
+    spec = load_table_spec(write(tmp_path, "outbox.yaml", OUTBOX + "keys: [id]\noutbox: {}\n"))
+    assert spec.outbox is not None
+    assert (spec.outbox.event_id, spec.outbox.aggregate_id, spec.outbox.event_type) == (
+        "id",
+        "aggregateid",
+        "type",
+    )
+    assert spec.ignored_operations == ["delete", "truncate"]
+    plain = load_table_spec(write(tmp_path, "plain.yaml", OUTBOX + "keys: [id]\n"))
+    assert plain.ignored_operations == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ("keys: [aggregateid]\noutbox: {}\n", "keyed by its event id: keys ['aggregateid'] must be [id]"),
+        ("keys: [event_id]\noutbox: {event_id: uuid}\n", "keys ['event_id'] must be [uuid]"),
+        ("keys: [id]\nhistory: scd2\noutbox: {}\n", "history scd1"),
+        ("keys: [id]\noutbox: {aggregate: x}\n", "aggregate"),
+    ],
+)
+def test_an_outbox_spec_that_is_not_keyed_by_its_event_id_fails_naming_the_file(tmp_path, fields, said):
+    with pytest.raises(SpecError) as caught:
+        load_table_spec(write(tmp_path, "outbox.yaml", OUTBOX + fields))
+    assert "outbox.yaml" in str(caught.value) and said in str(caught.value)

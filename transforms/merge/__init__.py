@@ -1,6 +1,6 @@
 """The silver merge engine: bronze change rows -> silver Delta tables (see transforms.merge.engine).
 
-    from transforms.merge import apply_changes, read_live_rows, read_history, read_table, MergeStats
+    from transforms.merge import apply_changes, read_live_rows, read_history, read_as_of, read_table, MergeStats
 
 The names are loaded on first use, so Spark's Python workers can import transforms.merge.fold (the
 replay they run) without Delta's Python package.
@@ -13,6 +13,7 @@ import importlib
 _EXPORTS = {
     "apply_changes": "transforms.merge.engine",
     "MergeError": "transforms.merge.layout",
+    "read_as_of": "transforms.merge.layout",
     "read_history": "transforms.merge.layout",
     "read_live_rows": "transforms.merge.layout",
     "read_table": "transforms.merge.layout",

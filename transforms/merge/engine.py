@@ -12,7 +12,10 @@ table (a commit without data). A rerun of a batch already applied changes no row
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from transforms.merge import change_log
 from transforms.merge.layout import (
@@ -45,6 +48,7 @@ def apply_changes(
     history: str = "scd1",
     tombstone_retention_hours: float = 168,
     commit_metadata: str | None = None,
+    ignored_operations: Sequence[str] = (),
 ) -> MergeStats:
     """Apply bronze rows (transforms.bronze_rows.BRONZE_SCHEMA) of ONE source table to its silver table.
 
@@ -53,6 +57,7 @@ def apply_changes(
     declared columns exist from the start, others appear as nullable columns when first seen. Silver
     names each column as the source does, but for backticks (layout.silver_column).
     history: 'scd1' (current row per key) or 'scd2' (every version). An empty batch writes nothing.
+    ignored_operations: ops (`delete`, `truncate`) this table does not apply: an outbox's (TableSpec).
     """
     keys = [silver_column(k) for k in keys]
     column_types = {silver_column(c): t for c, t in (column_types or {}).items()}
@@ -65,6 +70,8 @@ def apply_changes(
         raise MergeError(f"columns {reserved} collide with silver's metadata columns; rename them")
     types = {c: spark_type(t) for c, t in column_types.items()}
 
+    if ignored_operations:
+        changes = changes.where(~F.col("op").isin(*ignored_operations))
     normalized = normalize(changes, keys).persist()
     try:
         counts = count_batch(normalized, types, keys)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -236,3 +237,15 @@ def read_history(spark: SparkSession, path: str, all_columns: bool = False) -> D
         return table
     validity = [VALID_FROM_SEQ, VALID_TO_SEQ, VALID_FROM_TS, VALID_TO_TS, IS_CURRENT, INCOMPLETE]
     return table.select(*[quote_identifier(c) for c in user_columns(table)], *validity)
+
+
+def read_as_of(spark: SparkSession, path: str, moment: datetime) -> DataFrame:
+    """An SCD2 table's rows as the source held them at `moment` (a source commit time; naive is UTC): the
+    versions valid then, `_valid_from_ts <= moment < _valid_to_ts` (an open version has no end). A key
+    deleted before `moment` and not re-inserted has no row; so has a key inserted after it."""
+    versions = read_history(spark, path)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    at = F.lit(moment.isoformat(sep=" ")).cast("timestamp")  # read in the session's time zone, UTC
+    valid = (F.col(VALID_FROM_TS) <= at) & (F.col(VALID_TO_TS).isNull() | (F.col(VALID_TO_TS) > at))
+    return versions.where(valid).select(*[quote_identifier(c) for c in user_columns(versions)])

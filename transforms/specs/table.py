@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from transforms.changes import Op
@@ -76,6 +77,20 @@ def parse_lag(text: str) -> timedelta:
     return timedelta(**{LAG_UNITS[match.group(2)]: int(match.group(1))})
 
 
+class OutboxSpec(_Strict):
+    """A transactional outbox table (Debezium's outbox event router shape; the defaults are its column
+    names): each row is one domain event the service wrote in the same transaction as its business
+    change. Silver keeps every event once, keyed by `event_id` (a re-delivered row is the same event),
+    with its source position (`_sequence`) to order an aggregate's events; a delete or truncate of
+    outbox rows is the service clearing the table, not an event, and changes nothing in silver."""
+
+    event_id: str = "id"
+    aggregate_type: str = "aggregatetype"
+    aggregate_id: str = "aggregateid"
+    event_type: str = "type"
+    payload: str = "payload"
+
+
 class ChecksSpec(_Strict):
     """The parameters of the default checks every table gets (expectations/defaults.py); a table's
     `checks:` block changes them for that table."""
@@ -113,6 +128,8 @@ class TableSpec(_Strict):
     into bronze; a value its type cannot hold quarantines the record (transforms/decoders/column_types.py)."""
     checks: ChecksSpec = ChecksSpec()
     """Parameters of the table's default checks (expectations/defaults.py)."""
+    outbox: OutboxSpec | None = None
+    """Set: the table is a transactional outbox (OutboxSpec): its deletes and truncates are ignored."""
     timestamp_format: str | None = None
     """GoldenGate only: the site's `gg.format.timestamp` pattern (e.g. `yyyy-MM-dd HH:mm:ss.SSSSSS`).
     Set, it is the one shape date and timestamp columns accept; unset, GoldenGate's default shapes."""
@@ -142,6 +159,24 @@ class TableSpec(_Strict):
             if unknown or not sequence_by:
                 raise ValueError(f"{sequence_by} for {format_}: {SEQUENCE_FIELDS_HINT[format_]}")
         return sequence_by
+
+    @model_validator(mode="after")
+    def _outbox_keyed_by_event_id(self) -> TableSpec:
+        if self.outbox is not None:
+            if self.keys != [self.outbox.event_id]:
+                raise ValueError(
+                    f"an outbox table is keyed by its event id: keys {self.keys} must be [{self.outbox.event_id}]"
+                )
+            if self.history != "scd1":
+                raise ValueError(
+                    "an outbox table keeps each event once: history scd1 (its rows never change)"
+                )
+        return self
+
+    @property
+    def ignored_operations(self) -> list[Op]:
+        """Operations silver does not apply: an outbox's deletes and truncates (OutboxSpec)."""
+        return [Op.DELETE, Op.TRUNCATE] if self.outbox is not None else []
 
     @property
     def asset_name(self) -> str:
