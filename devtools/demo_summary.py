@@ -9,10 +9,8 @@ import dagster as dg
 def print_summary(truth: dict[str, dict], result: dg.ExecuteInProcessResult, stack) -> bool:
     """`truth`: every source table's true rows, as the workloads' state(as_text_values=True) give them."""
     from assets.factory import load_entities, load_projections, load_specs
-    from devtools.workload.compare import differences, silver_rows, truth_rows
     from orchestration.loop import not_materialized
     from resources.connections import resources_from_env
-    from transforms.delta_commits import table_exists
 
     resources = resources_from_env()
     spark = resources["spark"].session(resources["lake"])
@@ -25,18 +23,13 @@ def print_summary(truth: dict[str, dict], result: dg.ExecuteInProcessResult, sta
     print(
         f"    {'table':<14} {'bronze events':>13} {'quarantined':>11} {'silver rows':>11}  silver = source?"
     )
-    for spec in specs:
-        bronze = _count(spark, lake.table_path("bronze", spec.asset_name))
-        quarantined = _count(spark, lake.table_path("quarantine", spec.asset_name))
-        silver_path = lake.table_path("silver", spec.asset_name)
-        if table_exists(spark, silver_path):
-            problems = differences(silver_rows(spark, silver_path, spec), truth_rows(truth[spec.table], spec))
-            silver = len(silver_rows(spark, silver_path, spec))
-        else:
-            problems, silver = ["no silver table"], 0
-        all_equal &= not problems
-        verdict = "yes" if not problems else f"NO: {len(problems)} differences, e.g. {problems[0]}"
-        print(f"    {spec.asset_name:<14} {bronze:>13} {quarantined:>11} {silver:>11}  {verdict}")
+    for source in sorted({spec.source for spec in specs}):
+        tables = [spec for spec in specs if spec.source == source]
+        print(f"    source {source} ({', '.join(sorted({spec.format for spec in tables}))}):")
+        for spec in tables:
+            problems, line = _table_line(spark, lake, spec, truth[spec.table])
+            all_equal &= not problems
+            print(line)
     print(f"    {'gold entity':<14} {'rows':>13}")
     for entity in entities:
         print(f"    {entity.name:<14} {_count(spark, lake.table_path('gold', entity.name)):>13}")
@@ -87,6 +80,23 @@ def print_summary(truth: dict[str, dict], result: dg.ExecuteInProcessResult, sta
         lambda row: f"{row.committed_at}  {row.event_type:<16} {str(row.status):<10} {row.event_id}",
     )
     return all_equal and not [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
+
+
+def _table_line(spark, lake, spec, truth_rows_of_table: dict) -> tuple[list[str], str]:
+    """(silver's differences from the source, the table's summary line)."""
+    from devtools.workload.compare import differences, silver_rows, truth_rows
+    from transforms.delta_commits import table_exists
+
+    bronze = _count(spark, lake.table_path("bronze", spec.asset_name))
+    quarantined = _count(spark, lake.table_path("quarantine", spec.asset_name))
+    silver_path = lake.table_path("silver", spec.asset_name)
+    if table_exists(spark, silver_path):
+        rows = silver_rows(spark, silver_path, spec)
+        problems = differences(rows, truth_rows(truth_rows_of_table, spec))
+    else:
+        rows, problems = {}, ["no silver table"]
+    verdict = "yes" if not problems else f"NO: {len(problems)} differences, e.g. {problems[0]}"
+    return problems, f"    {spec.asset_name:<14} {bronze:>13} {quarantined:>11} {len(rows):>11}  {verdict}"
 
 
 def _sample_query(session, table: str, partition_column: str, query: str, line) -> None:

@@ -15,12 +15,16 @@ from resources.connections import CassandraResource, KafkaResource, LakeResource
 from transforms.specs.table import TableSpec
 
 
+def crm_specs() -> list[TableSpec]:
+    """The project's specs of the CRM, the source the CRM workload generator simulates (the order
+    service's tables are tested with their own workload: tests/integration/test_make_run.py)."""
+    return [spec for spec in load_specs() if spec.source == "crm"]
+
+
 def specs_on_topics(prefix: str) -> list[TableSpec]:
     """The project's CRM specs, reading topics `<prefix>.<TABLE>` (so tests never share topics)."""
     return [
-        spec.model_copy(update={"topic": f"{prefix}.{spec.table.split('.')[-1]}"})
-        for spec in load_specs()
-        if spec.source == "crm"
+        spec.model_copy(update={"topic": f"{prefix}.{spec.table.split('.')[-1]}"}) for spec in crm_specs()
     ]
 
 

@@ -153,7 +153,7 @@ def browser(tmp_path_factory):
         "--disable-sync",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
         # the asset graph draws only the nodes in view: a tall window shows a whole layer
-        "--window-size=2400,3000",
+        "--window-size=2400,4800",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

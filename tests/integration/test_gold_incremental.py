@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from assets.gold_spec import GoldEntity, load_gold_entities
-from assets.table_spec import load_table_specs
+from assets.factory import load_entities
+from assets.gold_spec import GoldEntity
 from devtools.workload import WorkloadConfig, generate_workload
 from tests.gold_expectation import differences, read_gold
+from tests.pipeline import crm_specs
 from transforms.bronze_rows import BRONZE_SCHEMA, to_bronze_row
 from transforms.changes import ChangeRecord, KafkaCoordinates, KafkaMessage, Op
 from transforms.decoders import decode_for_spec
@@ -43,10 +44,10 @@ from transforms.specs.table import TableSpec
 
 pytestmark = pytest.mark.integration
 
-SPECS = load_table_specs(Path(__file__).resolve().parents[2] / "assets" / "specs")
+SPECS = crm_specs()
 SPEC_BY_TOPIC = {spec.topic: spec for spec in SPECS}
 SPEC_BY_NAME = {spec.asset_name: spec for spec in SPECS}
-ENTITIES = load_gold_entities(known_tables=set(SPEC_BY_NAME))
+ENTITIES = load_entities(SPECS)
 ENTITY = {entity.name: entity for entity in ENTITIES}
 WORKLOAD = WorkloadConfig(seed=23, initial_rows=40, changes=160)
 BATCHES = 2  # every silver batch costs one merge per table: the slow part of this module

@@ -30,10 +30,11 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from assets.gold_spec import GoldEntity, load_gold_entities
-from assets.table_spec import load_table_specs
+from assets.factory import load_entities
+from assets.gold_spec import GoldEntity
 from devtools.workload import WorkloadConfig, generate_workload, load_catalogue
 from tests.gold_expectation import Silver, differences, expected_gold
+from tests.pipeline import crm_specs
 from transforms.decoders.column_types import typed_value
 from transforms.delta_commits import current_version
 from transforms.gold.engine import HASH_COLUMN, GoldError, GoldStats, refresh_entity, register_silver_views
@@ -41,7 +42,7 @@ from transforms.sequence import encode_sequence
 
 pytestmark = pytest.mark.integration
 
-SPECS = load_table_specs(Path(__file__).resolve().parents[2] / "assets" / "specs")
+SPECS = crm_specs()
 CATALOGUE = load_catalogue()
 WORKLOAD = WorkloadConfig(seed=11, initial_rows=60, changes=300)
 NEWER = "2030-01-01 00:00:00"  # commit time of the rows the tests add or change after the workload
@@ -269,7 +270,7 @@ def runs(spark, tmp_path_factory) -> GoldRuns:
     of the renamed silver stay registered for the tests that run the engine themselves."""
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"  # read_gold and the views rely on it
     lake = tmp_path_factory.mktemp("gold_lake")
-    entities = load_gold_entities(known_tables={spec.asset_name for spec in SPECS})
+    entities = load_entities(SPECS)
     keys = {e.name: e.keys[0] for e in entities}
     truth = source_truth()
     sequence = Sequences(truth)

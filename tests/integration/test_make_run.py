@@ -108,6 +108,7 @@ def test_make_run_summary_shows_rows_in_every_layer_and_silver_equal_to_the_sour
 
     specs = load_specs()
     rows = _section(summary, "Rows per table")
+    assert "source crm (goldengate_json):" in rows and "source orders (debezium_json):" in rows, rows
     for spec in specs:
         match = re.search(rf"^    {re.escape(spec.asset_name)}\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$", rows, re.M)
         assert match, f"no row for {spec.asset_name} in:\n{rows}"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assets.table_spec import load_table_specs
 from devtools.workload import WorkloadConfig, generate_workload, load_catalogue
 from devtools.workload.catalogue import DEFAULT_CATALOGUE, CatalogueError
+from tests.pipeline import crm_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_COLUMNS = [
@@ -29,12 +29,6 @@ SYSTEM_COLUMNS = [
 @pytest.fixture(scope="module")
 def catalogue():
     return load_catalogue()
-
-
-def crm_specs():
-    """The shipped specs of the CRM, the source this generator simulates (the order service has its own:
-    devtools/workload/order_service.py, tests/unit/test_workload_order_service.py)."""
-    return [spec for spec in load_table_specs(ROOT / "assets" / "specs") if spec.source == "crm"]
 
 
 def test_every_spec_has_a_catalogue_table_and_the_topic_the_generator_writes(catalogue):
