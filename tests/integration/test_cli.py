@@ -240,8 +240,11 @@ def _history(capsys, table) -> list[tuple]:
     return [(v["NAME"], position(v["_valid_from_seq"]), position(v["_valid_to_seq"])) for v in versions]
 
 
-def test_scd2_history_through_the_cli_has_one_version_per_distinct_state(tmp_path, capsys):
-    """The source wrote NAME=Alice at 5, 10 and 15, Charlie at 20; a late Bob at 12 arrives in a later batch."""
+def test_scd2_history_through_the_cli_has_one_version_per_distinct_state_and_shows_any_moment(
+    tmp_path, capsys
+):
+    """The source wrote NAME=Alice at 5, 10 and 15, Charlie at 20; a late Bob at 12 arrives in a later
+    batch. `show --history` prints the versions, `show --as-of` the state at a commit time."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC + "history: scd2\n")
     table = tmp_path / "silver"
@@ -263,3 +266,15 @@ def test_scd2_history_through_the_cli_has_one_version_per_distinct_state(tmp_pat
         ("Alice", 15, 20),
         ("Charlie", 20, None),
     ]
+
+    def as_of(moment: str) -> list[str]:
+        capsys.readouterr()
+        assert main(["show", "--table", str(table), "--as-of", moment]) == 0
+        return [json.loads(line)["NAME"] for line in capsys.readouterr().out.splitlines()]
+
+    # the commit times are the messages' op_ts, 2024-01-01 10:00:<pos>
+    assert as_of("2024-01-01T10:00:04") == []
+    assert as_of("2024-01-01T10:00:11") == ["Alice"]
+    assert as_of("2024-01-01T10:00:12") == ["Bob"]  # the late change, slotted in
+    assert as_of("2024-01-01T11:00:14+01:00") == ["Bob"]  # a time with its zone is read as UTC
+    assert as_of("2024-01-01T10:00:30") == ["Charlie"]
