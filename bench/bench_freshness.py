@@ -565,6 +565,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"starting the stack ({work})")
         stack.up()
         point_platform_at(stack, work)
+        from devtools.source_specs import write_source_specs
+
+        write_source_specs(work / "specs", "crm")  # the benchmark streams the CRM's workload
+        os.environ["CDC_SPECS_DIR"] = str(work / "specs")
         os.environ.pop("CDC_CUT_IDLE_SECONDS", None)  # the platform's default, as a user runs it
         if args.cut_idle_seconds is not None:
             os.environ["CDC_CUT_IDLE_SECONDS"] = f"{args.cut_idle_seconds:g}"

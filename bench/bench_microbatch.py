@@ -58,20 +58,17 @@ def point_platform_at(stack, work: Path) -> None:
 
 
 def write_specs(folder: Path, tables: int) -> dict[str, str]:
-    """The shipped specs (and their source files) and `tables - 8` clones of them in `folder`:
-    {clone topic: base topic}."""
+    """The shipped CRM specs (and their source file: the benchmark feeds the CRM's workload) and
+    `tables - 8` clones of them in `folder`: {clone topic: base topic}."""
     import yaml
 
-    from assets.factory import SPECS_DIR
-    from assets.table_spec import SOURCES_FOLDER, load_table_spec
+    from assets.table_spec import load_table_spec
+    from devtools.source_specs import write_source_specs
 
-    shipped = sorted(SPECS_DIR.glob("*.yaml"))
+    shipped = write_source_specs(folder, "crm")
     if tables < len(shipped):
-        raise SystemExit(f"--tables must be at least the {len(shipped)} shipped tables")
-    shutil.copytree(SPECS_DIR / SOURCES_FOLDER, folder / SOURCES_FOLDER)
+        raise SystemExit(f"--tables must be at least the {len(shipped)} shipped CRM tables")
     clones: dict[str, str] = {}
-    for path in shipped:
-        shutil.copy(path, folder / path.name)
     for number in range(tables - len(shipped)):
         base = shipped[number % len(shipped)]
         spec = yaml.safe_load(base.read_text())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
 import dagster as dg
 
 from assets.factory import build_assets, load_entities, load_specs
+from devtools.source_specs import write_source_specs
 from devtools.workload import Workload, WorkloadConfig, generate_workload
 from devtools.workload.producer import produce_messages
 from resources.connections import CassandraResource, KafkaResource, LakeResource, SparkResource
@@ -31,16 +31,8 @@ def specs_on_topics(prefix: str) -> list[TableSpec]:
 def crm_specs_folder(folder: Path) -> Path:
     """A specs folder (for $CDC_SPECS_DIR) holding the shipped CRM specs and their source file only: a
     test that runs the project's definitions on a CRM workload leaves the order service's tables out."""
-    from assets.factory import SPECS_DIR
-    from assets.table_spec import SOURCES_FOLDER, load_table_spec
-
-    crm = folder / "crm_specs"
-    (crm / SOURCES_FOLDER).mkdir(parents=True)
-    shutil.copy(SPECS_DIR / SOURCES_FOLDER / "crm.yaml", crm / SOURCES_FOLDER / "crm.yaml")
-    for path in SPECS_DIR.glob("*.yaml"):
-        if load_table_spec(path).source == "crm":
-            shutil.copy(path, crm / path.name)
-    return crm
+    write_source_specs(folder / "crm_specs", "crm")
+    return folder / "crm_specs"
 
 
 def unique_prefix() -> str:
