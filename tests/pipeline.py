@@ -39,19 +39,18 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}"
 
 
-def produce_small_crm_workload(kafka_bootstrap: str, prefix: str) -> Workload:
+def small_crm_workload(prefix: str) -> Workload:
     """The small CRM workload of the whole-flow tests (40 initial rows, 150 change transactions, an initial
-    load overlapping the stream), produced to topics `<prefix>.<TABLE>` over 3 partitions."""
-    workload = generate_workload(
-        WorkloadConfig(
-            seed=5,
-            initial_rows=40,
-            changes=150,
-            initial_load=True,
-            overlap=3,
-            topic_template=prefix + ".{table}",
-        )
+    load overlapping the stream) on topics `<prefix>.<TABLE>`."""
+    config = WorkloadConfig(
+        seed=5, initial_rows=40, changes=150, initial_load=True, overlap=3, topic_template=prefix + ".{table}"
     )
+    return generate_workload(config)
+
+
+def produce_small_crm_workload(kafka_bootstrap: str, prefix: str) -> Workload:
+    """small_crm_workload, produced over 3 partitions."""
+    workload = small_crm_workload(prefix)
     produce_messages(kafka_bootstrap, workload.messages, partitions=3)
     return workload
 

@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from devtools.stack.jars import PROJECT_ROOT
-from devtools.workload.compare import differences, silver_rows, truth_rows
+from tests.lake_truth import silver_problems
 from tests.pipeline import produce_small_crm_workload, specs_on_topics, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -61,12 +61,9 @@ def check_everything(
     assert {"cassandra/orders_by_customer", "cassandra/customer_by_id", "cassandra/order_by_id"} <= set(
         run["materialized"]
     )
-    truth = workload.state(as_text_values=True)
-    for spec in specs_on_topics(prefix):
-        silver = silver_rows(spark, f"{lake_root}/silver/{spec.asset_name}", spec)
-        problems = differences(silver, truth_rows(truth[spec.table], spec))
-        assert not problems, f"{spec.table}: {len(problems)} differences, e.g. {problems[:3]}"
-    live_orders = len(truth["SIEBEL.S_ORDER"])
+    problems = silver_problems(spark, lake_root, specs_on_topics(prefix), workload)
+    assert not problems, "\n".join(problems)
+    live_orders = len(workload.state()["SIEBEL.S_ORDER"])
     projected = cassandra_session.execute(f"SELECT count(*) FROM {keyspace}.order_by_id").one()[0]
     assert projected == live_orders
     return run | {"keyspace": keyspace, "live_orders": live_orders}
