@@ -14,7 +14,9 @@
   while a run that writes the tables (a micro-batch, a date backfill or a rebuild:
   orchestration.backfills) is queued, running or being cancelled. (Those would only make a new
   micro-batch wait on their pools; the sensor does not stack runs behind them. The schedule does not
-  wait: its runs queue.)
+  wait: its runs queue.) A Kafka that does not answer fails the tick (a sensor error in Dagster,
+  `Kafka at host:port: ...`, after topic_lag's timeout) rather than skipping it, so an outage or a
+  wrong address shows; the cursor stays, and the first tick after Kafka is back requests the run.
 """
 
 from __future__ import annotations

@@ -29,14 +29,18 @@ class BronzeConsumer(Consumer):
     def __init__(self, config: dict):
         self.bootstrap_servers = str(config.get("bootstrap.servers", "?"))
         self.last_error: KafkaError | None = None
+        self.all_brokers_down_at: float | None = None  # time.monotonic() of librdkafka's last report
         super().__init__({**config, "error_cb": self._remember})
 
     def _remember(self, error: KafkaError) -> None:
         self.last_error = error
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.all_brokers_down_at = time.monotonic()
 
 
-def make_consumer(client_config: dict, group_id: str) -> BronzeConsumer:
-    config = {
+def consumer_config(client_config: dict, group_id: str) -> dict:
+    """The settings of the consumers that read fixed offset ranges (make_consumer)."""
+    return {
         **client_config,
         "group.id": group_id,
         "enable.auto.commit": False,
@@ -45,7 +49,10 @@ def make_consumer(client_config: dict, group_id: str) -> BronzeConsumer:
         "isolation.level": "read_committed",
         "enable.partition.eof": True,
     }
-    return BronzeConsumer(config)
+
+
+def make_consumer(client_config: dict, group_id: str) -> BronzeConsumer:
+    return BronzeConsumer(consumer_config(client_config, group_id))
 
 
 def watermarks(consumer: Consumer, topic: str, timeout_s: float = 15.0) -> dict[int, tuple[int, int]]:
@@ -74,12 +81,17 @@ def _unreachable(consumer: Consumer, action: str, exc: KafkaException) -> str:
 
 
 def read_ranges(
-    consumer: Consumer, ranges: list[OffsetRange], idle_timeout_s: float = 30.0
+    consumer: Consumer,
+    ranges: list[OffsetRange],
+    idle_timeout_s: float = 30.0,
+    unreachable_timeout_s: float = 5.0,
 ) -> Iterator[KafkaMessage]:
     """Yield every record of the ranges (in offset order per partition).
 
     Raises KafkaReadError when a partition makes no progress for `idle_timeout_s` before its end,
-    so a batch never silently records a shorter range than it planned.
+    so a batch never silently records a shorter range than it planned; sooner when librdkafka reports
+    every broker down mid-read (a BronzeConsumer) and no broker answers a metadata request within
+    `unreachable_timeout_s`: the error then names the servers and the client's reason.
     """
     pending = {(r.topic, r.partition): r for r in ranges if r.size > 0}
     if not pending:
@@ -91,16 +103,20 @@ def read_ranges(
             message = consumer.poll(1.0)
             if message is None:
                 _drop_finished(consumer, pending)
+                if pending:
+                    _fail_if_unreachable(consumer, pending, last_progress, unreachable_timeout_s)
                 if pending and time.monotonic() - last_progress > idle_timeout_s:
-                    waiting = ", ".join(f"{t}[{p}] end {r.end}" for (t, p), r in pending.items())
-                    raise KafkaReadError(f"no progress for {idle_timeout_s:.0f}s while reading {waiting}")
+                    raise KafkaReadError(
+                        f"{_kafka(consumer)}: no progress for {idle_timeout_s:.0f}s while reading "
+                        f"{_describe(pending)}"
+                    )
                 continue
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     _drop_finished(consumer, pending)
                     continue
-                raise KafkaReadError(f"Kafka error while reading: {error}")
+                raise KafkaReadError(f"{_kafka(consumer)}: error while reading: {error}")
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             # Optional for error events only (handled above); a message always has all three.
             assert topic is not None and partition is not None and offset is not None
@@ -125,9 +141,38 @@ def read_ranges(
                 del pending[tp]
                 consumer.pause([TopicPartition(*tp)])
     except KafkaException as exc:
-        raise KafkaReadError(f"Kafka error while reading: {exc}") from exc
+        raise KafkaReadError(f"{_kafka(consumer)}: error while reading: {exc}") from exc
     finally:
         consumer.unassign()
+
+
+def _kafka(consumer: Consumer) -> str:
+    """`Kafka at <servers>` when the consumer knows them, else `Kafka`."""
+    return f"Kafka at {consumer.bootstrap_servers}" if isinstance(consumer, BronzeConsumer) else "Kafka"
+
+
+def _describe(pending: dict[tuple[str, int], OffsetRange]) -> str:
+    return ", ".join(f"{t}[{p}] end {r.end}" for (t, p), r in pending.items())
+
+
+def _fail_if_unreachable(
+    consumer: Consumer, pending: dict[tuple[str, int], OffsetRange], since: float, timeout_s: float
+) -> None:
+    """If librdkafka reported every broker down after `since` (the last record read), ask the cluster
+    for the topic's metadata: no answer within `timeout_s` fails the read, naming the servers; an
+    answer (the broker is back) lets it go on."""
+    if not isinstance(consumer, BronzeConsumer):
+        return
+    down_at = consumer.all_brokers_down_at
+    if down_at is None or down_at < since:
+        return
+    topic = next(iter(pending))[0]
+    try:
+        consumer.list_topics(topic, timeout=timeout_s)
+    except KafkaException as exc:
+        action = f"reading {_describe(pending)} (every broker went down mid-read)"
+        raise KafkaReadError(_unreachable(consumer, action, exc)) from exc
+    consumer.all_brokers_down_at = None
 
 
 def _drop_finished(consumer: Consumer, pending: dict[tuple[str, int], OffsetRange]) -> None:

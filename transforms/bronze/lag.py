@@ -6,9 +6,9 @@ commit), so `high watermark - committed offset` per partition is the number of r
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
-from transforms.bronze.kafka_reader import watermarks
+from transforms.bronze.kafka_reader import BronzeConsumer, watermarks
 
 
 def bronze_group_id(asset_name: str) -> str:
@@ -18,8 +18,11 @@ def bronze_group_id(asset_name: str) -> str:
 def topic_lag(
     client_config: dict, topic: str, group_id: str, timeout_s: float = 10.0
 ) -> dict[int, tuple[int, int]]:
-    """partition -> (high watermark, records waiting). A group with no commit yet waits for everything."""
-    consumer = Consumer({**client_config, "group.id": group_id, "enable.auto.commit": False})
+    """partition -> (high watermark, records waiting). A group with no commit yet waits for everything.
+
+    A cluster that does not answer within `timeout_s` raises KafkaReadError naming its servers
+    (`Kafka at host:port: ...`)."""
+    consumer = BronzeConsumer({**client_config, "group.id": group_id, "enable.auto.commit": False})
     try:
         marks = watermarks(consumer, topic, timeout_s)
         committed = consumer.committed([TopicPartition(topic, p) for p in marks], timeout=timeout_s)
