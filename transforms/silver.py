@@ -27,6 +27,7 @@ from transforms.delta_commits import (
     record_progress_only,
     table_exists,
 )
+from transforms.lake_errors import writes_table
 from transforms.merge import MergeStats, apply_changes
 from transforms.specs.table import TableSpec
 
@@ -93,6 +94,7 @@ def new_bronze_rows(
     return rows if rows is not None else spark.createDataFrame([], BRONZE_SCHEMA)
 
 
+@writes_table(STAGE, "silver_path")
 def apply_new_bronze(
     spark: SparkSession, spec: TableSpec, bronze_path: str, silver_path: str, cut: Cut | None = None
 ) -> SilverBatch:

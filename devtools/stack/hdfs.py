@@ -4,6 +4,10 @@ Hadoop ships no single-node server main class in its client jars, so a small Jav
 (`java/LocalHdfs.java`) runs `MiniDFSCluster` from `hadoop-client-minicluster`: fixed NameNode RPC
 and HTTP ports, replication 1, the namespace and blocks kept in `<home>/data` across restarts. It is
 compiled with `javac` once into the jar cache (no build tool).
+
+Fault tests stop and restart the DataNode alone, the NameNode staying up: `stop_datanode()` and
+`start_datanode()` (through a control file LocalHdfs watches), each returning once the NameNode's JMX
+counts the DataNode dead or live again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -56,7 +61,59 @@ class HdfsServer(Server):
 
     def prepare(self) -> None:
         (self.home / "data").mkdir(parents=True, exist_ok=True)
+        for leftover in (self._control, self._control_failed):
+            leftover.unlink(missing_ok=True)  # a command of an earlier process is not for this one
         compiled_main()
+
+    @property
+    def _control(self) -> Path:
+        return self.home / "data" / "datanode-control"
+
+    @property
+    def _control_failed(self) -> Path:
+        return self.home / "data" / "datanode-control.failed"
+
+    def live_datanodes(self, timeout: float = 10.0) -> int:
+        """The NameNode's count of live DataNodes (JMX FSNamesystemState.NumLiveDataNodes)."""
+        state = _get_json(f"{self.web_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState", timeout)
+        return int(state["beans"][0]["NumLiveDataNodes"])
+
+    def stop_datanode(self, timeout: float = 60.0) -> None:
+        """Stop the DataNode, the NameNode staying up; returns once the NameNode counts no live DataNode."""
+        self._datanode_command("stop", live=0, timeout=timeout)
+
+    def start_datanode(self, timeout: float = 60.0) -> None:
+        """Restart the stopped DataNode (same ports, same blocks); returns once the NameNode counts it live."""
+        self._datanode_command("start", live=1, timeout=timeout)
+
+    def _datanode_command(self, command: str, live: int, timeout: float) -> None:
+        self._control_failed.unlink(missing_ok=True)
+        staged = self._control.with_name(f".{self._control.name}.tmp")
+        staged.write_text(command)
+        staged.rename(self._control)  # LocalHdfs never reads half a command
+        deadline = time.monotonic() + timeout
+        while self._control.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the local HDFS at {self.uri} did not take the DataNode command {command!r} within "
+                    f"{timeout:.0f}s (is it running? see {self.log_path})"
+                )
+            time.sleep(0.05)
+        if self._control_failed.exists():
+            raise RuntimeError(
+                f"the local HDFS at {self.uri} could not {command} its DataNode: "
+                f"{self._control_failed.read_text().strip()} (see {self.log_path})"
+            )
+        counted = None
+        while time.monotonic() < deadline:
+            counted = self.live_datanodes()
+            if counted == live:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(
+            f"after `{command}` of the DataNode, the NameNode at {self.uri} still counts {counted} live "
+            f"DataNode(s), not {live}, after {timeout:.0f}s (see {self.log_path})"
+        )
 
     def command(self) -> list[str]:
         return [

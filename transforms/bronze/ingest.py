@@ -34,6 +34,7 @@ from transforms.bronze_rows import (
 from transforms.changes import ChangeRecord, DecodeError, KafkaMessage
 from transforms.decoders import decode_for_spec
 from transforms.delta_commits import latest_progress, progress_metadata
+from transforms.lake_errors import writes_table
 from transforms.specs.table import TableSpec
 
 STAGE = "bronze"
@@ -75,6 +76,7 @@ def stored_frontier(spark: SparkSession, bronze_path: str) -> dict[str, list]:
     return dict((progress or {}).get("frontier", {}))
 
 
+@writes_table(STAGE, "bronze_path")
 def ingest_batch(
     spark: SparkSession,
     spec: TableSpec,
@@ -144,6 +146,7 @@ def ingest_batch(
     return result
 
 
+@writes_table(STAGE, "path")  # names the table written, bronze or quarantine
 def _append_batch(frame, path: str, app_id: str, batch_no: int, metadata: str) -> None:
     """One idempotent Delta append: a repeat of (app_id, batch_no) is skipped by Delta itself."""
     (

@@ -48,6 +48,7 @@ from transforms.delta_commits import (
     progress_metadata,
     table_exists,
 )
+from transforms.lake_errors import writes_table
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
 from transforms.specs import ALL, CHANGED_VIEW
 from transforms.sql_text import MergeAssignments, quote_identifier
@@ -103,6 +104,7 @@ def register_silver_views(spark: SparkSession, live_rows: dict[str, DataFrame]) 
         frame.createOrReplaceTempView(name)
 
 
+@writes_table(STAGE, "gold_path")
 def refresh_entity(
     spark: SparkSession,
     *,

@@ -1,7 +1,10 @@
 import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.hdfs.protocol.DatanodeID;
 
 /**
  * One NameNode and one DataNode on 127.0.0.1, in the foreground, until SIGTERM.
@@ -10,6 +13,12 @@ import org.apache.hadoop.hdfs.MiniDFSCluster;
  *
  * The base directory keeps the namespace and the blocks: the first start formats it, later starts
  * reuse it, so files survive a restart. Replication is 1 (one DataNode).
+ *
+ * Fault tests stop and restart the DataNode alone (the NameNode stays up): write `stop` or `start`
+ * into `<base dir>/datanode-control`; the file is deleted once the command is done (a failure is
+ * written to `<base dir>/datanode-control.failed`). A stopped DataNode is marked dead at once, so the
+ * NameNode gives writers no block location (no heartbeat timeout to wait for); a restarted one keeps
+ * its ports and its blocks.
  */
 public final class LocalHdfs {
     public static void main(String[] args) throws Exception {
@@ -43,6 +52,36 @@ public final class LocalHdfs {
         System.out.println("LocalHdfs ready: hdfs://127.0.0.1:" + cluster.getNameNodePort()
                 + " (web http://127.0.0.1:" + httpPort + ")");
         System.out.flush();
-        Thread.currentThread().join();
+        controlDataNode(cluster, new File(base, "datanode-control"));
+    }
+
+    /** Runs the `stop` / `start` commands written into `control`, until the process ends. */
+    private static void controlDataNode(MiniDFSCluster cluster, File control) throws Exception {
+        File failed = new File(control.getPath() + ".failed");
+        MiniDFSCluster.DataNodeProperties stopped = null;
+        while (true) {
+            Thread.sleep(100);
+            if (!control.exists()) {
+                continue;
+            }
+            String command = new String(Files.readAllBytes(control.toPath()), StandardCharsets.UTF_8).trim();
+            try {
+                if (command.equals("stop") && stopped == null) {
+                    DatanodeID id = cluster.getDataNodes().get(0).getDatanodeId();
+                    stopped = cluster.stopDataNode(0);
+                    cluster.setDataNodeDead(id);
+                } else if (command.equals("start") && stopped != null) {
+                    cluster.restartDataNode(stopped, true);
+                    cluster.waitActive();
+                    stopped = null;
+                }
+                System.out.println("LocalHdfs DataNode: " + command + " done");
+            } catch (Exception error) {
+                Files.write(failed.toPath(), error.toString().getBytes(StandardCharsets.UTF_8));
+                System.out.println("LocalHdfs DataNode: " + command + " failed: " + error);
+            }
+            System.out.flush();
+            Files.deleteIfExists(control.toPath());
+        }
     }
 }
