@@ -33,13 +33,12 @@ import pytest
 
 from assets.factory import build_assets
 from assets.names import bronze_key, cut_key, silver_key
-from devtools.workload import Workload, WorkloadConfig, generate_workload
+from devtools.workload import Workload
 from devtools.workload.capture import WorkloadMessage
-from devtools.workload.compare import differences as silver_differences
-from devtools.workload.compare import silver_rows, truth_rows
 from devtools.workload.producer import produce_messages
 from resources.connections import KafkaResource, LakeResource, SparkResource
-from tests.pipeline import error_text, specs_on_topics, unique_prefix
+from tests.lake_truth import silver_problems
+from tests.pipeline import error_text, small_crm_workload, specs_on_topics, unique_prefix
 from transforms.delta_commits import current_version
 from transforms.lake_errors import DISK_FULL, NO_DATANODE, PERMISSION_DENIED
 
@@ -51,17 +50,8 @@ WORKLOAD_TOPICS = "W"
 
 @pytest.fixture(scope="module")
 def workload() -> Workload:
-    """tests.pipeline.produce_small_crm_workload's workload, not produced (each test produces it)."""
-    return generate_workload(
-        WorkloadConfig(
-            seed=5,
-            initial_rows=40,
-            changes=150,
-            initial_load=True,
-            overlap=3,
-            topic_template=WORKLOAD_TOPICS + ".{table}",
-        )
-    )
+    """tests.pipeline.small_crm_workload, not produced (each test produces it to topics of its own)."""
+    return small_crm_workload(WORKLOAD_TOPICS)
 
 
 class Feed:
@@ -131,11 +121,8 @@ def _assert_complete(spark, lake: LakeResource, feed: Feed) -> None:
         bronze = spark.read.format("delta").load(lake.table_path("bronze", spec.asset_name))
         assert bronze.count() == feed.produced[spec.topic], spec.asset_name
         assert bronze.select("partition", "offset").distinct().count() == feed.produced[spec.topic]
-    truth = feed.workload.state(as_text_values=True)
-    for spec in feed.specs:
-        rows = silver_rows(spark, lake.table_path("silver", spec.asset_name), spec)
-        problems = silver_differences(rows, truth_rows(truth[spec.table], spec))
-        assert not problems, f"{spec.table}: {len(problems)} differences, e.g. {problems[:3]}"
+    problems = silver_problems(spark, lake.root, feed.specs, feed.workload)
+    assert not problems, "\n".join(problems)
 
 
 def _committed_first_half(spark, workload, stack, lake: LakeResource, instance) -> tuple[Feed, dict]:
