@@ -254,6 +254,12 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
         # Versions first, rows second: the views hold at least the versions recorded, and whatever
         # silver commits in between is read again (from its change data feed) by the next run.
         versions = silver_version_map(session, paths)
+        unwritten = sorted(name for name, version in versions.items() if version is None)
+        if unwritten:
+            # A silver table nothing has been written to yet (its source has sent no change so far):
+            # the entity waits for its first rows instead of failing on a table that is not there.
+            stats = GoldStats(SKIPPED, silver_versions=versions)
+            return gold_materialization(context, stats, waiting_for=[f"silver/{name}" for name in unwritten])
         if up_to_date(session, gold_path, entity.sql_text, versions):  # no silver table read
             return gold_materialization(context, GoldStats(SKIPPED, silver_versions=versions))
         register_silver_views(session, {name: read_live_rows(session, path) for name, path in paths.items()})
@@ -269,19 +275,23 @@ def build_gold_asset(entity: GoldEntity, specs_by_name: dict[str, TableSpec]) ->
         )
         return gold_materialization(context, stats)
 
-    def gold_materialization(context: dg.AssetExecutionContext, stats) -> dg.MaterializeResult:
-        context.log.info(f"gold {entity.name}: {stats}")
-        return dg.MaterializeResult(
-            metadata={
-                "mode": stats.mode,
-                "full_recompute_reason": stats.reason or "-",
-                "keys_recomputed": stats.keys_recomputed,
-                "rows_inserted": stats.inserted,
-                "rows_updated": stats.updated,
-                "rows_deleted": stats.deleted,
-                "silver_versions": stats.silver_versions or {},
-            }
-        )
+    def gold_materialization(
+        context: dg.AssetExecutionContext, stats, waiting_for: list[str] | None = None
+    ) -> dg.MaterializeResult:
+        waiting = f", waiting for the first rows of {', '.join(waiting_for)}" if waiting_for else ""
+        context.log.info(f"gold {entity.name}: {stats}{waiting}")
+        metadata = {
+            "mode": stats.mode,
+            "full_recompute_reason": stats.reason or "-",
+            "keys_recomputed": stats.keys_recomputed,
+            "rows_inserted": stats.inserted,
+            "rows_updated": stats.updated,
+            "rows_deleted": stats.deleted,
+            "silver_versions": stats.silver_versions or {},
+        }
+        if waiting_for:
+            metadata["waiting_for"] = waiting_for
+        return dg.MaterializeResult(metadata=metadata)
 
     return gold
 
@@ -400,6 +410,18 @@ def build_projection_asset(
         lake: LakeResource,
         cassandra: CassandraResource,
     ) -> dg.MaterializeResult:
+        from transforms.delta_commits import current_version
+
+        session = spark.session(lake)
+        unwritten = [
+            e for e in projection.entities if current_version(session, lake.table_path("gold", e)) is None
+        ]
+        if unwritten:  # see the gold asset: its entities wait for their silver tables' first rows
+            waiting_for = [f"gold/{entity}" for entity in unwritten]
+            context.log.info(
+                f"projection {projection.projection}: waiting for the first rows of {waiting_for}"
+            )
+            return dg.MaterializeResult(metadata={"status": "waiting", "waiting_for": waiting_for})
         stats = project_gold(projection, tables, specs_by_name, spark, lake, cassandra)
         context.log.info(f"projection {projection.projection}: {stats.status} ({stats.reason})")
         return dg.MaterializeResult(metadata=stats.metadata())

@@ -190,6 +190,15 @@ def build_suite_checks(
         selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == own_key}
         if not selected:
             return
+        if version_of(lake.table_path(suite.layer, suite.table)) is None:
+            # Nothing has been written to the table yet (its source has sent no change so far: a new
+            # source whose connector has not started, say). Its checks have no rows to judge: they wait
+            # for the first ones, reported as not evaluated rather than failed (or passed).
+            context.log.info(
+                f"{own_key.to_user_string()} has no Delta table yet (nothing written to it so far): its "
+                f"{len(selected)} checks wait for its first rows"
+            )
+            return
         inputs = suite_inputs(suite, lake.table_path, version_of)
         to_run = set()
         for expectation in suite.expectations:

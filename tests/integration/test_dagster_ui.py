@@ -57,12 +57,15 @@ class DagsterDev:
         self.port = free_ports(1)[0]
         self.url = f"http://{HOST}:{self.port}"
         self.log = home / "dagster-dev.log"
+        self.lake = lake
         shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
         environment = {
             **os.environ,
             **stack.connection_settings(),
             "DAGSTER_HOME": str(home),
             "CDC_LAKE_ROOT": str(lake),
+            # the schedule (off until a test starts it) ticks each minute: a test waits for one tick
+            "CDC_MICROBATCH_CRON": "* * * * *",
         }
         dagster = str(Path(sys.executable).parent / "dagster")
         command = [dagster, "dev", "-w", "workspace.yaml", "-h", HOST, "-p", str(self.port)]
@@ -294,6 +297,24 @@ def wait_until_finished(server: DagsterDev, run_id: str) -> str:
     raise AssertionError(f"run {run_id} did not finish within {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
 
 
+@pytest.fixture(scope="module")
+def crm_workload(unshared_stack):
+    """The small CRM workload of the whole-flow tests on the project's real CRM topics (the code location
+    reads them), produced once for the module. Every topic of the project's specs is emptied first: they
+    are the real topic names, which other tests on the same stack (make run) fill. The order service's
+    topics stay empty: a micro-batch finds nothing there."""
+    from assets.factory import load_specs
+    from devtools.workload.producer import create_topics, delete_topics, produce_messages
+    from tests.pipeline import small_crm_workload
+
+    workload = small_crm_workload("crm")
+    topics = [spec.topic for spec in load_specs()]
+    delete_topics(unshared_stack.kafka_bootstrap, topics)
+    create_topics(unshared_stack.kafka_bootstrap, topics, partitions=3)
+    produce_messages(unshared_stack.kafka_bootstrap, workload.messages, partitions=3)
+    return workload
+
+
 @dataclass(frozen=True)
 class MaterializedBronze:
     asset_name: str  # the busiest table's bronze asset
@@ -304,22 +325,16 @@ class MaterializedBronze:
 
 
 @pytest.fixture(scope="module")
-def materialized_bronze(dagster_dev, unshared_stack) -> MaterializedBronze:
-    """A small CRM workload on the busiest table's topic, then that table's bronze asset materialized
-    through the webserver's GraphQL API (as the UI's Materialize button does). The topic is emptied
-    first: it is the project's real topic name, which other tests on the same stack (make run) fill."""
+def materialized_bronze(dagster_dev, crm_workload) -> MaterializedBronze:
+    """The busiest table's bronze asset materialized through the webserver's GraphQL API (as the UI's
+    Materialize button does)."""
     from collections import Counter
 
     from assets.factory import load_specs
-    from devtools.workload import WorkloadConfig, generate_workload
-    from devtools.workload.producer import delete_topics, produce_messages
 
-    workload = generate_workload(WorkloadConfig(seed=3, initial_rows=6, changes=12))
-    per_topic = Counter(message.topic for message in workload.messages)
+    per_topic = Counter(message.topic for message in crm_workload.messages)
     spec = max(load_specs(), key=lambda s: per_topic[s.topic])
-    messages = [m for m in workload.messages if m.topic == spec.topic]
-    delete_topics(unshared_stack.kafka_bootstrap, [spec.topic])
-    produce_messages(unshared_stack.kafka_bootstrap, messages, partitions=3)
+    messages = [m for m in crm_workload.messages if m.topic == spec.topic]
     days = sorted({json.loads(m.value)["op_ts"][:10] for m in messages})
     run_id = launch_materialization(dagster_dev, ["bronze", spec.asset_name])
     return MaterializedBronze(
@@ -419,3 +434,153 @@ def test_a_date_backfill_launched_through_the_webserver_rewrites_those_days_of_b
     for day, result in rewritten.items():  # the same rows again: what the regular batch had written
         assert result["rows_replaced"] == result["rows_written"] > 0, (day, result)
         assert result["quarantined"] == 0 and result["left_to_regular_batches"] == 0, (day, result)
+
+
+SCHEDULE = {
+    "repositoryLocationName": LOCATION,
+    "repositoryName": "__repository__",
+    "scheduleName": "microbatch_schedule",
+}
+
+START_SCHEDULE = """
+mutation Start($selector: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $selector) {
+    __typename ... on ScheduleStateResult { scheduleState { id } } ... on PythonError { message }
+  }
+}"""
+
+RESET_SCHEDULE = """
+mutation Reset($selector: ScheduleSelector!) {
+  resetSchedule(scheduleSelector: $selector) {
+    __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message }
+  }
+}"""
+
+MICROBATCH_RUNS = """
+query Runs {
+  runsOrError(filter: {pipelineName: "microbatch"}) {
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
+  }
+}"""
+
+
+SCHEDULE_STATE = """
+query Schedule($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    __typename ... on Schedule { scheduleState { status ticks(limit: 1) { status runIds } } }
+  }
+}"""
+
+
+def schedule_state(server: DagsterDev) -> dict:
+    """The schedule's status and its latest tick (status, runIds)."""
+    found = server.graphql(SCHEDULE_STATE, {"selector": SCHEDULE})["scheduleOrError"]
+    assert found["__typename"] == "Schedule", found
+    return found["scheduleState"]
+
+
+def first_scheduled_run(server: DagsterDev) -> str:
+    """Starts the micro-batch schedule, waits for its first tick to launch a run, resets the schedule to
+    its status in code (off) and returns that run's id. The daemon stores the schedule's state at the
+    end of a tick's iteration: a reset sent meanwhile is overwritten, so it is sent until it holds."""
+    started = server.graphql(START_SCHEDULE, {"selector": SCHEDULE})["startSchedule"]
+    assert started["__typename"] == "ScheduleStateResult", started
+    deadline = time.monotonic() + 150  # the next minute's tick, on a busy machine
+    while not ((tick := (schedule_state(server)["ticks"] or [{}])[0]).get("status") == "SUCCESS"):
+        assert time.monotonic() < deadline, f"the schedule launched no run: {tick}\n{server.log_tail()}"
+        time.sleep(2)
+    [run_id] = tick["runIds"]
+    held = 0
+    while held < 2:  # stopped on two reads 3 s apart
+        assert time.monotonic() < deadline, f"the schedule did not stay stopped\n{server.log_tail()}"
+        if schedule_state(server)["status"] == "STOPPED":
+            held += 1
+        else:
+            held = 0
+            reset = server.graphql(RESET_SCHEDULE, {"selector": SCHEDULE})["resetSchedule"]
+            assert reset["__typename"] == "ScheduleStateResult", reset
+        time.sleep(3)
+    return run_id
+
+
+LATEST_METADATA = """
+query Latest($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(limit: 1) {
+      runId
+      metadataEntries { label ... on JsonMetadataEntry { jsonString } ... on TextMetadataEntry { text } }
+    } }
+  }
+}"""
+
+
+def microbatch_runs(server: DagsterDev) -> dict[str, dict]:
+    """The instance's runs of the `microbatch` job by run id, each with its tags as a mapping."""
+    runs = server.graphql(MICROBATCH_RUNS)["runsOrError"]["results"]
+    return {run["runId"]: {**run, "tags": {t["key"]: t["value"] for t in run["tags"]}} for run in runs}
+
+
+def test_two_microbatches_launched_at_once_from_the_schedule_and_the_ui_run_one_after_the_other(
+    dagster_dev, crm_workload, materialized_bronze, spark
+):
+    """The schedule's run and a run launched from the UI while it is in flight: the run queue (the
+    project's dagster.yaml) holds the second until the first ends, both succeed, and the lake is what
+    one run makes of the workload: bronze holds each record once, silver equals the source, gold the
+    cleanup rules applied to it. (After the bronze and backfill tests above: the busiest table's
+    bronze already holds its records, which the runs must not read again.)"""
+    from assets.factory import load_entities, load_specs
+    from tests.lake_truth import bronze_problems, gold_problems, silver_problems
+
+    assert materialized_bronze.status == "SUCCESS"
+    by_schedule = first_scheduled_run(dagster_dev)
+
+    result = dagster_dev.graphql(
+        LAUNCH,
+        {
+            "executionParams": {
+                "selector": {
+                    "repositoryLocationName": LOCATION,
+                    "repositoryName": "__repository__",
+                    "jobName": "microbatch",
+                }
+            }
+        },
+    )["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    from_ui = result["run"]["runId"]
+    runs = microbatch_runs(dagster_dev)
+    assert runs[by_schedule]["status"] not in ("SUCCESS", "FAILURE", "CANCELED"), (
+        "the first run ended too soon"
+    )
+    assert runs[from_ui]["status"] == "QUEUED", runs[from_ui]  # held by the run queue
+
+    statuses = {run_id: wait_until_finished(dagster_dev, run_id) for run_id in (by_schedule, from_ui)}
+    assert set(statuses.values()) == {"SUCCESS"}, f"{statuses}; see {dagster_dev.url}/runs"
+    runs = microbatch_runs(dagster_dev)
+    first, second = runs[by_schedule], runs[from_ui]
+    assert first["tags"]["cdc-lakehouse/trigger"] == "schedule"
+    assert [r for r in runs.values() if "dagster/schedule_name" in r["tags"]] == [
+        first
+    ]  # reset: no more ticks
+    assert second["startTime"] >= first["endTime"], (first, second)  # one after the other
+
+    # the order service's topics are empty: its gold entities and projections wait for their first rows
+    for path, waits_for in (
+        (["gold", "service_order"], "silver/orders"),
+        (["cassandra", "order_timeline"], "gold/order_event"),
+    ):
+        [latest] = dagster_dev.graphql(LATEST_METADATA, {"path": path})["assetOrError"][
+            "assetMaterializations"
+        ]
+        entries = {e["label"]: e.get("jsonString") or e.get("text") for e in latest["metadataEntries"]}
+        assert latest["runId"] == from_ui, (path, latest["runId"])
+        assert waits_for in json.loads(entries["waiting_for"]), (path, entries)
+
+    specs = [spec for spec in load_specs() if spec.source == "crm"]
+    lake = dagster_dev.lake
+    problems = [
+        *bronze_problems(spark, lake, specs, crm_workload),
+        *silver_problems(spark, lake, specs, crm_workload),
+        *gold_problems(spark, lake, specs, load_entities(specs), crm_workload),
+    ]
+    assert not problems, "\n".join(problems)
