@@ -118,6 +118,26 @@ class _StopsTheBrokerMidRead(BronzeConsumer):
         return message
 
 
+def _assert_nothing_committed(spark, lake: Path, version: int | None) -> None:
+    assert current_version(spark, str(lake / "bronze")) == version  # no partial commit
+    assert current_version(spark, str(lake / "quarantine")) is None
+
+
+def _assert_the_next_run_catches_up(
+    spark, bootstrap, topic, lake: Path, first, produced: list[str], rows: int
+):
+    """The next run reads the `rows` records the failed one could not, from where `first` ended, once;
+    bronze then holds every produced record once."""
+    second = _ingest(spark, bootstrap, topic, lake)
+    assert (second.batch, second.rows_written) == (2, rows)
+    assert second.offsets_before() == first.offsets_after()  # offsets continue where the first run ended
+    assert _ingest(spark, bootstrap, topic, lake).batch is None  # nothing read twice
+    bronze = spark.read.format("delta").load(str(lake / "bronze"))
+    assert bronze.count() == len(produced)
+    assert bronze.select("partition", "offset").distinct().count() == len(produced)
+    assert sorted(json.loads(r["key"])["ROW_ID"] for r in bronze.select("key").collect()) == sorted(produced)
+
+
 def test_a_stopped_broker_fails_the_run_by_name_and_the_restarted_broker_continues_exactly(
     spark, private_kafka, tmp_lake
 ):
@@ -134,18 +154,10 @@ def test_a_stopped_broker_fails_the_run_by_name_and_the_restarted_broker_continu
         _ingest(spark, bootstrap, topic, tmp_lake)
     # the message names the broker it could not reach
     assert f"Kafka at {bootstrap}" in str(failure.value), str(failure.value)
-    assert current_version(spark, str(tmp_lake / "bronze")) == version  # no partial commit
-    assert current_version(spark, str(tmp_lake / "quarantine")) is None
+    _assert_nothing_committed(spark, tmp_lake, version)
 
     private_kafka.up()  # the same broker, its data kept
-    second = _ingest(spark, bootstrap, topic, tmp_lake)
-    assert (second.batch, second.rows_written) == (2, 25)
-    assert second.offsets_before() == first.offsets_after()  # offsets continue where the first run ended
-    assert _ingest(spark, bootstrap, topic, tmp_lake).batch is None  # nothing read twice
-    bronze = spark.read.format("delta").load(str(tmp_lake / "bronze"))
-    assert bronze.count() == len(produced) == 65
-    assert bronze.select("partition", "offset").distinct().count() == 65
-    assert sorted(json.loads(r["key"])["ROW_ID"] for r in bronze.select("key").collect()) == sorted(produced)
+    _assert_the_next_run_catches_up(spark, bootstrap, topic, tmp_lake, first, produced, rows=25)
 
 
 def test_a_broker_stopped_mid_read_fails_the_run_by_name_commits_nothing_and_the_next_run_catches_up(
@@ -171,18 +183,10 @@ def test_a_broker_stopped_mid_read_fails_the_run_by_name_commits_nothing_and_the
     assert message.startswith(f"Kafka at {bootstrap}: reading {topic}["), message
     assert "every broker went down mid-read" in message, message
     assert failed_at - consumer.stopped_at < 15  # the reader's 1 s poll + 5 s metadata probe, not a hang
-    assert current_version(spark, str(tmp_lake / "bronze")) == version  # no partial commit
-    assert current_version(spark, str(tmp_lake / "quarantine")) is None
+    _assert_nothing_committed(spark, tmp_lake, version)
 
     private_kafka.up()  # the same broker, its data kept
-    second = _ingest(spark, bootstrap, topic, tmp_lake)
-    assert (second.batch, second.rows_written) == (2, 200)
-    assert second.offsets_before() == first.offsets_after()  # offsets continue where the first run ended
-    assert _ingest(spark, bootstrap, topic, tmp_lake).batch is None  # nothing read twice
-    bronze = spark.read.format("delta").load(str(tmp_lake / "bronze"))
-    assert bronze.count() == len(produced) == 220
-    assert bronze.select("partition", "offset").distinct().count() == 220
-    assert sorted(json.loads(r["key"])["ROW_ID"] for r in bronze.select("key").collect()) == sorted(produced)
+    _assert_the_next_run_catches_up(spark, bootstrap, topic, tmp_lake, first, produced, rows=200)
 
 
 def test_the_lag_sensor_fails_its_tick_naming_a_stopped_broker_and_requests_the_run_once_it_is_back(
