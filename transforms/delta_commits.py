@@ -99,6 +99,22 @@ def commit_info(spark: SparkSession, path: str, version: int) -> dict | None:
     return {}
 
 
+def table_size_and_properties(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
+    """The bytes of data the table's current version holds and its table properties.
+
+    Read from the version's checksum file (`_delta_log/<version>.crc`, which Delta writes beside each
+    commit) on the driver: no Spark job. Without that file (an older writer, or a commit that skipped
+    it), `DESCRIBE DETAIL` answers, with a job."""
+    version = current_version(spark, path)
+    text = None if version is None else _read_text(spark, f"{_log_folder(path)}/{version:020d}.crc")
+    if text:
+        checksum = json.loads(text)
+        if "tableSizeBytes" in checksum and "metadata" in checksum:
+            return int(checksum["tableSizeBytes"]), dict(checksum["metadata"].get("configuration") or {})
+    detail = DeltaTable.forPath(spark, path).detail().collect()[0]
+    return int(detail["sizeInBytes"]), dict(detail["properties"] or {})
+
+
 def last_commit_metrics(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
     """The newest commit's version and its operation metrics (what DeltaTable.history(1) shows), read
     from the commit file: no Spark job. Call it right after the write, as the table's one writer."""

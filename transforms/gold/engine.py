@@ -41,6 +41,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlglot import exp
 
+from transforms.deletion_vectors import DELETION_VECTORS, turn_on_deletion_vectors_when_big
 from transforms.delta_commits import (
     current_version,
     last_commit_metrics,
@@ -61,9 +62,8 @@ _PRESENT = "__present"  # marks, in an incremental merge's source, the keys the 
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _SKIP_EMPTY_COMMITS = "spark.databricks.delta.skipRecordingEmptyCommits"
 GOLD_TABLE_OPTIONS = {
-    # MERGE marks replaced rows in deletion vectors instead of rewriting whole files: an incremental
-    # run touches the files of the rows it changes, not the files they share with other rows.
-    "delta.enableDeletionVectors": "true",
+    # deletion vectors come once the table is big (transforms.deletion_vectors)
+    DELETION_VECTORS: "false",
     # Projections and checks read the rows gold changed from its change data feed.
     "delta.enableChangeDataFeed": "true",
 }
@@ -148,6 +148,7 @@ def refresh_entity(
         reason = "first run" if not table_exists(spark, gold_path) else "the SQL's result columns changed"
         return _replace(spark, name, keys, result, gold_path, commit(FULL, reason), reason, silver_versions)
 
+    turn_on_deletion_vectors_when_big(spark, gold_path)
     plan = _plan(spark, previous, sql_sha256, keys, silver_versions, silver_paths, affected_keys)
     if plan.full_reason is not None:
         return _merge_full(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from transforms.deletion_vectors import turn_on_deletion_vectors_when_big
 from transforms.merge import change_log
 from transforms.merge.layout import (
     METADATA_COLUMNS,
@@ -81,6 +82,7 @@ def apply_changes(
         declared.update({c: t for c, t in types.items() if c not in declared})
         if table_exists(spark, table_path):
             check_table_matches(spark, table_path, history=history, keys=keys)
+            turn_on_deletion_vectors_when_big(spark, table_path)
         else:
             create_table(spark, table_path, history=history, keys=keys, columns=declared)
         stored = {

@@ -50,6 +50,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from transforms.deletion_vectors import DELETION_VECTORS
 from transforms.sql_text import quote_identifier, sql_string
 
 TABLE_KEY = "{}"  # the key of a truncate, and of the table row in SCD1 silver
@@ -99,8 +100,8 @@ METADATA_COLUMNS = frozenset(SCD1_METADATA.fieldNames()) | frozenset(SCD2_METADA
 HISTORY_PROPERTY = "cdc.history"
 KEYS_PROPERTY = "cdc.keys"
 TABLE_PROPERTIES = {
-    # MERGE marks replaced rows in deletion vectors instead of rewriting whole files.
-    "delta.enableDeletionVectors": "true",
+    # deletion vectors come once the table is big (transforms.deletion_vectors)
+    DELETION_VECTORS: "false",
     # Gold reads the keys silver changed, and the merge its own outcome, from the change data feed.
     "delta.enableChangeDataFeed": "true",
 }

@@ -1,0 +1,31 @@
+"""Deletion vectors for tables that are big enough to gain from them.
+
+With deletion vectors a MERGE marks the rows it replaces in a vector instead of rewriting the files
+that hold them, so the cost of a batch follows the batch, not the table. On a small table rewriting
+those files costs less than writing the vectors: a warm 50-change silver batch into 300 rows took
+3.6-3.8 s without them and 4.9 s with them (8 Spark jobs more). So silver and gold tables start
+without them and get them once they hold DELETION_VECTORS_FROM_BYTES of data.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from transforms.delta_commits import table_size_and_properties
+from transforms.sql_text import quote_identifier, sql_string
+
+DELETION_VECTORS = "delta.enableDeletionVectors"
+DELETION_VECTORS_FROM_BYTES = 16 * 1024 * 1024
+
+
+def turn_on_deletion_vectors_when_big(spark: SparkSession, path: str) -> bool:
+    """Give the table deletion vectors once it holds DELETION_VECTORS_FROM_BYTES: one commit without
+    data (and without userMetadata: call it outside a stage's commit), once per table. True when this
+    call turned them on."""
+    size, properties = table_size_and_properties(spark, path)
+    if properties.get(DELETION_VECTORS) == "true" or size < DELETION_VECTORS_FROM_BYTES:
+        return False
+    spark.sql(
+        f"ALTER TABLE delta.{quote_identifier(path)} SET TBLPROPERTIES ({sql_string(DELETION_VECTORS)} = 'true')"
+    )
+    return True
