@@ -64,8 +64,6 @@ class DagsterDev:
             **stack.connection_settings(),
             "DAGSTER_HOME": str(home),
             "CDC_LAKE_ROOT": str(lake),
-            # the schedule (off until a test starts it) ticks each minute: a test waits for one tick
-            "CDC_MICROBATCH_CRON": "* * * * *",
         }
         dagster = str(Path(sys.executable).parent / "dagster")
         command = [dagster, "dev", "-w", "workspace.yaml", "-h", HOST, "-p", str(self.port)]
@@ -436,26 +434,6 @@ def test_a_date_backfill_launched_through_the_webserver_rewrites_those_days_of_b
         assert result["quarantined"] == 0 and result["left_to_regular_batches"] == 0, (day, result)
 
 
-SCHEDULE = {
-    "repositoryLocationName": LOCATION,
-    "repositoryName": "__repository__",
-    "scheduleName": "microbatch_schedule",
-}
-
-START_SCHEDULE = """
-mutation Start($selector: ScheduleSelector!) {
-  startSchedule(scheduleSelector: $selector) {
-    __typename ... on ScheduleStateResult { scheduleState { id } } ... on PythonError { message }
-  }
-}"""
-
-RESET_SCHEDULE = """
-mutation Reset($selector: ScheduleSelector!) {
-  resetSchedule(scheduleSelector: $selector) {
-    __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message }
-  }
-}"""
-
 MICROBATCH_RUNS = """
 query Runs {
   runsOrError(filter: {pipelineName: "microbatch"}) {
@@ -464,43 +442,27 @@ query Runs {
 }"""
 
 
-SCHEDULE_STATE = """
-query Schedule($selector: ScheduleSelector!) {
-  scheduleOrError(scheduleSelector: $selector) {
-    __typename ... on Schedule { scheduleState { status ticks(limit: 1) { status runIds } } }
-  }
-}"""
+def launch_microbatch(server: DagsterDev) -> str:
+    """Launch the `microbatch` job through the webserver's GraphQL API, as the UI's Launch button does."""
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": "__repository__",
+        "jobName": "microbatch",
+    }
+    result = server.graphql(LAUNCH, {"executionParams": {"selector": selector}})["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]
 
 
-def schedule_state(server: DagsterDev) -> dict:
-    """The schedule's status and its latest tick (status, runIds)."""
-    found = server.graphql(SCHEDULE_STATE, {"selector": SCHEDULE})["scheduleOrError"]
-    assert found["__typename"] == "Schedule", found
-    return found["scheduleState"]
-
-
-def first_scheduled_run(server: DagsterDev) -> str:
-    """Starts the micro-batch schedule, waits for its first tick to launch a run, resets the schedule to
-    its status in code (off) and returns that run's id. The daemon stores the schedule's state at the
-    end of a tick's iteration: a reset sent meanwhile is overwritten, so it is sent until it holds."""
-    started = server.graphql(START_SCHEDULE, {"selector": SCHEDULE})["startSchedule"]
-    assert started["__typename"] == "ScheduleStateResult", started
-    deadline = time.monotonic() + 150  # the next minute's tick, on a busy machine
-    while not ((tick := (schedule_state(server)["ticks"] or [{}])[0]).get("status") == "SUCCESS"):
-        assert time.monotonic() < deadline, f"the schedule launched no run: {tick}\n{server.log_tail()}"
-        time.sleep(2)
-    [run_id] = tick["runIds"]
-    held = 0
-    while held < 2:  # stopped on two reads 3 s apart
-        assert time.monotonic() < deadline, f"the schedule did not stay stopped\n{server.log_tail()}"
-        if schedule_state(server)["status"] == "STOPPED":
-            held += 1
-        else:
-            held = 0
-            reset = server.graphql(RESET_SCHEDULE, {"selector": SCHEDULE})["resetSchedule"]
-            assert reset["__typename"] == "ScheduleStateResult", reset
-        time.sleep(3)
-    return run_id
+def wait_until_started(server: DagsterDev, run_id: str) -> None:
+    """Until the run queue has handed the run to a run worker (STARTING or later)."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while (status := server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]) in (
+        "QUEUED",
+        "NOT_STARTED",
+    ):
+        assert time.monotonic() < deadline, f"run {run_id} still {status}:\n{server.log_tail()}"
+        time.sleep(1)
 
 
 LATEST_METADATA = """
@@ -520,48 +482,31 @@ def microbatch_runs(server: DagsterDev) -> dict[str, dict]:
     return {run["runId"]: {**run, "tags": {t["key"]: t["value"] for t in run["tags"]}} for run in runs}
 
 
-def test_two_microbatches_launched_at_once_from_the_schedule_and_the_ui_run_one_after_the_other(
+def test_two_microbatches_launched_at_once_from_the_ui_run_one_after_the_other(
     dagster_dev, crm_workload, materialized_bronze, spark
 ):
-    """The schedule's run and a run launched from the UI while it is in flight: the run queue (the
-    project's dagster.yaml) holds the second until the first ends, both succeed, and the lake is what
-    one run makes of the workload: bronze holds each record once, silver equals the source, gold the
+    """A micro-batch launched from the UI while another is in flight: the run queue (the project's
+    dagster.yaml, by the job's tag, which the schedule's and the lag sensor's runs carry too:
+    test_automation.py) holds the second until the first ends, both succeed, and the lake is what one
+    run makes of the workload: bronze holds each record once, silver equals the source, gold the
     cleanup rules applied to it. (After the bronze and backfill tests above: the busiest table's
     bronze already holds its records, which the runs must not read again.)"""
     from assets.factory import load_entities, load_specs
     from tests.lake_truth import bronze_problems, gold_problems, silver_problems
 
     assert materialized_bronze.status == "SUCCESS"
-    by_schedule = first_scheduled_run(dagster_dev)
-
-    result = dagster_dev.graphql(
-        LAUNCH,
-        {
-            "executionParams": {
-                "selector": {
-                    "repositoryLocationName": LOCATION,
-                    "repositoryName": "__repository__",
-                    "jobName": "microbatch",
-                }
-            }
-        },
-    )["launchRun"]
-    assert result["__typename"] == "LaunchRunSuccess", result
-    from_ui = result["run"]["runId"]
+    first_id = launch_microbatch(dagster_dev)
+    wait_until_started(dagster_dev, first_id)
+    second_id = launch_microbatch(dagster_dev)
     runs = microbatch_runs(dagster_dev)
-    assert runs[by_schedule]["status"] not in ("SUCCESS", "FAILURE", "CANCELED"), (
-        "the first run ended too soon"
-    )
-    assert runs[from_ui]["status"] == "QUEUED", runs[from_ui]  # held by the run queue
+    assert runs[first_id]["status"] in ("STARTING", "STARTED"), "the first run ended too soon"
+    assert runs[second_id]["status"] == "QUEUED", runs[second_id]  # held by the run queue
 
-    statuses = {run_id: wait_until_finished(dagster_dev, run_id) for run_id in (by_schedule, from_ui)}
+    statuses = {run_id: wait_until_finished(dagster_dev, run_id) for run_id in (first_id, second_id)}
     assert set(statuses.values()) == {"SUCCESS"}, f"{statuses}; see {dagster_dev.url}/runs"
     runs = microbatch_runs(dagster_dev)
-    first, second = runs[by_schedule], runs[from_ui]
-    assert first["tags"]["cdc-lakehouse/trigger"] == "schedule"
-    assert [r for r in runs.values() if "dagster/schedule_name" in r["tags"]] == [
-        first
-    ]  # reset: no more ticks
+    first, second = runs[first_id], runs[second_id]
+    assert first["tags"]["cdc-lakehouse/batch"] == second["tags"]["cdc-lakehouse/batch"] == "microbatch"
     assert second["startTime"] >= first["endTime"], (first, second)  # one after the other
 
     # the order service's topics are empty: its gold entities and projections wait for their first rows
@@ -573,7 +518,7 @@ def test_two_microbatches_launched_at_once_from_the_schedule_and_the_ui_run_one_
             "assetMaterializations"
         ]
         entries = {e["label"]: e.get("jsonString") or e.get("text") for e in latest["metadataEntries"]}
-        assert latest["runId"] == from_ui, (path, latest["runId"])
+        assert latest["runId"] == second_id, (path, latest["runId"])
         assert waits_for in json.loads(entries["waiting_for"]), (path, entries)
 
     specs = [spec for spec in load_specs() if spec.source == "crm"]
