@@ -227,20 +227,25 @@ query Latest($path: [String!]!) {
 }"""
 
 
+def launch_run(server: DagsterDev, selector: dict) -> str:
+    """Launch a run of the selected job (and assets) through the webserver's GraphQL API, as the UI's
+    Launch and Materialize buttons do; its run id."""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", **selector}
+    result = server.graphql(LAUNCH, {"executionParams": {"selector": selector}})["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]
+
+
 def launch_materialization(server: DagsterDev, path: list[str]) -> str:
-    """Materialize one asset through the webserver's GraphQL API, as the UI's Materialize button does."""
-    params = {
-        "selector": {
-            "repositoryLocationName": LOCATION,
-            "repositoryName": "__repository__",
+    """Materialize one asset, as the UI's Materialize button does."""
+    return launch_run(
+        server,
+        {
             "jobName": "__ASSET_JOB",
             "assetSelection": [{"path": path}],
             "assetCheckSelection": [],  # the asset alone: its checks would be a second step (and Spark start)
         },
-    }
-    result = server.graphql(LAUNCH, {"executionParams": params})["launchRun"]
-    assert result["__typename"] == "LaunchRunSuccess", result
-    return result["run"]["runId"]
+    )
 
 
 LAUNCH_BACKFILL = """
@@ -285,14 +290,22 @@ def backfill_runs(server: DagsterDev, backfill_id: str, expected: int) -> list[d
     )
 
 
-def wait_until_finished(server: DagsterDev, run_id: str) -> str:
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def wait_for_status(server: DagsterDev, run_id: str, statuses: tuple[str, ...], what: str) -> str:
+    """Poll the run until its status is one of `statuses`; that status."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         status = server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+        if status in statuses:
             return status
-        time.sleep(3)
-    raise AssertionError(f"run {run_id} did not finish within {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} did not {what} within {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
+
+
+def wait_until_finished(server: DagsterDev, run_id: str) -> str:
+    return wait_for_status(server, run_id, FINISHED, "finish")
 
 
 @pytest.fixture(scope="module")
@@ -442,29 +455,6 @@ query Runs {
 }"""
 
 
-def launch_microbatch(server: DagsterDev) -> str:
-    """Launch the `microbatch` job through the webserver's GraphQL API, as the UI's Launch button does."""
-    selector = {
-        "repositoryLocationName": LOCATION,
-        "repositoryName": "__repository__",
-        "jobName": "microbatch",
-    }
-    result = server.graphql(LAUNCH, {"executionParams": {"selector": selector}})["launchRun"]
-    assert result["__typename"] == "LaunchRunSuccess", result
-    return result["run"]["runId"]
-
-
-def wait_until_started(server: DagsterDev, run_id: str) -> None:
-    """Until the run queue has handed the run to a run worker (STARTING or later)."""
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while (status := server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]) in (
-        "QUEUED",
-        "NOT_STARTED",
-    ):
-        assert time.monotonic() < deadline, f"run {run_id} still {status}:\n{server.log_tail()}"
-        time.sleep(1)
-
-
 LATEST_METADATA = """
 query Latest($path: [String!]!) {
   assetOrError(assetKey: {path: $path}) {
@@ -495,9 +485,10 @@ def test_two_microbatches_launched_at_once_from_the_ui_run_one_after_the_other(
     from tests.lake_truth import bronze_problems, gold_problems, silver_problems
 
     assert materialized_bronze.status == "SUCCESS"
-    first_id = launch_microbatch(dagster_dev)
-    wait_until_started(dagster_dev, first_id)
-    second_id = launch_microbatch(dagster_dev)
+    first_id = launch_run(dagster_dev, {"jobName": "microbatch"})
+    # handed by the run queue to a run worker
+    wait_for_status(dagster_dev, first_id, ("STARTING", "STARTED", *FINISHED), "start")
+    second_id = launch_run(dagster_dev, {"jobName": "microbatch"})
     runs = microbatch_runs(dagster_dev)
     assert runs[first_id]["status"] in ("STARTING", "STARTED"), "the first run ended too soon"
     assert runs[second_id]["status"] == "QUEUED", runs[second_id]  # held by the run queue

@@ -1,6 +1,6 @@
 """A silver table starts without deletion vectors and gets them once it holds
-transforms.deletion_vectors.DELETION_VECTORS_FROM_BYTES of data (that module says why); the rows are the same
-either way, and the table's size and properties are read from Delta's checksum file, or from
+transforms.deletion_vectors.DELETION_VECTORS_FROM_BYTES of data (that module says why); the rows are
+the same either way, and the table's size and properties are read from Delta's checksum file, or from
 DESCRIBE DETAIL without one."""
 
 from __future__ import annotations
