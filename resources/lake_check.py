@@ -14,6 +14,7 @@ unresponsive".
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import uuid
@@ -138,6 +139,11 @@ def explain_lake_error(root: str, error: BaseException, configuration=None) -> s
     return f"lake root {root} is not usable: {hint}.\n  cause: {name}: {_first_line(message)}"
 
 
+# HTTP status 403 as S3 clients print it ("Status Code: 403", "403 Forbidden"), never the digits of a
+# port such as 127.0.0.1:25403 or :403.
+_HTTP_FORBIDDEN = re.compile(r"(?<![\w.:])403(?!\d)")
+
+
 def _s3a_hint(root: str, text: str, configuration) -> str:
     bucket = root.split("://", 1)[1].split("/", 1)[0]
     endpoint = _s3a_endpoint(bucket, configuration)
@@ -146,13 +152,12 @@ def _s3a_hint(root: str, text: str, configuration) -> str:
             f"bucket {bucket!r} does not exist at {endpoint}: create it, or fix the bucket in the lake root "
             "(CDC_LAKE_ROOT)"
         )
-    if any(
+    if _HTTP_FORBIDDEN.search(text) or any(
         word in text
         for word in (
             "AccessDenied",
             "InvalidAccessKeyId",
             "SignatureDoesNotMatch",
-            "403",
             "NoAuthWithAWSException",
             "No AWS Credentials",
         )
