@@ -41,10 +41,13 @@ def reflected_position(spark: SparkSession, tables: dict[str, TablePaths]) -> So
             offsets[paths.topic] = {int(p): end for p, (_, end) in progress["ranges"].items()}
             if cut is not None:
                 offsets[paths.topic].update(_first_held_offsets(spark, paths.bronze, applied, cut))
+        # max of the bare column, converted afterwards: Delta answers it from the file statistics in
+        # its log (no data file read) where it can; max(unix_micros(...)) would scan every file
         micros = (
             spark.read.format("delta")
             .load(paths.silver)
-            .agg(F.max(F.unix_micros("_commit_ts")))
+            .agg(F.max("_commit_ts").alias("newest"))
+            .select(F.unix_micros("newest"))
             .collect()[0][0]
         )
         if micros is not None:
