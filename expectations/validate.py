@@ -8,7 +8,7 @@ never a pass.
 
 from __future__ import annotations
 
-import threading
+import queue
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -233,24 +233,33 @@ def _table_metric_names(expectation: ExpectationSpec) -> dict[str, Any]:
     return {argument: named(given) if isinstance(given, str) else [named(c) for c in given]}
 
 
-_gx_lock = threading.Lock()
-_gx_batch_definition = None
+# Idle GX batch definitions, each of its own ephemeral GX context: a validation takes one (or makes
+# one) and gives it back, so steps validating at once in threads (orchestration.threaded_executor)
+# never share a context, and a process makes only as many as ever ran at once.
+_idle_batch_definitions: queue.SimpleQueue = queue.SimpleQueue()
 
 
 def _validate(frame: DataFrame, gx_suite, result_format: dict):
-    """One GX validation of `gx_suite` on `frame` (an ephemeral GX context, made once per process)."""
-    global _gx_batch_definition
-    with _gx_lock:
-        if _gx_batch_definition is None:
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
-            context = gx.get_context(mode="ephemeral")
-            context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            asset = context.data_sources.add_spark(name="lake").add_dataframe_asset(name="rows")
-            _gx_batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-        batch = _gx_batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    """One GX validation of `gx_suite` on `frame`."""
+    try:
+        batch_definition = _idle_batch_definitions.get_nowait()
+    except queue.Empty:
+        batch_definition = _new_batch_definition()
+    try:
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
         return batch.validate(gx_suite, result_format=result_format)
+    finally:
+        _idle_batch_definitions.put(batch_definition)
+
+
+def _new_batch_definition():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_spark(name="lake").add_dataframe_asset(name="rows")
+    return asset.add_batch_definition_whole_dataframe("whole")
 
 
 def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:

@@ -29,6 +29,7 @@ import dagster as dg
 from confluent_kafka import KafkaException
 
 from orchestration.backfills import JOB_NAMES as BACKFILL_AND_REBUILD_JOBS
+from orchestration.threaded_executor import threaded_executor
 from resources.connections import KafkaResource
 from transforms.bronze.lag import bronze_group_id, topic_lag
 from transforms.specs.table import TableSpec
@@ -52,9 +53,10 @@ microbatch_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="One micro-batch of every table: bronze -> silver -> gold -> checks -> Cassandra projections.",
     tags={BATCH_TAG: "microbatch"},
-    # One process for the whole run, so one Spark session serves every step. The default multiprocess
-    # executor starts a process (and a Spark JVM) per step: dozens per micro-batch.
-    executor_def=dg.in_process_executor,
+    # One process for the whole run, so one SparkContext serves every step, with independent steps
+    # running at once in threads (orchestration.threaded_executor). The default multiprocess executor
+    # starts a process (and a Spark JVM) per step: dozens per micro-batch.
+    executor_def=threaded_executor,
 )
 
 

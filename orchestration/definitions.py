@@ -11,6 +11,7 @@ from expectations.checks import build_asset_checks
 from expectations.suite import load_suites
 from orchestration.automation import build_lag_sensor, microbatch_job, microbatch_schedule
 from orchestration.backfills import build_backfill_jobs
+from orchestration.threaded_executor import threaded_executor
 from resources.connections import resources_from_env
 from transforms.specs.table import TableSpec
 
@@ -30,9 +31,9 @@ def build_definitions(specs: list[TableSpec], resources: Mapping[str, object]) -
         schedules=[microbatch_schedule],
         sensors=[build_lag_sensor(specs)],
         resources=dict(resources),
-        # one process and one Spark session per run (the UI's launches, backfills and rebuilds too): a JVM
-        # per step would cost more than the steps themselves
-        executor=dg.in_process_executor,
+        # one process and one SparkContext per run (the UI's launches, backfills and rebuilds too), its
+        # independent steps at once in threads: a JVM per step would cost more than the steps themselves
+        executor=threaded_executor,
     )
 
 

@@ -42,6 +42,7 @@ def run_microbatch(
     every asset, or only `selection` (assets, checks)."""
     from orchestration.automation import BATCH_TAG
     from orchestration.definitions import defs
+    from orchestration.threaded_executor import execute_in_this_process
 
     job = defs.resolve_job_def("microbatch")
     if selection is not None:
@@ -49,11 +50,11 @@ def run_microbatch(
         if not assets and not checks:
             raise ValueError("an empty selection: nothing to run")
         job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
-    return job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    return execute_in_this_process(
+        job,
+        instance,
         tags={BATCH_TAG: batch_tag},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 
 

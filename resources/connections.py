@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 
 from resources import LOCAL_SETTINGS_FILE
 from resources.lake_check import check_lake_reachable, check_spark_master
-from resources.spark_session import build_spark_session, lake_scheme, use_lake
+from resources.spark_session import build_spark_session, lake_scheme, session_for_this_thread, use_lake
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROFILE_VARIABLE = "CDC_PROFILE"
@@ -112,7 +112,9 @@ class SparkResource(dg.ConfigurableResource):
         """The session, able to reach `lake` (its connector jars and Hadoop settings).
 
         A `spark://` master is checked first (check_spark_master): an unreachable master fails at once
-        with its address, instead of Spark retrying for a minute.
+        with its address, instead of Spark retrying for a minute. A step running in a thread of its
+        own (orchestration.threaded_executor) gets a session of that thread's own over the same
+        SparkContext (resources.spark_session.session_for_this_thread).
         """
         check_spark_master(self.master)
         spark = build_spark_session(
@@ -125,7 +127,7 @@ class SparkResource(dg.ConfigurableResource):
         )
         if lake is not None:
             lake.check_reachable_once(spark)
-        return spark
+        return session_for_this_thread(spark)
 
 
 _cassandra_sessions: dict[tuple, tuple[Cluster, Session]] = {}

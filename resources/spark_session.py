@@ -13,7 +13,10 @@ fetch them from the driver too. In local mode the executors live in the driver's
 jars go on the driver's class path instead (`spark.driver.extraClassPath`): `spark.jars` would copy
 the 690 MB of the s3a jars into every session's temporary folder.
 
-A process has one SparkSession. `use_lake` makes a session that is already running reach a lake
+A process has one SparkContext and one SparkSession, except that a run's steps running in threads
+(orchestration.threaded_executor) each take a session of their own over it (`session_for_this_thread`):
+a session holds SQL settings (Delta's commit metadata) and temporary views, which must not leak
+between steps running at once. `use_lake` makes a session that is already running reach a lake
 (e.g. the test session, started for local folders, then used on S3): it sets the Hadoop settings and,
 if the s3a connector is missing, adds its jars the way `spark.jars` does (driver class loader and
 `SparkContext.addJar` for executors).
@@ -24,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -223,6 +227,27 @@ def build_spark_session(
     if lake_root or hadoop_conf:
         use_lake(session, lake_root or "", hadoop_conf)
     return session
+
+
+_thread_sessions = threading.local()
+
+
+def session_for_this_thread(spark: SparkSession) -> SparkSession:
+    """`spark` in the main thread; in another thread, a session of that thread's own (spark.newSession():
+    the same SparkContext, jars, Hadoop settings and cache; its own SQL settings, starting as `spark`'s,
+    and temporary views), made once per thread and made the thread's active session, which Delta's
+    commits read their settings from."""
+    if threading.current_thread() is threading.main_thread():
+        return spark
+    own = getattr(_thread_sessions, "session", None)
+    if own is None or own.sparkContext is not spark.sparkContext or own._jsc is None:
+        own = spark.newSession()
+        for key, value in spark.conf.getAll.items():
+            if spark.conf.isModifiable(key):
+                own.conf.set(key, value)
+        _thread_sessions.session = own
+    own._jvm.SparkSession.setActiveSession(own._jsparkSession)
+    return own
 
 
 def use_lake(spark: SparkSession, lake_root: str, hadoop_conf: Mapping[str, str] | None = None) -> None:

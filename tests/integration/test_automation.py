@@ -257,10 +257,13 @@ def test_schedule_requests_a_microbatch_run_whose_config_is_valid_and_tags_mark_
     assert dg.validate_run_config(job, request.run_config) is not None
 
 
-def test_a_microbatch_runs_in_one_process_so_one_spark_session_serves_every_step():
+def test_every_job_runs_in_one_process_so_one_spark_context_serves_every_step():
     from orchestration.definitions import defs
+    from orchestration.threaded_executor import threaded_executor
 
-    assert defs.resolve_job_def("microbatch").executor_def is dg.in_process_executor
+    # steps at once in threads of the run's process (orchestration.threaded_executor), never a process each
+    for job in defs.resolve_all_job_defs():
+        assert job.executor_def is threaded_executor, job.name
 
 
 def test_schedule_cron_comes_from_CDC_MICROBATCH_CRON(monkeypatch):
