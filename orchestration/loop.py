@@ -26,6 +26,8 @@ import time
 
 import dagster as dg
 
+from orchestration.threaded_executor import DEFAULT_MAX_CONCURRENT, execute_in_this_process
+
 LOOP_TAG_VALUE = "loop"
 
 
@@ -37,12 +39,13 @@ def run_microbatch(
     batch_tag: str,
     log_level: str = "WARNING",
     selection: Selection | None = None,
+    max_concurrent: int | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of the `microbatch` job in this process (its Spark session stays warm for the next):
-    every asset, or only `selection` (assets, checks)."""
+    every asset, or only `selection` (assets, checks); up to `max_concurrent` steps at once (default:
+    the executor's, orchestration.threaded_executor)."""
     from orchestration.automation import BATCH_TAG
     from orchestration.definitions import defs
-    from orchestration.threaded_executor import execute_in_this_process
 
     job = defs.resolve_job_def("microbatch")
     if selection is not None:
@@ -50,12 +53,10 @@ def run_microbatch(
         if not assets and not checks:
             raise ValueError("an empty selection: nothing to run")
         job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
-    return execute_in_this_process(
-        job,
-        instance,
-        tags={BATCH_TAG: batch_tag},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if max_concurrent is not None:
+        run_config["execution"] = {"config": {"max_concurrent": max_concurrent}}
+    return execute_in_this_process(job, instance, tags={BATCH_TAG: batch_tag}, run_config=run_config)
 
 
 def pending_selection(instance: dg.DagsterInstance) -> tuple[Selection, str]:
@@ -129,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runs", type=int, default=None, help="stop after this many runs (default: run until stopped)"
     )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help=f"steps of a run at once, in threads (default {DEFAULT_MAX_CONCURRENT}; about the driver's cores)",
+    )
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the loop as Ctrl-C does
@@ -148,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("every asset (the last micro-batch did not succeed)")
                 selection = None
             if selection is None or selection[0] or selection[1]:
-                result = run_microbatch(instance, LOOP_TAG_VALUE, selection=selection)
+                result = run_microbatch(
+                    instance, LOOP_TAG_VALUE, selection=selection, max_concurrent=args.max_concurrent
+                )
                 failures += not result.success
                 print(describe(result, time.monotonic() - started))
             else:

@@ -1,6 +1,6 @@
 """The runs' executor: the steps of one run in one process, up to `max_concurrent` of them at once in
-threads, so that independent assets share one warm Spark session's cores (a run of many small tables
-waits mostly on Spark's per-job latency, not on its cores).
+threads, so that independent assets overlap their Spark jobs and their Python work in one warm
+SparkContext (a step of a small table spends much of its time waiting on Spark's fixed cost per job).
 
 Dagster ships the in-process executor (one step at a time) and the multiprocess executor (a process,
 here a Spark JVM, per step: more than most steps cost); a threaded one is an open request
@@ -9,15 +9,16 @@ with the step bodies moved to worker threads: the main thread alone starts steps
 in the order each step produced them and keeps the plan's state (dependencies, blocking checks,
 skips, pools), exactly as the in-process loop does; a step starts only when everything it waits for
 has finished. It uses Dagster internals (dagster._core), checked against the pinned minor version by
-tests/integration/test_threaded_executor.py.
+tests/unit/test_threaded_executor.py (pyproject pins dagster to 1.13.x).
 
 What a step may assume: it runs in some thread, alone in it. Code that keeps state in a SparkSession
 (SQL settings such as Delta's commit metadata, temporary views) takes the session from
 SparkResource.session(), which gives each thread a session of its own over the one SparkContext.
 
 `max_concurrent: 1` runs the steps one at a time, in the main thread (the in-process executor).
-An interrupt (SIGTERM, Ctrl-C) lets the running steps finish, starts no other, and fails the run
-as interrupted: a step cut short mid-write is redone by the next run, as after any crash.
+Otherwise an interrupt Dagster captures (a run terminated from the UI, Ctrl-C) lets the running steps
+finish, starts no other, and fails the run as interrupted; whatever a step left unfinished (a crash,
+a SIGKILL) is redone by the next run, as with any executor.
 """
 
 from __future__ import annotations

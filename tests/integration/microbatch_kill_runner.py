@@ -86,8 +86,8 @@ def patch_during_write(table_path: str, folder: Path) -> None:
 
     original_execute, original_save = DeltaMergeBuilder.execute, DataFrameWriter.save
 
-    # Armed around every MERGE and save: only the target's folder is watched, and the steps of a run
-    # execute one at a time, so a write to another table never adds a file there.
+    # Armed around every MERGE and save: only the target's folder is watched, so a write to another
+    # table (also one running at once in another step's thread) never adds a file there.
     def execute(self, *args, **kwargs):
         commits = _commits(folder)
         with WriteWatcher(folder):
@@ -130,9 +130,10 @@ def patch_during_projection_write(projection: str) -> None:
 def run_every_asset(prefix: str, resources: dict, instance):
     """One run of the `microbatch` job on the topics `<prefix>.<TABLE>`: every asset, no check (the
     checks write no table, and they cost about a third of a run; a selection as orchestration.loop
-    makes them)."""
+    makes them), with the job's own executor, steps at once in threads, as every deployed run."""
     from orchestration.automation import BATCH_TAG
     from orchestration.definitions import build_definitions
+    from orchestration.threaded_executor import execute_in_this_process
     from tests.pipeline import specs_on_topics
 
     definitions = build_definitions(specs_on_topics(prefix), resources)
@@ -140,7 +141,7 @@ def run_every_asset(prefix: str, resources: dict, instance):
         asset_selection=definitions.resolve_asset_graph().materializable_asset_keys,
         asset_check_selection=set(),
     )
-    return job.execute_in_process(instance=instance, raise_on_error=False, tags={BATCH_TAG: "kill-test"})
+    return execute_in_this_process(job, instance, tags={BATCH_TAG: "kill-test"}, run_config={})
 
 
 def main(prefix: str, point: str, target: str) -> None:

@@ -17,7 +17,7 @@ from transforms.merge.scd1 import execute_with_metadata
 
 pytestmark = pytest.mark.integration
 
-MERGES_PER_THREAD = 6
+MERGES_PER_THREAD = 4
 
 
 def test_the_main_thread_keeps_the_session_and_each_other_thread_gets_its_own(spark):
