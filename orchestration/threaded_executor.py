@@ -40,6 +40,8 @@ from dagster._core.execution.context.system import PlanExecutionContext, PlanOrc
 from dagster._core.execution.context_creation_job import PlanExecutionContextManager
 from dagster._core.execution.execute_in_process import core_execute_in_process
 from dagster._core.execution.plan.execute_plan import (
+    _handle_compute_log_setup_error,
+    _handle_compute_log_teardown_error,
     _trigger_hook,
     dagster_event_sequence_for_step,
     inner_plan_execution_iterator,
@@ -48,7 +50,6 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.executor.base import Executor
-from dagster._utils.error import serializable_error_info_from_exc_info
 
 DEFAULT_MAX_CONCURRENT = 2
 _STEP_DONE = object()  # a worker's last message for a step
@@ -124,13 +125,7 @@ def _threaded_plan_iterator(
             log_context = capture_stack.enter_context(compute_log_manager.capture_logs(log_key))
             yield DagsterEvent.capture_logs(job_context, step_keys, log_key, log_context)
         except Exception:
-            yield DagsterEvent.engine_event(
-                plan_context=job_context,
-                message="Exception while setting up compute log capture",
-                event_specific_data=EngineEventData(
-                    error=serializable_error_info_from_exc_info(sys.exc_info())
-                ),
-            )
+            yield from _handle_compute_log_setup_error(job_context, sys.exc_info())
         stopping = False  # interrupted: the running steps finish, no other starts
         # leaving this block (done, or an error raised here) waits for the running steps
         with ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dagster-step") as workers:
@@ -177,13 +172,7 @@ def _threaded_plan_iterator(
         try:
             capture_stack.close()
         except Exception:
-            yield DagsterEvent.engine_event(
-                plan_context=job_context,
-                message="Exception while cleaning up compute log capture",
-                event_specific_data=EngineEventData(
-                    error=serializable_error_info_from_exc_info(sys.exc_info())
-                ),
-            )
+            yield from _handle_compute_log_teardown_error(job_context, sys.exc_info())
 
 
 def _run_step(step_key: str, step_context, messages: queue.Queue) -> None:

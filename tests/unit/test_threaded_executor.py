@@ -1,9 +1,12 @@
 """The runs' executor (orchestration.threaded_executor) on small in-memory jobs, no server and no Spark:
 independent steps run at once in worker threads, and a step still waits for everything Dagster makes
-it wait for (its upstream assets, their blocking checks), as with Dagster's in-process executor."""
+it wait for (its upstream assets, their blocking checks), as with Dagster's in-process executor, and an
+interrupt stops the run without cutting a running step short."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -165,3 +168,29 @@ def test_every_step_of_a_wide_graph_runs_once(max_concurrent):
     assert result.success
     assert sorted(ran[:-1]) == list(range(12))
     assert ran[-1] == "root"
+
+
+def test_an_interrupt_lets_the_running_steps_end_and_starts_no_other():
+    ended = []
+
+    @dg.asset
+    def interrupted():
+        # what Dagster does when a run is terminated: an interrupt, which the run's main thread captures
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)
+        ended.append("interrupted")
+
+    @dg.asset(deps=[interrupted])
+    def after_interrupted():
+        ended.append("after_interrupted")
+
+    @dg.asset
+    def running_beside():
+        time.sleep(1.5)
+        ended.append("running_beside")
+
+    result = _run([interrupted, after_interrupted, running_beside])
+
+    assert not result.success
+    assert sorted(ended) == ["interrupted", "running_beside"]
+    assert _materialized(result) == {"interrupted", "running_beside"}
