@@ -219,5 +219,5 @@ def execute_in_this_process(
         instance=instance,
         output_capturing_enabled=False,
         raise_on_error=False,
-        run_tags={**job.run_tags, **tags},
+        run_tags=tags,  # core_execute_in_process adds the job's own tags
     )

@@ -240,7 +240,7 @@ def session_for_this_thread(spark: SparkSession) -> SparkSession:
     if threading.current_thread() is threading.main_thread():
         return spark
     own = getattr(_thread_sessions, "session", None)
-    if own is None or own.sparkContext is not spark.sparkContext or own._jsc is None:
+    if own is None or own.sparkContext is not spark.sparkContext:
         own = spark.newSession()
         for key, value in spark.conf.getAll.items():
             if spark.conf.isModifiable(key):
