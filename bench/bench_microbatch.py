@@ -4,6 +4,7 @@ checks -> Cassandra projections), on the local stack (prints figures; not a test
     .venv/bin/python bench/bench_microbatch.py                 # the shipped CRM specs (8 tables)
     .venv/bin/python bench/bench_microbatch.py --changes 300   # a smaller change stream
     .venv/bin/python bench/bench_microbatch.py --tables 128 --changes 400 --clone-changes 100
+    .venv/bin/python bench/bench_microbatch.py --rounds 4      # three more change runs after the first
 
 `--tables N` (N > 8): the 8 shipped specs plus N - 8 clones of them (SIEBEL.S_CONTACT_C001, topic
 crm.S_CONTACT_C001, ...) in a temporary folder given as CDC_SPECS_DIR. A clone receives its base table's
@@ -19,6 +20,13 @@ entities, projections and suites stay those of the shipped tables; a clone has b
    (`seconds_nothing_new`: what a table with no new records costs, per table). Both run as loop mode
    does (the low-latency way): only what has work (orchestration.pending), the detection included.
    Then a run of every asset with nothing new, as the schedule runs it (`seconds_nothing_new_every_asset`).
+4. With `--rounds N` (N > 1), N - 1 more change runs follow, each on the next `--changes` transactions
+   of the same workload (generated N times as long, so the first round holds the same transactions
+   as with one round but for the few the generator adds at its end): `seconds_rounds` lists every
+   round's seconds and `seconds_later_rounds_median` is the median of rounds 2..N. The JVM keeps compiling Spark's and
+   Delta's code into machine code over the first changed runs (about 50 s of JIT compiler time in the
+   first one, measured with `jstat -compiler`), so later rounds show what a loop that has run for a
+   while costs, and several rounds say how much a figure varies.
 
 Per-step seconds come from the run's own event log (step start to step end), summed per layer, so
 the figures say where the time goes (steps run at once, `--max-concurrent`, so the layers' sums add up
@@ -32,6 +40,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -157,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--changes", type=int, default=1500, help="change transactions (about 2 messages each)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="change runs, each on the next --changes transactions"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--tables", type=int, default=8, help="tables: the 8 shipped specs plus clones of them"
@@ -203,13 +215,23 @@ def main(argv: list[str] | None = None) -> int:
 
         workload = generate_workload(
             WorkloadConfig(
-                seed=args.seed, initial_rows=args.initial_rows, changes=args.changes, initial_load=True
+                seed=args.seed,
+                initial_rows=args.initial_rows,
+                changes=args.changes * args.rounds,
+                initial_load=True,
             )
         )
-        loaded = workload.transaction_ends[0]  # with initial_load, the load is the first "transaction"
-        load, changes = workload.messages[:loaded], workload.messages[loaded:]
+        ends = workload.transaction_ends  # with initial_load, the load is the first "transaction"
+        load = workload.messages[: ends[0]]
         load = load + cloned_messages(load, clones, None)
-        changes = changes + cloned_messages(changes, clones, args.clone_changes)
+        rounds = [
+            workload.messages[
+                ends[r * args.changes] : ends[(r + 1) * args.changes] if r + 1 < args.rounds else None
+            ]
+            for r in range(args.rounds)
+        ]
+        rounds = [changes + cloned_messages(changes, clones, args.clone_changes) for changes in rounds]
+        changes = rounds[0]
         instance = dg.DagsterInstance.get()
 
         delete_topics(
@@ -227,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds, steps = run_once(instance, profiles[0], max_concurrent=threads)
         idle_seconds, idle_steps = run_once(instance, profiles[1], max_concurrent=threads)
         idle_everything_seconds, _ = run_once(instance, everything=True, max_concurrent=threads)
+        round_seconds = [seconds]
+        for later in rounds[1:]:
+            produce_messages(stack.kafka_bootstrap, later, partitions=3)
+            round_seconds.append(run_once(instance, max_concurrent=threads)[0])
 
         per_layer: dict[str, float] = defaultdict(float)
         for key, value in steps.items():
@@ -250,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             "nothing_new_steps_seconds": round(sum(idle_steps.values()), 2),
             "seconds_nothing_new_every_asset": round(idle_everything_seconds, 2),
         }
+        if args.rounds > 1:
+            figures["seconds_rounds"] = [round(s, 2) for s in round_seconds]
+            figures["seconds_later_rounds_median"] = round(statistics.median(round_seconds[1:]), 2)
         print(json.dumps(figures))
         return 0
     finally:
