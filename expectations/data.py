@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import reduce
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.suite import TABLE_PLACEHOLDER, THIS_PLACEHOLDER, Reference, Suite, table_ref
@@ -20,7 +20,6 @@ from transforms.delta_commits import latest_progress, table_exists
 from transforms.sql_text import quote_identifier
 
 TablePath = Callable[[str, str], str]  # (layer, name) -> Delta table path, e.g. LakeResource.table_path
-PARENT_FOUND = "_parent_found"
 BRONZE_STAGE = "bronze"
 
 
@@ -94,16 +93,16 @@ def _delta_path_sql(path: str) -> str:
     return "delta." + quote_identifier(path)
 
 
-def reference_view(
-    spark: SparkSession, rows: DataFrame, reference: Reference, table_path: TablePath
+def with_parent_found(
+    spark: SparkSession, rows: DataFrame, reference: Reference, table_path: TablePath, column: str
 ) -> DataFrame:
-    """The rows whose reference columns are all set, with `_parent_found` true when the parent exists
-    and null for an orphan."""
+    """`rows`, each with `column`: true when its parent exists, null when it does not. Only the rows
+    whose reference columns are all set are children (the check looks at them alone); the others get
+    null too. A left join with the parent's distinct keys: every row of `rows` stays, once."""
     parent = read_table(spark, table_path(*table_ref(reference.to)))
     if reference.where:
         parent = parent.where(reference.where)
-    child_columns = list(reference.on)
-    aliases = [f"_parent_key_{i}" for i in range(len(child_columns))]
+    aliases = [f"{column}_key_{i}" for i in range(len(reference.on))]
     parent_keys = (
         parent.select(
             *[
@@ -112,12 +111,12 @@ def reference_view(
             ]
         )
         .distinct()
-        .withColumn(PARENT_FOUND, F.lit(True))
+        .withColumn(column, F.lit(True))
     )
-    children = rows.where(
-        reduce(operator.and_, [F.col(quote_identifier(c)).isNotNull() for c in child_columns])
-    )
-    condition = [
-        children[quote_identifier(c)] == parent_keys[a] for c, a in zip(child_columns, aliases, strict=True)
-    ]
-    return children.join(parent_keys, on=condition, how="left").drop(*aliases)
+    condition = [F.col(quote_identifier(c)) == F.col(a) for c, a in zip(reference.on, aliases, strict=True)]
+    return rows.join(parent_keys, on=reduce(operator.and_, condition), how="left").drop(*aliases)
+
+
+def children(reference: Reference) -> Column:
+    """The rows a reference check looks at: those whose reference columns are all set."""
+    return reduce(operator.and_, [F.col(quote_identifier(c)).isNotNull() for c in reference.on])

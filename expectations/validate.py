@@ -1,13 +1,17 @@
 """Run a suite with Great Expectations 1.x on Spark DataFrames and report one Outcome per expectation.
 
-Expectations that read the same DataFrame (the suite's rows, a SQL view, a reference join) are
-validated together as one GX ExpectationSuite on one batch, so GX computes their metrics together.
+Expectations that read the same DataFrame are validated together as one GX ExpectationSuite on one
+batch, so GX computes their metrics together: the suite's rows, with one column per reference check
+(does the row's parent exist), serve the plain and the reference expectations; a SQL view serves its
+own. Each GX validation costs a handful of Spark jobs whatever it holds, so fewer frames, fewer jobs.
 A GX error inside an expectation, or a table that is missing, is a FAILED outcome with the error,
 never a pass.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import queue
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,17 +21,26 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.data import (
-    PARENT_FOUND,
     MissingTable,
     TablePath,
-    reference_view,
+    children,
     run_sql,
     suite_rows,
+    with_parent_found,
 )
 from expectations.suite import ExpectationSpec, Suite, gx_expectation
 from transforms.sql_text import quote_identifier
 
 SAMPLE_SIZE = 5
+# A reference check's column on the suite's rows, + a number (expectations.data.with_parent_found).
+PARENT_FOUND = "_parent_found_"
+# Expectations on the table's columns themselves: they must not see the reference checks' columns.
+TABLE_COLUMNS_EXPECTATIONS = {
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+}
 # Sample values and keys of a failed expectation come from a second GX pass; with
 # `unexpected_index_column_names` it collects EVERY unexpected row's keys to the driver, so keys are
 # asked for only below this many.
@@ -95,28 +108,36 @@ def run_suite(
         return [_failed(suite, e, str(exc)) for e in chosen]
     plain = [e for e in chosen if e.kind != "references" and e.sql is None]
     outcomes: dict[str, Outcome] = {}
-    frames = [rows]
+    # The reference checks run with the plain ones on one frame: the suite's rows, each with a column
+    # saying whether its parent exists (one left join per reference), so GX computes all their metrics
+    # together. Not when a plain expectation looks at the table's columns: it would see those.
+    with_parents, found = rows, {}
+    for expectation in (e for e in chosen if e.references is not None):
+        column = f"{PARENT_FOUND}{len(found)}"
+        try:
+            with_parents = with_parent_found(spark, with_parents, expectation.references, table_path, column)
+        except MissingTable as exc:
+            outcomes[expectation.name] = _failed(suite, expectation, str(exc))
+            continue
+        found[expectation.name] = column
+    referenced = [e for e in chosen if e.name in found]
+    if any(e.type in TABLE_COLUMNS_EXPECTATIONS for e in plain):
+        groups = [(rows, plain), (with_parents, referenced)]
+    else:
+        groups = [(with_parents, plain + referenced)]
+    frames = []
     try:
-        outcomes.update(_validate_group(suite, rows, plain, table_path, spark, now, suite.keys))
-        for expectation in chosen:
-            if expectation in plain:
-                continue
+        for frame, group in groups:
+            frames.append(frame)
+            outcomes.update(_validate_group(suite, frame, group, table_path, spark, now, found))
+        for expectation in (e for e in chosen if e.sql is not None):
             try:
-                if expectation.references is not None:
-                    frame = reference_view(spark, rows, expectation.references, table_path)
-                    sample_columns = [*suite.keys, *expectation.references.on]
-                else:
-                    frame = run_sql(spark, expectation.sql, rows, table_path)
-                    sample_columns = suite.keys
+                frame = run_sql(spark, expectation.sql, rows, table_path)
             except MissingTable as exc:
                 outcomes[expectation.name] = _failed(suite, expectation, str(exc))
                 continue
             frames.append(frame)
-            columns = set(frame.columns)
-            sample_columns = list(dict.fromkeys(c for c in sample_columns if c in columns))
-            outcomes.update(
-                _validate_group(suite, frame, [expectation], table_path, spark, now, sample_columns)
-            )
+            outcomes.update(_validate_group(suite, frame, [expectation], table_path, spark, now, found))
     finally:
         # GX persists every frame it validates and never lets go: held, they would fill the memory of a
         # long-running session and answer later reads of the same table with these rows, even after a
@@ -133,8 +154,9 @@ def _validate_group(
     table_path: TablePath,
     spark: SparkSession,
     now: datetime | None,
-    sample_columns: list[str],
+    found: dict[str, str],
 ) -> dict[str, Outcome]:
+    """One GX validation of `chosen` on `frame`. `found`: reference check -> its parent-found column."""
     if not chosen:
         return {}
     import great_expectations as gx
@@ -142,7 +164,7 @@ def _validate_group(
     built, outcomes = {}, {}
     for expectation in chosen:
         try:
-            built[expectation.name] = _build(expectation, frame, table_path, spark, now)
+            built[expectation.name] = _build(expectation, frame, table_path, spark, now, found)
         except MissingTable as exc:
             outcomes[expectation.name] = _failed(suite, expectation, str(exc))
     if not built:
@@ -153,17 +175,25 @@ def _validate_group(
     # counts only: the samples of a failed expectation come from a second pass (_with_samples)
     results = _validate(frame, gx_suite, {"result_format": "BASIC", "partial_unexpected_count": 0})
     by_name = {result.expectation_config.meta.get("check"): result for result in results.results}
+    columns = set(frame.columns)
     for expectation in chosen:
         if expectation.name in built:
             outcome = _outcome(suite, expectation, by_name[expectation.name])
+            wanted = [*suite.keys, *(expectation.references.on if expectation.references else ())]
+            sample_columns = list(dict.fromkeys(c for c in wanted if c in columns))
             outcomes[expectation.name] = _with_samples(
-                outcome, expectation, built[expectation.name], frame, sample_columns
+                outcome, expectation, built[expectation.name], frame, sample_columns, found
             )
     return outcomes
 
 
 def _with_samples(
-    outcome: Outcome, expectation: ExpectationSpec, built, frame: DataFrame, sample_columns: list[str]
+    outcome: Outcome,
+    expectation: ExpectationSpec,
+    built,
+    frame: DataFrame,
+    sample_columns: list[str],
+    found: dict[str, str],
 ) -> Outcome:
     """A few values and keys of the failing rows, from a second pass that runs only when the expectation
     failed: the first pass collects no sample, which saves a Spark job per expectation. Bounded: never
@@ -174,7 +204,7 @@ def _with_samples(
         if not sample_columns:
             return outcome
         orphans = (
-            frame.where(F.col(PARENT_FOUND).isNull())
+            frame.where(children(expectation.references) & F.col(found[expectation.name]).isNull())
             .select(*[quote_identifier(c) for c in sample_columns])
             .limit(SAMPLE_SIZE)
         )
@@ -198,12 +228,25 @@ def _with_samples(
     return replace(outcome, sample_values=values, sample_keys=keys, note=note)
 
 
-def _build(expectation: ExpectationSpec, frame: DataFrame, table_path: TablePath, spark: SparkSession, now):
+def _build(
+    expectation: ExpectationSpec,
+    frame: DataFrame,
+    table_path: TablePath,
+    spark: SparkSession,
+    now,
+    found: dict[str, str],
+):
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column
 
     meta = {"check": expectation.name}
-    if expectation.references is not None:
-        return gxe.ExpectColumnValuesToNotBeNull(column=PARENT_FOUND, meta=meta)
+    if expectation.references is not None:  # on its children: the rows whose reference columns are set
+        conditions = [Column(name=_gx_column(c)).is_not_null() for c in expectation.references.on]
+        return gxe.ExpectColumnValuesToNotBeNull(
+            column=found[expectation.name],
+            row_condition=functools.reduce(operator.and_, conditions),
+            meta=meta,
+        )
     if expectation.freshness is not None:
         oldest_allowed = (now or datetime.now()) - expectation.freshness.lag
         return gxe.ExpectColumnMaxToBeBetween(
@@ -223,14 +266,14 @@ def _table_metric_names(expectation: ExpectationSpec) -> dict[str, Any]:
     if given is None:
         return {}
 
-    def named(column: str) -> str:
-        return (
-            f"`{column}`"
-            if "." in column and not (column.startswith("`") and column.endswith("`"))
-            else column
-        )
+    return {argument: _gx_column(given) if isinstance(given, str) else [_gx_column(c) for c in given]}
 
-    return {argument: named(given) if isinstance(given, str) else [named(c) for c in given]}
+
+def _gx_column(column: str) -> str:
+    """A column name as GX's Spark engine reads it: a name holding a dot backquoted, else as it is."""
+    return (
+        f"`{column}`" if "." in column and not (column.startswith("`") and column.endswith("`")) else column
+    )
 
 
 # Idle GX batch definitions, each of its own ephemeral GX context: a validation takes one (or makes

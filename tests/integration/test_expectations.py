@@ -19,8 +19,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from expectations import validate as validate_module
 from expectations.checks import build_asset_checks
-from expectations.suite import load_suites
+from expectations.suite import ExpectationSpec, load_suites
 from expectations.validate import KEYED_SAMPLE_LIMIT, run_suite
 from resources.connections import LakeResource, SparkResource
 from transforms.bronze_rows import BRONZE_SCHEMA, QUARANTINE_SCHEMA
@@ -312,6 +313,49 @@ def test_order_item_of_a_missing_order_and_product_fails_both_references(lake):
     assert failed(outcomes) == {"order_exists", "product_exists"}
     assert outcomes["order_exists"].sample_keys == [{"order_item_id": "4-9", "order_id": "3-404"}]
     assert outcomes["product_exists"].sample_keys == [{"order_item_id": "4-9", "product_id": "5-404"}]
+
+
+def test_reference_checks_share_one_gx_validation_with_the_plain_checks(lake, monkeypatch):
+    """gold/order's three reference checks and its plain ones: one GX validation, not one per reference
+    (each validation costs a handful of Spark jobs)."""
+    validations = []
+    real = validate_module._validate
+    monkeypatch.setattr(
+        validate_module, "_validate", lambda *args: validations.append(args[1].name) or real(*args)
+    )
+    suite = SUITES["gold/order"]
+    assert sum(1 for e in suite.expectations if e.references) == 3 and not any(
+        e.sql for e in suite.expectations
+    )
+
+    outcomes = lake.run("gold/order")
+
+    assert failed(outcomes) == set()
+    assert len(validations) == 1, validations
+
+
+def test_a_table_columns_expectation_does_not_see_the_reference_checks_columns(lake):
+    """A suite that checks the table's own columns gets them as they are, and its reference checks
+    still find the orphan."""
+    orphan = ("3-9", "1-Z", "2-X", None, "Open", "Sales", False)
+    lake.write("gold", "order", clean_gold()["order"] + [orphan], GOLD["order"])
+    columns = [field.split()[0] for field in GOLD["order"].split(", ")]
+    shape = ExpectationSpec(
+        name="columns_as_declared",
+        type="expect_table_columns_to_match_ordered_list",
+        kwargs={"column_list": columns},
+    )
+    suite = SUITES["gold/order"].model_copy(
+        update={"expectations": [shape, *SUITES["gold/order"].expectations]}
+    )
+
+    outcomes = {o.name: o for o in run_suite(lake.spark, suite, lake.path, now=NOW)}
+
+    assert failed(outcomes) == {"customer_exists"}
+    assert outcomes["columns_as_declared"].success
+    assert outcomes["customer_exists"].unexpected_count == 1
+    assert outcomes["customer_exists"].element_count == 3
+    assert outcomes["customer_exists"].sample_keys == [{"order_id": "3-9", "contact_id": "1-Z"}]
 
 
 def test_unknown_code_fails_status_code_known(lake):
