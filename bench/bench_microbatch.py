@@ -23,10 +23,10 @@ entities, projections and suites stay those of the shipped tables; a clone has b
 4. With `--rounds N` (N > 1), N - 1 more change runs follow, each on the next `--changes` transactions
    of the same workload (generated N times as long, so the first round holds the same transactions
    as with one round but for the few the generator adds at its end): `seconds_rounds` lists every
-   round's seconds and `seconds_later_rounds_median` is the median of rounds 2..N. The JVM keeps compiling Spark's and
-   Delta's code into machine code over the first changed runs (about 50 s of JIT compiler time in the
-   first one, measured with `jstat -compiler`), so later rounds show what a loop that has run for a
-   while costs, and several rounds say how much a figure varies.
+   round's seconds and `seconds_later_rounds_median` is the median of rounds 2..N. The JVM keeps
+   compiling Spark's and Delta's code over the first changed runs (`jstat -compiler`: 45 s of JIT
+   compiler time in the first, 22 s in the second, 11-13 s by the fifth), so later rounds show what a
+   loop that has run a while costs, and several rounds say how much a figure varies.
 
 Per-step seconds come from the run's own event log (step start to step end), summed per layer, so
 the figures say where the time goes (steps run at once, `--max-concurrent`, so the layers' sums add up
@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         help="write pyinstrument profiles of the two counted runs to <this>.changes.txt / .idle.txt",
     )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     from devtools.stack.stack import Stack, StackPorts
 
