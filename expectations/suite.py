@@ -36,14 +36,22 @@ A file names the asset its checks attach to, which rows they look at, and the ex
         type: expect_column_values_to_be_in_set
         kwargs: {column: STATUS_CD}
         value_set_sql: SELECT NAME FROM {silver.s_lst_of_val} WHERE TYPE = 'ORDER_STATUS'
-      - name: few_long_comments      # `sql`: the expectation runs on this view instead of the rows
-        sql: SELECT ROW_ID, length(COMMENTS) AS comment_length FROM {this}
+      - name: few_long_comments      # `computed`: columns added to the suite's rows for this check
+        computed: {comment_length: length(COMMENTS)}      # name: Spark SQL expression over a row
         type: expect_column_values_to_be_between
         kwargs: {column: comment_length, max_value: 2000, mostly: 0.99}
+      - name: one_primary_phone_each # `sql`: the expectation runs on this view instead of the rows
+        sql: SELECT CONTACT_ID, count(*) AS primaries FROM {this} WHERE PRIMARY_FLG = 'Y' GROUP BY CONTACT_ID
+        type: expect_column_values_to_be_between
+        kwargs: {column: primaries, max_value: 1}
 
 In `sql` and `value_set_sql`, `{this}` is the suite's rows (after `where`) and `{layer.name}` is
 another lake table as stored (e.g. `{silver.s_lst_of_val}`, tombstones included). A query that uses
 `{this}` is formatted by pyspark (`spark.sql(query, this=rows)`): write other literal braces doubled.
+A value computed from each row alone belongs in `computed`, not in `sql`: the suite's rows, with every
+computed column, serve all of its expectations but the `sql` ones in one Great Expectations validation,
+while each `sql` view is a validation of its own (a few Spark jobs more). A computed column must not
+be named like a column of the rows; two expectations computing one name must compute it alike.
 
 Everything is checked when the file loads, without Spark: unknown or missing fields, an unknown
 expectation type, kwargs the expectation does not take, a bad lag. Errors name the file and line.
@@ -133,14 +141,21 @@ class ExpectationSpec(_Strict):
     freshness: Freshness | None = None
     sql: str | None = None
     value_set_sql: str | None = None
+    computed: dict[str, str] = Field(default_factory=dict)  # column name -> Spark SQL over a row
 
     @model_validator(mode="after")
     def _one_kind(self) -> ExpectationSpec:
         kinds = [k for k in ("type", "references", "freshness") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(f"give exactly one of type, references, freshness (found: {kinds or 'none'})")
-        if self.type is None and (self.kwargs or self.value_set_sql or self.sql):
-            raise ValueError(f"kwargs, sql and value_set_sql go with `type`, not with {kinds[0]}")
+        if self.type is None and (self.kwargs or self.value_set_sql or self.sql or self.computed):
+            raise ValueError(f"kwargs, sql, value_set_sql and computed go with `type`, not with {kinds[0]}")
+        if self.sql is not None and self.computed:
+            raise ValueError(
+                "give sql or computed, not both (computed columns are added to the suite's rows)"
+            )
+        if any(not name or not expression.strip() for name, expression in self.computed.items()):
+            raise ValueError("every computed column needs a name and a Spark SQL expression")
         if self.value_set_sql is not None and "value_set" in self.kwargs:
             raise ValueError("give kwargs.value_set or value_set_sql, not both")
         return self
@@ -178,10 +193,18 @@ class Suite(_Strict):
     @model_validator(mode="after")
     def _names_unique(self) -> Suite:
         seen: set[str] = set()
+        computed: dict[str, tuple[str, str]] = {}  # computed column -> (expression, expectation)
         for expectation in self.expectations:
             if expectation.name in seen:
                 raise ValueError(f"expectation name {expectation.name!r} is used twice")
             seen.add(expectation.name)
+            for column, expression in expectation.computed.items():
+                earlier = computed.setdefault(column, (expression, expectation.name))
+                if earlier[0] != expression:
+                    raise ValueError(
+                        f"computed column {column!r} of {expectation.name!r} is computed otherwise by "
+                        f"{earlier[1]!r} ({earlier[0]!r}); give it another name"
+                    )
         return self
 
     @property

@@ -2,8 +2,8 @@
 
 Expectations that read the same DataFrame are validated together as one GX ExpectationSuite on one
 batch, so GX computes their metrics together: the suite's rows, with one column per reference check
-(does the row's parent exist), serve the plain and the reference expectations; a SQL view serves its
-own. Each GX validation costs a handful of Spark jobs whatever it holds, so fewer frames, fewer jobs.
+(does the row's parent exist) and the expectations' computed columns, serve the plain, computed and
+reference expectations; a SQL view serves its own. Each GX validation costs a handful of Spark jobs whatever it holds, so fewer frames, fewer jobs.
 A GX error inside an expectation, or a table that is missing, is a FAILED outcome with the error,
 never a pass.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -34,7 +35,8 @@ from transforms.sql_text import quote_identifier
 SAMPLE_SIZE = 5
 # A reference check's column on the suite's rows, + a number (expectations.data.with_parent_found).
 PARENT_FOUND = "_parent_found_"
-# Expectations on the table's columns themselves: they must not see the reference checks' columns.
+# Expectations on the table's columns themselves: they must not see the reference checks' columns, nor
+# the computed ones.
 TABLE_COLUMNS_EXPECTATIONS = {
     "expect_table_columns_to_match_set",
     "expect_table_columns_to_match_ordered_list",
@@ -106,25 +108,35 @@ def run_suite(
         rows = suite_rows(spark, suite, table_path)
     except MissingTable as exc:
         return [_failed(suite, e, str(exc)) for e in chosen]
-    plain = [e for e in chosen if e.kind != "references" and e.sql is None]
+    plain = [e for e in chosen if e.kind != "references" and e.sql is None and not e.computed]
     outcomes: dict[str, Outcome] = {}
-    # The reference checks run with the plain ones on one frame: the suite's rows, each with a column
-    # saying whether its parent exists (one left join per reference), so GX computes all their metrics
-    # together. Not when a plain expectation looks at the table's columns: it would see those.
-    with_parents, found = rows, {}
+    # The reference and computed checks run with the plain ones on one frame: the suite's rows, each
+    # with a column saying whether its parent exists (one left join per reference) and the computed
+    # columns, so GX computes all their metrics together. Not when a plain expectation looks at the
+    # table's columns: it would see those.
+    extended, found = rows, {}
     for expectation in (e for e in chosen if e.references is not None):
         column = f"{PARENT_FOUND}{len(found)}"
         try:
-            with_parents = with_parent_found(spark, with_parents, expectation.references, table_path, column)
+            extended = with_parent_found(spark, extended, expectation.references, table_path, column)
         except MissingTable as exc:
             outcomes[expectation.name] = _failed(suite, expectation, str(exc))
             continue
         found[expectation.name] = column
+    computed: list[ExpectationSpec] = []
+    added: dict[str, str] = {}
+    for expectation in (e for e in chosen if e.computed):
+        try:
+            extended = with_computed(extended, expectation.computed, added)
+        except (ComputedColumnError, AnalysisException) as exc:
+            outcomes[expectation.name] = _failed(suite, expectation, f"computed columns: {exc}")
+            continue
+        computed.append(expectation)
     referenced = [e for e in chosen if e.name in found]
     if any(e.type in TABLE_COLUMNS_EXPECTATIONS for e in plain):
-        groups = [(rows, plain), (with_parents, referenced)]
+        groups = [(rows, plain), (extended, computed + referenced)]
     else:
-        groups = [(with_parents, plain + referenced)]
+        groups = [(extended, plain + computed + referenced)]
     frames = []
     try:
         for frame, group in groups:
@@ -145,6 +157,30 @@ def run_suite(
         for frame in frames:
             frame.unpersist()
     return [outcomes[e.name] for e in chosen]
+
+
+class ComputedColumnError(ValueError):
+    """An expectation's computed column clashes with a column of the rows or another computed one."""
+
+
+def with_computed(frame: DataFrame, computed: dict[str, str], added: dict[str, str]) -> DataFrame:
+    """`frame` with the `computed` columns (name -> Spark SQL expression) added. `added`: the columns
+    earlier expectations computed (name in lower case -> expression), updated; one computed alike is
+    not added again. Names compare as Spark compares them, ignoring case. Spark analyses the
+    expressions here: a bad one raises AnalysisException."""
+    taken = {c.lower() for c in frame.columns} - set(added)
+    for name, expression in computed.items():
+        if name.lower() in taken:
+            raise ComputedColumnError(f"{name!r} is a column of the rows already; give it another name")
+        if added.get(name.lower(), expression) != expression:
+            raise ComputedColumnError(
+                f"{name!r} is computed otherwise by another expectation ({added[name.lower()]!r}); "
+                "give it another name"
+            )
+    new = {name: F.expr(sql) for name, sql in computed.items() if name.lower() not in added}
+    frame = frame.withColumns(new) if new else frame
+    added.update((name.lower(), sql) for name, sql in computed.items())
+    return frame
 
 
 def _validate_group(

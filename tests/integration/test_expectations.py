@@ -315,14 +315,20 @@ def test_order_item_of_a_missing_order_and_product_fails_both_references(lake):
     assert outcomes["product_exists"].sample_keys == [{"order_item_id": "4-9", "product_id": "5-404"}]
 
 
-def test_reference_checks_share_one_gx_validation_with_the_plain_checks(lake, monkeypatch):
-    """gold/order's three reference checks and its plain ones: one GX validation, not one per reference
-    (each validation costs a handful of Spark jobs)."""
-    validations = []
+def gx_validations(monkeypatch) -> list[str]:
+    """The names of the GX suites validated from now on (each validation costs a few Spark jobs)."""
+    validations: list[str] = []
     real = validate_module._validate
     monkeypatch.setattr(
         validate_module, "_validate", lambda *args: validations.append(args[1].name) or real(*args)
     )
+    return validations
+
+
+def test_reference_checks_share_one_gx_validation_with_the_plain_checks(lake, monkeypatch):
+    """gold/order's three reference checks and its plain ones: one GX validation, not one per reference
+    (each validation costs a handful of Spark jobs)."""
+    validations = gx_validations(monkeypatch)
     suite = SUITES["gold/order"]
     assert sum(1 for e in suite.expectations if e.references) == 3 and not any(
         e.sql for e in suite.expectations
@@ -356,6 +362,64 @@ def test_a_table_columns_expectation_does_not_see_the_reference_checks_columns(l
     assert outcomes["customer_exists"].unexpected_count == 1
     assert outcomes["customer_exists"].element_count == 3
     assert outcomes["customer_exists"].sample_keys == [{"order_id": "3-9", "contact_id": "1-Z"}]
+
+
+def test_a_silver_suite_with_its_computed_column_is_one_gx_validation(lake, monkeypatch):
+    """silver's defaults, `few_incomplete_rows` (a computed column) among them, run in one validation."""
+    validations = gx_validations(monkeypatch)
+    suite = SUITES["silver/s_contact"]
+    assert any(e.computed for e in suite.expectations) and not any(e.sql for e in suite.expectations)
+
+    outcomes = lake.run("silver/s_contact")
+
+    assert failed(outcomes) == set()
+    assert outcomes["few_incomplete_rows"].element_count == 3  # the live rows
+    assert len(validations) == 1, validations
+
+
+def test_a_computed_column_that_clashes_or_does_not_analyse_fails_only_its_own_check(lake):
+    def computed(name: str, column: str, sql: str) -> ExpectationSpec:
+        kwargs = {"column": column, "max_value": 100}
+        computed = {column: sql}
+        return ExpectationSpec(
+            name=name, computed=computed, type="expect_column_values_to_be_between", kwargs=kwargs
+        )
+
+    added = [
+        computed("name_again", "fst_name", "length(FST_NAME)"),  # Spark's names ignore case
+        computed("no_such_column", "email_length", "length(NO_SUCH_COLUMN)"),
+        computed("other_way", "_UNKNOWN_COLUMNS", "size(_incomplete) + 1"),  # not the default's
+        computed("alike", "_unknown_columns", "size(_incomplete)"),  # the default's, computed once
+    ]
+    suite = SUITES["silver/s_contact"]  # a file merged into the defaults is not validated as a whole
+    suite = suite.model_copy(update={"expectations": [*suite.expectations, *added]})
+
+    outcomes = {o.name: o for o in run_suite(lake.spark, suite, lake.path, now=NOW)}
+
+    assert failed(outcomes) == {"name_again", "no_such_column", "other_way"}
+    assert "'fst_name' is a column of the rows already" in outcomes["name_again"].error
+    assert "NO_SUCH_COLUMN" in outcomes["no_such_column"].error
+    assert "'_UNKNOWN_COLUMNS' is computed otherwise" in outcomes["other_way"].error
+    assert outcomes["alike"].success and outcomes["alike"].element_count == 3
+    assert outcomes["few_incomplete_rows"].success
+
+
+def test_a_table_columns_expectation_does_not_see_the_computed_columns(lake):
+    rows = clean_silver_contact() + [("1-F", None, None, False, ["EMAIL_ADDR", "FST_NAME"], "0007", _ts(1))]
+    lake.write("silver", "s_contact", rows, SILVER_CONTACT)
+    columns = [field.split()[0] for field in SILVER_CONTACT.split(", ")]
+    shape = ExpectationSpec(
+        name="columns_as_declared", type="expect_table_columns_to_match_set", kwargs={"column_set": columns}
+    )
+    suite = SUITES["silver/s_contact"]
+    suite = suite.model_copy(update={"expectations": [shape, *suite.expectations]})
+
+    outcomes = {o.name: o for o in run_suite(lake.spark, suite, lake.path, now=NOW)}
+
+    assert failed(outcomes) == {"few_incomplete_rows"}
+    assert outcomes["columns_as_declared"].success
+    assert outcomes["few_incomplete_rows"].unexpected_count == 1
+    assert outcomes["few_incomplete_rows"].sample_keys[0]["ROW_ID"] == "1-F"
 
 
 def test_unknown_code_fails_status_code_known(lake):

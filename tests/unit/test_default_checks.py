@@ -107,12 +107,12 @@ def test_a_table_without_a_suite_file_gets_its_bronze_and_silver_defaults(tmp_pa
             "ERROR",
             "expectation",
             "expect_column_values_to_be_between",
-            {"column": "unknown_columns", "max_value": 0, "mostly": 0.95},
+            {"column": "_unknown_columns", "max_value": 0, "mostly": 0.95},
         ),
         "fresh": ("WARN", "freshness", None, {"column": "_commit_ts", "max_lag": "1d"}),
     }
     incomplete = next(e for e in silver.expectations if e.name == "few_incomplete_rows")
-    assert incomplete.sql == "SELECT WIDGET_ID, LINE, size(_incomplete) AS unknown_columns FROM {this}"
+    assert incomplete.sql is None and incomplete.computed == {"_unknown_columns": "size(_incomplete)"}
 
 
 def test_great_expectations_accepts_every_default_expectation(tmp_path):
@@ -289,7 +289,7 @@ def test_the_shipped_checks_keep_their_names_severities_and_parameters():
         incomplete.description
         == "At most 5% of the live rows were created by a partial update and still miss columns."
     )
-    assert incomplete.sql == "SELECT ROW_ID, size(_incomplete) AS unknown_columns FROM {this}"
+    assert incomplete.sql is None and incomplete.computed == {"_unknown_columns": "size(_incomplete)"}
     lags = {asset: e.freshness.max_lag for asset, s in suites.items() for e in s.expectations if e.freshness}
     assert lags.pop("silver/s_lst_of_val") == "30d"  # its spec's checks block
     assert set(lags.values()) == {"1d"}

@@ -199,6 +199,42 @@ def test_value_set_sql_stands_in_for_the_value_set(tmp_path):
     assert suite.tables_read() == [("silver", "s_lst_of_val"), ("silver", "s_org_ext")]
 
 
+COMPUTED = """
+      - name: few_long_comments
+        computed: {comment_length: length(COMMENTS)}
+        type: expect_column_values_to_be_between
+        kwargs: {column: comment_length, max_value: 2000}
+"""
+
+
+def test_a_computed_column_loads_with_its_expression(tmp_path):
+    suite = load_suite(write(tmp_path, "s.yaml", GOOD + COMPUTED))
+
+    [comments] = [e for e in suite.expectations if e.name == "few_long_comments"]
+    assert comments.computed == {"comment_length": "length(COMMENTS)"} and comments.sql is None
+
+
+def test_computed_columns_beside_sql_name_their_line(tmp_path):
+    text = GOOD + COMPUTED + "        sql: SELECT length(COMMENTS) AS comment_length FROM {this}\n"
+
+    with pytest.raises(SuiteError, match=r"s\.yaml:14: expectations\.2: .*give sql or computed, not both"):
+        load_suite(write(tmp_path, "s.yaml", text))
+
+
+def test_one_name_computed_two_ways_in_a_suite_is_an_error(tmp_path):
+    other = COMPUTED.replace("few_long_comments", "few_long_notes").replace("COMMENTS)", "NOTES)")
+
+    with pytest.raises(SuiteError, match=r"'comment_length' of 'few_long_notes' is computed otherwise by"):
+        load_suite(write(tmp_path, "s.yaml", GOOD + COMPUTED + other))
+
+
+def test_a_computed_column_goes_with_type_only(tmp_path):
+    text = GOOD.replace("        severity: WARN", "        severity: WARN\n        computed: {n: size(X)}")
+
+    with pytest.raises(SuiteError, match=r"computed go with `type`, not with references"):
+        load_suite(write(tmp_path, "s.yaml", text))
+
+
 def test_an_expectation_of_two_kinds_names_its_line(tmp_path):
     text = GOOD.replace(
         "        severity: WARN",
