@@ -361,13 +361,12 @@ def _with_hash(frame: DataFrame) -> DataFrame:
 def _replace(spark, name, keys, result, gold_path, commit, reason, silver_versions) -> GoldStats:
     rows = _with_hash(result).persist()
     try:
-        _refuse_duplicate_keys(name, rows, keys)
+        count = _count_refusing_duplicate_keys(name, rows, keys)
         with commit:
             writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
             for option, value in GOLD_TABLE_OPTIONS.items():
                 writer = writer.option(option, value)
             writer.save(gold_path)
-        count = rows.count()
         return GoldStats(
             FULL,
             reason=reason,
@@ -384,7 +383,7 @@ def _replace(spark, name, keys, result, gold_path, commit, reason, silver_versio
 def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_versions) -> GoldStats:
     rows = _with_hash(result).persist()
     try:
-        _refuse_duplicate_keys(name, rows, keys)
+        count = _count_refusing_duplicate_keys(name, rows, keys)
         target = DeltaTable.forPath(spark, gold_path)
         with commit:
             (
@@ -395,7 +394,6 @@ def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_ver
                 .whenNotMatchedBySourceDelete()
                 .execute()
             )
-        count = rows.count()
         return _stats_from_merge(spark, gold_path, FULL, reason, count, count, silver_versions)
     finally:
         rows.unpersist()
@@ -407,7 +405,7 @@ def _merge_keys(
     """MERGE the recomputed rows of the `count` affected keys; an affected key without a row is deleted."""
     recomputed = _with_hash(_rows_of_keys(spark, sql_text, keys, result, affected)).persist()
     try:
-        _refuse_duplicate_keys(name, recomputed, keys)
+        rows = _count_refusing_duplicate_keys(name, recomputed, keys)
         source = affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
         columns: MergeAssignments = {
             quote_identifier(c): f"s.{quote_identifier(c)}" for c in recomputed.columns
@@ -421,9 +419,7 @@ def _merge_keys(
             .whenNotMatchedInsert(condition=f"s.{_PRESENT}", values=columns)
             .execute()
         )
-        return _stats_from_merge(
-            spark, gold_path, INCREMENTAL, None, count, recomputed.count(), silver_versions
-        )
+        return _stats_from_merge(spark, gold_path, INCREMENTAL, None, count, rows, silver_versions)
     finally:
         recomputed.unpersist()
 
@@ -457,15 +453,21 @@ def _columns_changed(spark: SparkSession, gold_path: str, result: DataFrame) -> 
     return [(f.name, f.dataType) for f in stored] != [(f.name, f.dataType) for f in result.schema]
 
 
-def _refuse_duplicate_keys(name: str, frame: DataFrame, keys: list[str]) -> None:
-    duplicates = frame.groupBy(*keys).count().where("count > 1")
-    sample = duplicates.limit(5).collect()
-    if sample:
-        shown = "; ".join(", ".join(f"{k}={row[k]!r}" for k in keys) for row in sample)
-        raise GoldError(
-            f"gold entity {name}: its SQL returns several rows for one key ({shown}); "
-            "fix the joins in the SQL so each key appears once"
-        )
+def _count_refusing_duplicate_keys(name: str, frame: DataFrame, keys: list[str]) -> int:
+    """The frame's rows, counted in the query that looks for a key held by several rows; such a key is
+    refused (GoldError naming a few), and only then does a second query collect them."""
+    per_key = frame.groupBy(*keys).count()
+    [totals] = per_key.agg(
+        F.sum("count").alias("rows"), F.count_if(F.col("count") > 1).alias("duplicated")
+    ).collect()
+    if not totals["duplicated"]:
+        return totals["rows"] or 0
+    sample = per_key.where("count > 1").limit(5).collect()
+    shown = "; ".join(", ".join(f"{k}={row[k]!r}" for k in keys) for row in sample)
+    raise GoldError(
+        f"gold entity {name}: its SQL returns several rows for one key ({shown}); "
+        "fix the joins in the SQL so each key appears once"
+    )
 
 
 def _first_line(error: Exception) -> str:
