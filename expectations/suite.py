@@ -193,13 +193,14 @@ class Suite(_Strict):
     @model_validator(mode="after")
     def _names_unique(self) -> Suite:
         seen: set[str] = set()
-        computed: dict[str, tuple[str, str]] = {}  # computed column -> (expression, expectation)
+        # computed column, in lower case as Spark compares names -> (expression, expectation)
+        computed: dict[str, tuple[str, str]] = {}
         for expectation in self.expectations:
             if expectation.name in seen:
                 raise ValueError(f"expectation name {expectation.name!r} is used twice")
             seen.add(expectation.name)
             for column, expression in expectation.computed.items():
-                earlier = computed.setdefault(column, (expression, expectation.name))
+                earlier = computed.setdefault(column.lower(), (expression, expectation.name))
                 if earlier[0] != expression:
                     raise ValueError(
                         f"computed column {column!r} of {expectation.name!r} is computed otherwise by "

@@ -3,7 +3,8 @@
 Expectations that read the same DataFrame are validated together as one GX ExpectationSuite on one
 batch, so GX computes their metrics together: the suite's rows, with one column per reference check
 (does the row's parent exist) and the expectations' computed columns, serve the plain, computed and
-reference expectations; a SQL view serves its own. Each GX validation costs a handful of Spark jobs whatever it holds, so fewer frames, fewer jobs.
+reference expectations; a SQL view serves its own. Each GX validation costs a handful of Spark jobs
+whatever it holds, so fewer frames, fewer jobs.
 A GX error inside an expectation, or a table that is missing, is a FAILED outcome with the error,
 never a pass.
 """

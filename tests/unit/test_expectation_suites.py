@@ -222,9 +222,13 @@ def test_computed_columns_beside_sql_name_their_line(tmp_path):
 
 
 def test_one_name_computed_two_ways_in_a_suite_is_an_error(tmp_path):
-    other = COMPUTED.replace("few_long_comments", "few_long_notes").replace("COMMENTS)", "NOTES)")
+    other = (
+        COMPUTED.replace("few_long_comments", "few_long_notes")
+        .replace("COMMENTS)", "NOTES)")
+        .replace("{comment_length:", "{COMMENT_LENGTH:")  # Spark's names ignore case
+    )
 
-    with pytest.raises(SuiteError, match=r"'comment_length' of 'few_long_notes' is computed otherwise by"):
+    with pytest.raises(SuiteError, match=r"'COMMENT_LENGTH' of 'few_long_notes' is computed otherwise by"):
         load_suite(write(tmp_path, "s.yaml", GOOD + COMPUTED + other))
 
 
