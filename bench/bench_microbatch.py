@@ -30,7 +30,11 @@ entities, projections and suites stay those of the shipped tables; a clone has b
 
 Per-step seconds come from the run's own event log (step start to step end), summed per layer, so
 the figures say where the time goes (steps run at once, `--max-concurrent`, so the layers' sums add up
-to more than the run's seconds). The last line is one JSON object; each target stands beside its
+to more than the run's seconds). From the same log, per changed run: `projections_written_seconds`,
+from the run's first step until its last projection step ended (what a run adds to freshness), and
+`idle_thread_seconds`, the step threads' time that no step used between the first step's start and
+the last one's end (what a better order of the steps could give back at most, spread over the
+threads). The last line is one JSON object; each target stands beside its
 figure (`*_target`).
 """
 
@@ -104,12 +108,13 @@ def cloned_messages(messages: list, clones: dict[str, str], limit: int | None) -
     return out
 
 
-def step_seconds(instance, run_id: str) -> dict[str, float]:
-    """Seconds per step of a run, from its event log (STEP_START to STEP_SUCCESS / FAILURE / SKIPPED)."""
+def step_times(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """(start, end) of each step of a run, in seconds after the run's first step started, from its
+    event log (STEP_START to STEP_SUCCESS / FAILURE)."""
     import dagster as dg
 
     started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
+    times: dict[str, tuple[float, float]] = {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None or event.step_key is None:
@@ -117,8 +122,23 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
         if event.event_type == dg.DagsterEventType.STEP_START:
             started[event.step_key] = record.timestamp
         elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            seconds[event.step_key] = record.timestamp - started.get(event.step_key, record.timestamp)
-    return seconds
+            times[event.step_key] = (started.get(event.step_key, record.timestamp), record.timestamp)
+    first = min((start for start, _ in times.values()), default=0.0)
+    return {key: (start - first, end - first) for key, (start, end) in times.items()}
+
+
+def step_seconds(times: dict[str, tuple[float, float]]) -> dict[str, float]:
+    return {key: end - start for key, (start, end) in times.items()}
+
+
+def schedule_figures(times: dict[str, tuple[float, float]], threads: int) -> tuple[float, float]:
+    """(seconds from the run's first step until its last projection step ended, thread-seconds no step
+    used between its first step's start and its last step's end)."""
+    if not times:
+        return 0.0, 0.0
+    projections = [end for key, (_, end) in times.items() if layer_of(key) == "cassandra"]
+    span = max(end for _, end in times.values())
+    return max(projections, default=0.0), threads * span - sum(step_seconds(times).values())
 
 
 def layer_of(step_key: str) -> str:
@@ -132,7 +152,7 @@ def run_once(
     instance, profile: Path | None = None, everything: bool = False, max_concurrent: int | None = None
 ) -> tuple[float, dict]:
     """One micro-batch as loop mode runs it (only what has work, orchestration.pending), or of
-    `everything` as the schedule does: (seconds, seconds per step)."""
+    `everything` as the schedule does: (seconds, each step's (start, end) as step_times gives them)."""
     from orchestration.loop import pending_selection, run_microbatch
 
     profiler = None
@@ -157,7 +177,7 @@ def run_once(
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]
         raise SystemExit(f"the microbatch run failed: {failures[:3]}")
-    return seconds, step_seconds(instance, result.run_id)
+    return seconds, step_times(instance, result.run_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,13 +268,19 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile is None
             else (args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
         )
-        seconds, steps = run_once(instance, profiles[0], max_concurrent=threads)
-        idle_seconds, idle_steps = run_once(instance, profiles[1], max_concurrent=threads)
+        threads_used = threads or DEFAULT_MAX_CONCURRENT
+        seconds, times = run_once(instance, profiles[0], max_concurrent=threads)
+        steps = step_seconds(times)
+        idle_seconds, idle_times = run_once(instance, profiles[1], max_concurrent=threads)
+        idle_steps = step_seconds(idle_times)
         idle_everything_seconds, _ = run_once(instance, everything=True, max_concurrent=threads)
         round_seconds = [seconds]
+        round_schedules = [schedule_figures(times, threads_used)]
         for later in rounds[1:]:
             produce_messages(stack.kafka_bootstrap, later, partitions=3)
-            round_seconds.append(run_once(instance, max_concurrent=threads)[0])
+            later_seconds, later_times = run_once(instance, max_concurrent=threads)
+            round_seconds.append(later_seconds)
+            round_schedules.append(schedule_figures(later_times, threads_used))
 
         per_layer: dict[str, float] = defaultdict(float)
         for key, value in steps.items():
@@ -265,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             "tables": tables,
             "changed_tables": changed_tables,
             "changes": len(changes),
-            "max_concurrent": threads or DEFAULT_MAX_CONCURRENT,
+            "max_concurrent": threads_used,
             "seconds": round(seconds, 2),
             "seconds_target": TARGET_SECONDS.get(tables),
             "seconds_per_changed_table": round(seconds / changed_tables, 3),
@@ -277,10 +303,14 @@ def main(argv: list[str] | None = None) -> int:
             "slowest_steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])[:8]},
             "nothing_new_steps_seconds": round(sum(idle_steps.values()), 2),
             "seconds_nothing_new_every_asset": round(idle_everything_seconds, 2),
+            "projections_written_seconds": round(round_schedules[0][0], 2),
+            "idle_thread_seconds": round(round_schedules[0][1], 2),
         }
         if args.rounds > 1:
             figures["seconds_rounds"] = [round(s, 2) for s in round_seconds]
             figures["seconds_later_rounds_median"] = round(statistics.median(round_seconds[1:]), 2)
+            figures["projections_written_seconds_rounds"] = [round(p, 2) for p, _ in round_schedules]
+            figures["idle_thread_seconds_rounds"] = [round(i, 2) for _, i in round_schedules]
         print(json.dumps(figures))
         return 0
     finally:
