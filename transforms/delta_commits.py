@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from delta.tables import DeltaTable
+from py4j.java_gateway import JavaClass
 from pyspark.sql import SparkSession
 
 from transforms.sql_text import quote_identifier, sql_string
@@ -148,7 +149,7 @@ def _read_text(spark: SparkSession, file_path: str) -> str | None:
         return None
     stream = file_system.open(hadoop_path)
     try:
-        return _jvm(spark).org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        return _java_class(spark, "org.apache.commons.io.IOUtils").toString(stream, "UTF-8")
     finally:
         stream.close()
 
@@ -210,6 +211,14 @@ def _jvm(spark: SparkSession):
     return jvm
 
 
+def _java_class(spark: SparkSession, name: str) -> JavaClass:
+    """The Java class `name` (fully qualified) of the session's JVM. `jvm.org.apache.hadoop.fs.Path`
+    asks the JVM about each dotted part in turn, a round trip each, and these helpers run for every
+    commit file a version lookup probes (dozens per micro-batch step); a JavaClass made from the whole
+    name asks nothing until it is used."""
+    return JavaClass(name, _jvm(spark)._gateway_client)
+
+
 def _file_system(spark: SparkSession, path: str):
-    hadoop_path = _jvm(spark).org.apache.hadoop.fs.Path(path)
+    hadoop_path = _java_class(spark, "org.apache.hadoop.fs.Path")(path)
     return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
