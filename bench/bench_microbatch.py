@@ -41,6 +41,7 @@ figure (`*_target`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -153,25 +154,18 @@ def run_once(
 ) -> tuple[float, dict]:
     """One micro-batch as loop mode runs it (only what has work, orchestration.pending), or of
     `everything` as the schedule does: (seconds, each step's (start, end) as step_times gives them)."""
+    from bench.thread_profile import sampled
     from orchestration.loop import pending_selection, run_microbatch
 
-    profiler = None
-    if profile is not None:  # pyinstrument (not a dependency: install it to profile)
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.005)
-        profiler.start()
-    started = time.monotonic()
-    selection = None if everything else pending_selection(instance)[0]
-    result = None
-    if selection is None or selection[0] or selection[1]:  # the loop starts no run for nothing to do
-        result = run_microbatch(
-            instance, "bench", log_level="ERROR", selection=selection, max_concurrent=max_concurrent
-        )
-    seconds = time.monotonic() - started
-    if profiler is not None:
-        profiler.stop()
-        profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    with sampled(profile) if profile is not None else contextlib.nullcontext():
+        started = time.monotonic()
+        selection = None if everything else pending_selection(instance)[0]
+        result = None
+        if selection is None or selection[0] or selection[1]:  # the loop starts no run for nothing to do
+            result = run_microbatch(
+                instance, "bench", log_level="ERROR", selection=selection, max_concurrent=max_concurrent
+            )
+        seconds = time.monotonic() - started
     if result is None:
         return seconds, {}
     if not result.success:
@@ -207,11 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         type=Path,
         default=None,
-        help="write pyinstrument profiles of the two counted runs to <this>.changes.txt / .idle.txt",
+        help="sample the step threads of the two counted runs with py-spy (bench/thread_profile.py): "
+        "<this>.changes.txt / .idle.txt (summaries) and .raw (py-spy's stacks)",
     )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.profile is not None:
+        from bench.thread_profile import py_spy
+
+        py_spy()  # fails now, not after the warm-up run, when py-spy is missing
 
     from devtools.stack.stack import Stack, StackPorts
 
@@ -266,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         profiles = (
             (None, None)
             if args.profile is None
-            else (args.profile.with_suffix(".changes.txt"), args.profile.with_suffix(".idle.txt"))
+            else (Path(f"{args.profile}.changes"), Path(f"{args.profile}.idle"))
         )
         threads_used = threads or DEFAULT_MAX_CONCURRENT
         seconds, times = run_once(instance, profiles[0], max_concurrent=threads)
