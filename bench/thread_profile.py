@@ -3,10 +3,11 @@
 A run's steps execute in the threads of orchestration.threaded_executor (`dagster-step_N`), and
 almost all of their time is spent waiting for Spark's JVM through py4j, so a profiler of the main
 thread sees next to nothing. `sampled(prefix)` runs `py-spy record` over this process (every thread,
-idle ones too, without pausing it) around a block, writes py-spy's raw stacks to `<prefix>.raw`
-(its own messages to `<prefix>.log`) and a summary to `<prefix>.txt`: the step threads' seconds in all, how many of them were spent inside a py4j
-call (waiting for the JVM), in Python or waiting on a lock or a queue, and the same split for the
-project's innermost function on the stack (transforms/gold/engine.py `_merge_keys`, ...).
+idle ones too, without pausing it) around a block, writes py-spy's raw stacks to `<prefix>.raw` (its
+own messages to `<prefix>.log`) and a summary to `<prefix>.txt`: the step threads' seconds in all,
+how many of them were spent inside a py4j call (waiting for the JVM), in Python or waiting on a lock
+or a queue, and the same split for the project's innermost function on the stack
+(transforms/gold/engine.py `_merge_keys`, ...).
 
 py-spy is not a dependency: `uv tool install py-spy` (or pip), and attaching to a process needs
 ptrace permission (root, or `kernel.yama.ptrace_scope=0`).
