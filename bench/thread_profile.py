@@ -33,7 +33,9 @@ STEP_THREAD = "dagster-step"
 PROJECT_FOLDERS = ("assets/", "transforms/", "expectations/", "orchestration/", "resources/")
 # The executor's own frames are on every step's stack; the innermost project frame below them says more.
 SKIPPED_PROJECT_FRAMES = ("orchestration/threaded_executor.py",)
-WAITING_FRAME = re.compile(r"^(\S+\.)?(wait|acquire|get|sleep|select|poll|_wait_for_tstate_lock) \(")
+# The standard library's waits (a lock, a condition, a queue, a future, a selector); py-spy shows the
+# innermost Python frame, so a wait in C shows as the frame of these modules that called it.
+WAITING_FILES = ("(threading.py:", "(queue.py:", "(concurrent/futures/", "(selectors.py:")
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,11 @@ class ThreadProfile:
 
 
 def kind_of(frames: list[str]) -> str:
-    """`jvm` when the thread is inside a py4j call, `waiting` when its innermost frame waits on a
-    lock, a queue or a sleep, else `python`."""
+    """`jvm` when the thread is inside a py4j call, `waiting` when its innermost frame is one of the
+    standard library's waits (WAITING_FILES), else `python`."""
     if any("(py4j/" in frame for frame in frames):
         return "jvm"
-    if frames and WAITING_FRAME.match(frames[-1]):
+    if frames and any(file in frames[-1] for file in WAITING_FILES):
         return "waiting"
     return "python"
 

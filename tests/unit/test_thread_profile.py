@@ -17,6 +17,8 @@ RAW = "\n".join(
         ";resolve (great_expectations/validator/validation_graph.py:99) 8",
         # a wait on a lock outside any project function
         f"{STEP};_run_step (orchestration/threaded_executor.py:182);wait (threading.py:320) 2",
+        # Python work in a function that happens to be named like a wait: not a wait
+        f"{STEP};_run_step (orchestration/threaded_executor.py:182);Config.get (dagster/config.py:10) 4",
         # another thread: not a step's
         "thread (7): MainThread;main (bench/bench_microbatch.py:300);send_command (py4j/clientserver.py:511) 99",
     ]
@@ -25,14 +27,15 @@ RAW = "\n".join(
 
 def test_step_threads_split_into_jvm_python_and_waiting_per_innermost_project_function():
     profile = summarize(RAW, samples_per_second=10)
-    assert profile.seconds == 5.0  # 50 samples of the step thread; the main thread's 99 are not counted
-    assert profile.by_kind == {"jvm": 4.0, "python": 0.8, "waiting": 0.2}
+    assert profile.seconds == 5.4  # 54 samples of the step thread; the main thread's 99 are not counted
+    assert profile.by_kind == {"jvm": 4.0, "python": 1.2, "waiting": 0.2}
     assert profile.by_function == [
         (4.0, "jvm", "_merge_keys (transforms/gold/engine.py)"),
         (0.8, "python", "_validate (expectations/validate.py)"),
+        (0.4, "python", "other"),
         (0.2, "waiting", "other"),  # the executor's own frame is not the place
     ]
     assert (
         profile.text().splitlines()[0]
-        == "step threads: 5.0 s sampled (jvm 4.0 s, python 0.8 s, waiting 0.2 s)"
+        == "step threads: 5.4 s sampled (jvm 4.0 s, python 1.2 s, waiting 0.2 s)"
     )
