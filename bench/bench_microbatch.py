@@ -34,7 +34,9 @@ to more than the run's seconds). From the same log, per changed run: `projection
 from the run's first step until its last projection step ended (what a run adds to freshness), and
 `idle_thread_seconds`, the step threads' time that no step used between the first step's start and
 the last one's end (what a better order of the steps could give back at most, spread over the
-threads). The last line is one JSON object; each target stands beside its
+threads). With `--event-log DIR`, Spark's event log of the session goes to DIR and the changed run's
+root Spark SQL queries and their seconds are added per layer (`spark_queries_by_layer`,
+`spark_query_seconds_by_layer`): each step labels its Spark jobs with its step key. The last line is one JSON object; each target stands beside its
 figure (`*_target`).
 """
 
@@ -149,11 +151,36 @@ def layer_of(step_key: str) -> str:
     return step_key
 
 
+def write_event_log(folder: Path) -> None:
+    """Spark's event log into `folder` (the settings join CDC_SPARK_CONF, read when the session starts)."""
+    from bench.spark_event_log import event_log_conf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = {**json.loads(os.environ.get("CDC_SPARK_CONF") or "{}"), **event_log_conf(folder)}
+    os.environ["CDC_SPARK_CONF"] = json.dumps(conf)
+
+
+def spark_query_figures(folder: Path, run_id: str) -> dict:
+    """The run's root Spark SQL queries and their seconds, per layer (bench/spark_event_log.py)."""
+    from bench.spark_event_log import queries_by_step, read_events
+
+    queries: dict[str, int] = defaultdict(int)
+    seconds: dict[str, float] = defaultdict(float)
+    for step, found in queries_by_step(read_events(folder), run_id).items():
+        queries[layer_of(step)] += found.queries
+        seconds[layer_of(step)] += found.seconds
+    return {
+        "spark_queries_by_layer": dict(sorted(queries.items())),
+        "spark_query_seconds_by_layer": {k: round(v, 2) for k, v in sorted(seconds.items())},
+    }
+
+
 def run_once(
     instance, profile: Path | None = None, everything: bool = False, max_concurrent: int | None = None
-) -> tuple[float, dict]:
+) -> tuple[float, dict, str | None]:
     """One micro-batch as loop mode runs it (only what has work, orchestration.pending), or of
-    `everything` as the schedule does: (seconds, each step's (start, end) as step_times gives them)."""
+    `everything` as the schedule does: (seconds, each step's (start, end) as step_times gives them, the
+    run's id; None when there was nothing to run)."""
     from bench.thread_profile import sampled
     from orchestration.loop import pending_selection, run_microbatch
 
@@ -167,11 +194,11 @@ def run_once(
             )
         seconds = time.monotonic() - started
     if result is None:
-        return seconds, {}
+        return seconds, {}, None
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]
         raise SystemExit(f"the microbatch run failed: {failures[:3]}")
-    return seconds, step_times(instance, result.run_id)
+    return seconds, step_times(instance, result.run_id), result.run_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
         help="sample the step threads of the two counted runs with py-spy (bench/thread_profile.py): "
         "<this>.changes.txt / .idle.txt (summaries) and .raw (py-spy's stacks)",
     )
+    parser.add_argument(
+        "--event-log",
+        type=Path,
+        default=None,
+        help="write Spark's event log into this folder and add the changed run's Spark queries per layer "
+        "(spark_queries_by_layer, spark_query_seconds_by_layer; bench/spark_event_log.py)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -226,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CDC_CUT_IDLE_SECONDS"] = "0"
         clones = write_specs(work / "specs", args.tables)
         os.environ["CDC_SPECS_DIR"] = str(work / "specs")
+        if args.event_log is not None:
+            write_event_log(args.event_log)
 
         import dagster as dg
 
@@ -260,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # a reused stack's earlier run
         produce_messages(stack.kafka_bootstrap, load, partitions=3)
         threads = args.max_concurrent
-        warm_seconds, _ = run_once(instance, max_concurrent=threads)
+        warm_seconds, _, _ = run_once(instance, max_concurrent=threads)
         produce_messages(stack.kafka_bootstrap, changes, partitions=3)
         profiles = (
             (None, None)
@@ -268,16 +304,16 @@ def main(argv: list[str] | None = None) -> int:
             else (Path(f"{args.profile}.changes"), Path(f"{args.profile}.idle"))
         )
         threads_used = threads or DEFAULT_MAX_CONCURRENT
-        seconds, times = run_once(instance, profiles[0], max_concurrent=threads)
+        seconds, times, changed_run = run_once(instance, profiles[0], max_concurrent=threads)
         steps = step_seconds(times)
-        idle_seconds, idle_times = run_once(instance, profiles[1], max_concurrent=threads)
+        idle_seconds, idle_times, _ = run_once(instance, profiles[1], max_concurrent=threads)
         idle_steps = step_seconds(idle_times)
-        idle_everything_seconds, _ = run_once(instance, everything=True, max_concurrent=threads)
+        idle_everything_seconds, _, _ = run_once(instance, everything=True, max_concurrent=threads)
         round_seconds = [seconds]
         round_schedules = [schedule_figures(times, threads_used)]
         for later in rounds[1:]:
             produce_messages(stack.kafka_bootstrap, later, partitions=3)
-            later_seconds, later_times = run_once(instance, max_concurrent=threads)
+            later_seconds, later_times, _ = run_once(instance, max_concurrent=threads)
             round_seconds.append(later_seconds)
             round_schedules.append(schedule_figures(later_times, threads_used))
 
@@ -305,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             "projections_written_seconds": round(round_schedules[0][0], 2),
             "idle_thread_seconds": round(round_schedules[0][1], 2),
         }
+        if args.event_log is not None and changed_run is not None:
+            figures.update(spark_query_figures(args.event_log, changed_run))
         if args.rounds > 1:
             figures["seconds_rounds"] = [round(s, 2) for s in round_seconds]
             figures["seconds_later_rounds_median"] = round(statistics.median(round_seconds[1:]), 2)

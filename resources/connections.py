@@ -127,7 +127,31 @@ class SparkResource(dg.ConfigurableResource):
         )
         if lake is not None:
             lake.check_reachable_once(spark)
-        return session_for_this_thread(spark)
+        own = session_for_this_thread(spark)
+        label_spark_jobs_with_the_current_step(own)
+        return own
+
+
+def label_spark_jobs_with_the_current_step(spark: SparkSession) -> None:
+    """Inside a Dagster step, the Spark jobs and SQL queries this thread starts from now on carry the
+    step: job group `<run id>`, description `<step key> (run <run id prefix>)`, as the Spark UI, its
+    event log and history server show them. Outside a step (a script, the loop's detection) nothing
+    changes."""
+    context = _current_step_context()
+    if context is None:
+        return
+    run_id = context.run_id
+    spark.sparkContext.setJobGroup(run_id, f"{context.op_handle} (run {run_id[:8]})")
+
+
+def _current_step_context() -> dg.OpExecutionContext | None:
+    for context_type in (dg.AssetExecutionContext, dg.AssetCheckExecutionContext):
+        try:
+            context = context_type.get()
+        except dg.DagsterInvariantViolationError:
+            continue
+        return context.op_execution_context
+    return None
 
 
 _cassandra_sessions: dict[tuple, tuple[Cluster, Session]] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -152,11 +151,12 @@ def _get_json(url: str, timeout: float) -> dict:
 def compiled_main() -> Path:
     """The folder holding LocalHdfs.class, compiled on first use for this source and these jars."""
     jars = ensure_jars("hdfs")
-    key = hashlib.sha256(MAIN_SOURCE.read_bytes() + "\n".join(j.name for j in jars).encode()).hexdigest()[:16]
+    javac = _javac()  # in the key: a class compiled by a newer JDK does not load on an older one
+    compiled_from = "\n".join([javac, *(j.name for j in jars)])
+    key = hashlib.sha256(MAIN_SOURCE.read_bytes() + compiled_from.encode()).hexdigest()[:16]
     folder = jar_cache_root() / "hdfs-main" / key
     if (folder / f"{MAIN_CLASS}.class").exists():
         return folder
-    javac = _javac()
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="compile-", dir=folder.parent))
     result = subprocess.run(
@@ -173,14 +173,12 @@ def compiled_main() -> Path:
 
 
 def _javac() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    candidates = [Path(java_home) / "bin" / "javac"] if java_home else []
+    """The javac of the JDK whose `java` runs the HDFS (java_executable()), so the class runs on it."""
     java = shutil.which(java_executable())
     if java:
-        candidates.append(Path(java).resolve().parent / "javac")
-    for candidate in candidates:
-        if candidate.exists():
-            return str(candidate)
+        beside = Path(java).resolve().parent / "javac"
+        if beside.exists():
+            return str(beside)
     found = shutil.which("javac")
     if found is None:
         raise RuntimeError(

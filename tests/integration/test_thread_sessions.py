@@ -6,11 +6,15 @@ and settings are shared."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import dagster as dg
 import pytest
 from delta.tables import DeltaTable
 
+from orchestration.threaded_executor import execute_in_this_process, threaded_executor
+from resources.connections import SparkResource
 from resources.spark_session import session_for_this_thread
 from transforms.delta_commits import commit_info
 from transforms.merge.scd1 import execute_with_metadata
@@ -90,3 +94,41 @@ def test_a_temporary_view_of_one_thread_is_invisible_to_another(spark):
 
     assert seen == [["a"], ["b"]]
     assert not spark.catalog.tableExists("changed_rows")
+
+
+def test_each_step_labels_its_spark_jobs_with_the_run_and_the_step(spark):
+    """A step's Spark jobs carry the run as job group and the step in their description, so the Spark UI
+    and its event log tell which asset ran which job; two steps in threads of one run each carry theirs."""
+
+    def counting_asset(name: str, rows: int) -> dg.AssetsDefinition:
+        @dg.asset(name=name)
+        def count_rows(spark: SparkResource) -> int:
+            return spark.session().range(rows).count()
+
+        return count_rows
+
+    definitions = dg.Definitions(
+        assets=[counting_asset("left", 3), counting_asset("right", 5)],
+        jobs=[dg.define_asset_job("labelled", executor_def=threaded_executor)],
+        resources={"spark": SparkResource(master=spark.sparkContext.master)},
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = execute_in_this_process(definitions.resolve_job_def("labelled"), instance, {}, {})
+    assert result.success
+
+    def labels() -> list[tuple[str, str]]:
+        jobs = spark.sparkContext._jsc.sc().statusStore().jobsList(None)
+        found = [jobs.apply(i) for i in range(jobs.size())]
+        return [
+            (job.description().get(), job.jobGroup().get())
+            for job in found
+            if job.jobGroup().isDefined() and job.jobGroup().get() == result.run_id
+        ]
+
+    deadline = time.monotonic() + 30  # the status store hears of jobs from Spark's listener bus
+    while len({description for description, _ in labels()}) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert {description for description, _ in labels()} == {
+        f"left (run {result.run_id[:8]})",
+        f"right (run {result.run_id[:8]})",
+    }
