@@ -207,6 +207,8 @@ def table_bytes(spark: SparkSession, path: str) -> int:
 
 
 def timed(label: str, action) -> float:
+    """Seconds `action` takes; its Spark jobs carry `label` (Spark's UI and event log, --spark-conf)."""
+    SparkSession.getActiveSession().sparkContext.setJobDescription(label)
     start = time.perf_counter()
     action()
     seconds = time.perf_counter() - start
