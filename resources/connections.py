@@ -135,10 +135,12 @@ class SparkResource(dg.ConfigurableResource):
 def label_spark_jobs_with_the_current_step(spark: SparkSession) -> None:
     """Inside a Dagster step, the Spark jobs and SQL queries this thread starts from now on carry the
     step: job group `<run id>`, description `<step key> (run <run id prefix>)`, as the Spark UI, its
-    event log and history server show them. Outside a step (a script, the loop's detection) nothing
-    changes."""
+    event log and history server show them. Outside a step (a script, the loop between its runs) the
+    thread's jobs carry no step: a label an earlier step left on the thread is removed."""
     context = _current_step_context()
     if context is None:
+        for label in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            spark.sparkContext.setLocalProperty(label, None)  # type: ignore[arg-type]  # None removes it
         return
     run_id = context.run_id
     spark.sparkContext.setJobGroup(run_id, f"{context.op_handle} (run {run_id[:8]})")

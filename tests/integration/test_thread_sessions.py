@@ -132,3 +132,9 @@ def test_each_step_labels_its_spark_jobs_with_the_run_and_the_step(spark):
         f"left (run {result.run_id[:8]})",
         f"right (run {result.run_id[:8]})",
     }
+
+    # outside a step, the session comes without a label, and one left on the thread is removed
+    spark.sparkContext.setJobGroup(result.run_id, "left over")
+    SparkResource(master=spark.sparkContext.master).session()
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
+    assert spark.sparkContext.getLocalProperty("spark.job.description") is None
