@@ -36,8 +36,8 @@ from the run's first step until its last projection step ended (what a run adds 
 the last one's end (what a better order of the steps could give back at most, spread over the
 threads). With `--event-log DIR`, Spark's event log of the session goes to DIR and the changed run's
 root Spark SQL queries and their seconds are added per layer (`spark_queries_by_layer`,
-`spark_query_seconds_by_layer`): each step labels its Spark jobs with its step key. The last line is one JSON object; each target stands beside its
-figure (`*_target`).
+`spark_query_seconds_by_layer`): each step labels its Spark jobs with its step key. The last line is
+one JSON object; each target stands beside its figure (`*_target`).
 """
 
 from __future__ import annotations
