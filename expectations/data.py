@@ -1,6 +1,7 @@
 """The Spark DataFrames a suite's expectations run on: its rows, its SQL views, its reference joins.
 
-Nothing is copied to pandas: Great Expectations runs on these DataFrames with its Spark engine.
+Spark builds them; expectations.validate decides which Great Expectations engine validates them (a
+small frame's rows are collected for its pandas engine, a big frame stays on its Spark engine).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from expectations import validate as validate_module
@@ -192,8 +193,13 @@ def clean_lake(spark, tmp_path_factory):
     return lake
 
 
-@pytest.fixture
-def lake(spark, tmp_lake, clean_lake):
+@pytest.fixture(params=["driver", "spark"])
+def lake(request, spark, tmp_lake, clean_lake, monkeypatch):
+    """A test's lake. Each test runs twice: once as these small tables are validated (their rows
+    collected to the driver for GX's pandas engine), once with every frame on GX's Spark engine, as a
+    table over validate.DRIVER_ROWS rows is. Both must give the outcomes the test expects."""
+    if request.param == "spark":
+        monkeypatch.setattr(validate_module, "_rows_on_driver", lambda frame: None)
     return Lake(spark, tmp_lake, fallback=clean_lake)
 
 
@@ -323,6 +329,60 @@ def gx_validations(monkeypatch) -> list[str]:
         validate_module, "_validate", lambda *args: validations.append(args[1].name) or real(*args)
     )
     return validations
+
+
+def gx_engines(monkeypatch) -> dict[str, list[str]]:
+    """Each GX validation from now on: its suite name -> the engines it ran on (spark, pandas)."""
+    engines: dict[str, list[str]] = {}
+    real = validate_module._validate
+
+    def recorded(data, gx_suite, result_format):
+        engine = "pandas" if isinstance(data, pd.DataFrame) else "spark"
+        engines.setdefault(gx_suite.name, []).append(engine)
+        return real(data, gx_suite, result_format)
+
+    monkeypatch.setattr(validate_module, "_validate", recorded)
+    return engines
+
+
+def test_small_frames_are_validated_on_the_driver_and_engine_dependent_expectations_on_spark(
+    spark, tmp_lake, clean_lake, monkeypatch
+):
+    """gold/customer (two rows): its regular expressions (Java's in Spark, ENGINE_DEPENDENT) on Spark, the
+    rest of the suite on its rows collected to the driver; with DRIVER_ROWS under its rows, the whole
+    suite in one validation on Spark. The outcomes are the same."""
+    lake = Lake(spark, tmp_lake, fallback=clean_lake)
+    suite = SUITES["gold/customer"]
+    regex = sorted(e.name for e in suite.expectations if e.type == "expect_column_values_to_match_regex")
+    assert regex and len(regex) < len(suite.expectations)
+    engines = gx_engines(monkeypatch)
+
+    small = lake.run("gold/customer")
+
+    assert sorted(engines.values()) == [["pandas"], ["spark"]], engines
+    [on_spark] = [name for name, ran in engines.items() if ran == ["spark"]]
+    assert on_spark == f"gold/customer:{regex[0]}"  # the validation of the regular expressions alone
+    engines.clear()
+    monkeypatch.setattr(validate_module, "DRIVER_ROWS", 1)
+
+    big = lake.run("gold/customer")
+
+    assert list(engines.values()) == [["spark"]], engines
+    assert big == small and failed(small) == set()
+
+
+def test_a_frame_with_a_floating_point_column_is_validated_on_spark(spark, tmp_lake, clean_lake, monkeypatch):
+    """pandas counts NaN as null, Spark does not: a frame with a double column (here holding a NaN) stays
+    on Spark whatever its size."""
+    lake = Lake(spark, tmp_lake, fallback=clean_lake)
+    rows = [(*row, float("nan")) for row in clean_gold()["product"]]
+    lake.write("gold", "product", rows, GOLD["product"] + ", weight DOUBLE")
+    engines = gx_engines(monkeypatch)
+
+    outcomes = lake.run("gold/product")
+
+    assert engines and {engine for ran in engines.values() for engine in ran} == {"spark"}, engines
+    assert failed(outcomes) == set()
 
 
 def test_reference_checks_share_one_gx_validation_with_the_plain_checks(lake, monkeypatch):
