@@ -234,18 +234,49 @@ def _validate_group(
     found: dict[str, str],
 ) -> dict[str, Outcome]:
     """`chosen` validated on `frame`: on its rows collected to the driver when it is small, the
-    ENGINE_DEPENDENT expectations and big frames on Spark (module docstring). `found`: reference check
-    -> its parent-found column."""
+    ENGINE_DEPENDENT expectations and big frames on Spark (module docstring), one GX validation per
+    engine. `found`: reference check -> its parent-found column."""
+    import great_expectations as gx
+
+    outcomes: dict[str, Outcome] = {}
+    columns = set(frame.columns)
+    for data, expectations in _batches(frame, chosen):
+        on_spark = isinstance(data, DataFrame)
+        built = {}
+        for expectation in expectations:
+            try:
+                built[expectation.name] = _build(expectation, frame, table_path, spark, now, found, on_spark)
+            except MissingTable as exc:
+                outcomes[expectation.name] = _failed(suite, expectation, str(exc))
+        if not built:
+            continue
+        gx_suite = gx.ExpectationSuite(
+            name=f"{suite.asset}:{sorted(built)[0]}", expectations=list(built.values())
+        )
+        # counts only: the samples of a failed expectation come from a second pass (_with_samples)
+        results = _validate(data, gx_suite, {"result_format": "BASIC", "partial_unexpected_count": 0})
+        by_name = {result.expectation_config.meta.get("check"): result for result in results.results}
+        for expectation in (e for e in expectations if e.name in built):
+            outcome = _outcome(suite, expectation, by_name[expectation.name])
+            wanted = [*suite.keys, *(expectation.references.on if expectation.references else ())]
+            sample_columns = list(dict.fromkeys(c for c in wanted if c in columns))
+            outcomes[expectation.name] = _with_samples(
+                outcome, expectation, built[expectation.name], frame, data, sample_columns, found
+            )
+    return outcomes
+
+
+def _batches(
+    frame: DataFrame, chosen: list[ExpectationSpec]
+) -> list[tuple[DataFrame | pd.DataFrame, list[ExpectationSpec]]]:
+    """What each GX validation of `chosen` reads: the frame's rows on the driver for the expectations
+    that may run anywhere, when it is small, and the frame itself for the rest."""
     anywhere = [e for e in chosen if e.type not in ENGINE_DEPENDENT]
     rows = _rows_on_driver(frame) if anywhere else None
     if rows is None:
-        batches: list[tuple[DataFrame | pd.DataFrame, list[ExpectationSpec]]] = [(frame, chosen)]
-    else:
-        batches = [(rows, anywhere), (frame, [e for e in chosen if e.type in ENGINE_DEPENDENT])]
-    outcomes: dict[str, Outcome] = {}
-    for data, expectations in batches:
-        outcomes.update(_validate_batch(suite, frame, data, expectations, table_path, spark, now, found))
-    return outcomes
+        return [(frame, chosen)] if chosen else []
+    on_spark = [e for e in chosen if e.type in ENGINE_DEPENDENT]
+    return [(rows, anywhere), *([(frame, on_spark)] if on_spark else [])]
 
 
 def _rows_on_driver(frame: DataFrame) -> pd.DataFrame | None:
@@ -259,48 +290,6 @@ def _rows_on_driver(frame: DataFrame) -> pd.DataFrame | None:
     if len(rows) > DRIVER_ROWS:
         return None
     return pd.DataFrame([tuple(row) for row in rows], columns=frame.columns, dtype=object)
-
-
-def _validate_batch(
-    suite: Suite,
-    frame: DataFrame,
-    data: DataFrame | pd.DataFrame,
-    chosen: list[ExpectationSpec],
-    table_path: TablePath,
-    spark: SparkSession,
-    now: datetime | None,
-    found: dict[str, str],
-) -> dict[str, Outcome]:
-    """One GX validation of `chosen` on `data`: `frame` itself, or its rows on the driver."""
-    if not chosen:
-        return {}
-    import great_expectations as gx
-
-    on_spark = isinstance(data, DataFrame)
-    built, outcomes = {}, {}
-    for expectation in chosen:
-        try:
-            built[expectation.name] = _build(expectation, frame, table_path, spark, now, found, on_spark)
-        except MissingTable as exc:
-            outcomes[expectation.name] = _failed(suite, expectation, str(exc))
-    if not built:
-        return outcomes
-    gx_suite = gx.ExpectationSuite(
-        name=f"{suite.asset}:{sorted(built)[0]}", expectations=list(built.values())
-    )
-    # counts only: the samples of a failed expectation come from a second pass (_with_samples)
-    results = _validate(data, gx_suite, {"result_format": "BASIC", "partial_unexpected_count": 0})
-    by_name = {result.expectation_config.meta.get("check"): result for result in results.results}
-    columns = set(frame.columns)
-    for expectation in chosen:
-        if expectation.name in built:
-            outcome = _outcome(suite, expectation, by_name[expectation.name])
-            wanted = [*suite.keys, *(expectation.references.on if expectation.references else ())]
-            sample_columns = list(dict.fromkeys(c for c in wanted if c in columns))
-            outcomes[expectation.name] = _with_samples(
-                outcome, expectation, built[expectation.name], frame, data, sample_columns, found
-            )
-    return outcomes
 
 
 def _with_samples(

@@ -203,6 +203,13 @@ def lake(request, spark, tmp_lake, clean_lake, monkeypatch):
     return Lake(spark, tmp_lake, fallback=clean_lake)
 
 
+@pytest.fixture
+def gating_lake(spark, tmp_lake, clean_lake):
+    """The lake of the tests of what a check holds back in a run: they need its outcomes, which the
+    tests on `lake` prove equal on both engines, so they run once, as these tables are validated."""
+    return Lake(spark, tmp_lake, fallback=clean_lake)
+
+
 def test_clean_tables_pass_every_check_of_their_suites(lake):
     for asset in ["silver/s_contact", "silver/s_lst_of_val", *[f"gold/{entity}" for entity in GOLD]]:
         outcomes = lake.run(asset)
@@ -605,10 +612,10 @@ def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
     return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
-def test_blocking_check_failure_stops_the_downstream_projection(lake):
+def test_blocking_check_failure_stops_the_downstream_projection(gating_lake):
     orphan = ("3-9", "1-Z", "2-X", None, "Open", "Sales", False)
 
-    result = _gated_run(lake, clean_gold()["order"] + [orphan])
+    result = _gated_run(gating_lake, clean_gold()["order"] + [orphan])
 
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert evaluations["customer_exists"].passed is False
@@ -620,10 +627,10 @@ def test_blocking_check_failure_stops_the_downstream_projection(lake):
     assert _materialized(result) == {"gold/order"}  # the projection did not run
 
 
-def test_warning_failure_does_not_stop_the_downstream_projection(lake):
+def test_warning_failure_does_not_stop_the_downstream_projection(gating_lake):
     on_hold_unknown = ("3-5", "1-A", "2-X", None, "Open", "Sales", None)
 
-    result = _gated_run(lake, clean_gold()["order"] + [on_hold_unknown])
+    result = _gated_run(gating_lake, clean_gold()["order"] + [on_hold_unknown])
 
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name for name, e in evaluations.items() if not e.passed} == {"on_hold_not_null"}
@@ -635,25 +642,25 @@ def test_warning_failure_does_not_stop_the_downstream_projection(lake):
     assert result.success
 
 
-def test_checks_of_a_table_nothing_was_written_to_yet_wait_for_its_rows_and_hold_nothing_back(lake):
+def test_checks_of_a_table_nothing_was_written_to_yet_wait_for_its_rows_and_hold_nothing_back(gating_lake):
     """A source that has sent nothing yet (a new one, its connector not started) leaves its tables
     unwritten: their checks are not evaluated (neither failed nor passed) and the run succeeds."""
-    result = _gated_run(lake, None)
+    result = _gated_run(gating_lake, None)
 
-    assert not Path(lake.resource.table_path("gold", "order")).exists()
+    assert not Path(gating_lake.resource.table_path("gold", "order")).exists()
     assert result.get_asset_check_evaluations() == []
     assert result.success
     assert _materialized(result) == {"gold/order", "cassandra/orders_by_customer"}
 
 
-def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake):
+def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(gating_lake):
     """Reuse (expectations.reuse): a second run over the same table versions runs no expectation and
     reports the first run's results; once a table the suite reads changes, every check runs again."""
     for entity in ("customer", "account"):
-        lake.write("gold", entity, clean_gold()[entity], GOLD[entity])
-    lake.write("silver", "s_lst_of_val", clean_lov(), SILVER_LOV)
+        gating_lake.write("gold", entity, clean_gold()[entity], GOLD[entity])
+    gating_lake.write("silver", "s_lst_of_val", clean_lov(), SILVER_LOV)
     orphan = ("3-9", "1-Z", "2-X", None, "Open", "Sales", False)
-    lake.write("gold", "order", clean_gold()["order"] + [orphan], GOLD["order"])
+    gating_lake.write("gold", "order", clean_gold()["order"] + [orphan], GOLD["order"])
 
     @dg.asset(key=["gold", "order"])
     def gold_order() -> None:
@@ -665,7 +672,7 @@ def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake)
     def evaluations() -> tuple[str, dict[str, dg.AssetCheckEvaluation]]:
         result = dg.materialize(
             [gold_order, *checks],
-            resources={"spark": SparkResource(), "lake": lake.resource},
+            resources={"spark": SparkResource(), "lake": gating_lake.resource},
             instance=instance,
             raise_on_error=False,
         )
@@ -688,7 +695,9 @@ def test_a_check_whose_tables_did_not_change_reports_its_last_result_again(lake)
         assert evaluation.metadata["inputs"].value == first[name].metadata["inputs"].value
     assert "reused: tables unchanged since run" in second["customer_exists"].description
 
-    lake.write("gold", "order", clean_gold()["order"], GOLD["order"])  # the orphan is gone: a new version
+    gating_lake.write(
+        "gold", "order", clean_gold()["order"], GOLD["order"]
+    )  # the orphan is gone: a new version
     _, third = evaluations()
     assert all("reused_from_run" not in e.metadata for e in third.values())
     assert third["customer_exists"].passed
