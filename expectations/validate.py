@@ -7,10 +7,10 @@ batch, so GX computes their metrics together: the suite's rows, with one column 
 reference expectations; a SQL view serves its own. Each GX validation on Spark costs a handful of
 Spark jobs whatever it holds, so fewer frames, fewer jobs.
 
-Spark always builds the rows (joins, computed columns, SQL views). A frame of at most DRIVER_ROWS rows
-is then collected to the driver in one Spark job and validated by GX's pandas engine, which answers a
-small table in a fraction of the Spark engine's time; a bigger frame is validated by GX's Spark engine
-where it is. Both give the same verdicts: the collected rows keep the values Spark gives (Python ints,
+Spark always builds the rows (joins, computed columns, SQL views). A frame of at most DRIVER_CELLS
+values (rows times columns) is then collected to the driver in one Spark job and validated by GX's
+pandas engine, which answers a small table in a fraction of the Spark engine's time; a bigger frame is
+validated by GX's Spark engine where it is. Both give the same verdicts: the collected rows keep the values Spark gives (Python ints,
 Decimals, datetimes in a column of objects, None for null), and the expectations whose meaning depends
 on the engine (ENGINE_DEPENDENT: Java against Python regular expressions, Spark against pandas type
 names, Spark's approximate quantiles, row order) and frames with floating-point columns (pandas counts
@@ -50,8 +50,9 @@ SAMPLE_SIZE = 5
 # A frame of at most this many rows is validated on the driver by GX's pandas engine (module
 # docstring). Measured on the shipped suites over the lake `make run` leaves (a few hundred rows per
 # table, 2 cores): 7.8-9.8 s for every suite warm against 18.3-23.9 s on Spark, 13.4 s against 56.4 s
-# in a new process. 10,000 rows of a wide silver table are a few tens of MB in the driver's Python.
-DRIVER_ROWS = 10_000
+# in a new process. Bounded in values, not rows, since CRM tables run from ten columns to hundreds:
+# 500,000 values (12,500 rows of 40 columns, 2,500 of 200) are some 50 MB of Python objects.
+DRIVER_CELLS = 500_000
 # Expectations whose verdict could differ between GX's engines: they run on Spark whatever the size.
 ENGINE_DEPENDENT = {
     # Java's regular expressions (Spark's rlike) against Python's (pandas), and SQL LIKE
@@ -281,13 +282,14 @@ def _batches(
 
 def _rows_on_driver(frame: DataFrame) -> pd.DataFrame | None:
     """The frame's rows for GX's pandas engine, collected in one Spark job, or None when they stay on
-    Spark: more than DRIVER_ROWS of them, or a floating-point column. The values are the ones Spark
-    gives (a column of Python objects: ints stay ints, Decimals and datetimes stay as collected, null
-    is None)."""
+    Spark: more than DRIVER_CELLS values (rows times columns), or a floating-point column. The values
+    are the ones Spark gives (a column of Python objects: ints stay ints, Decimals and datetimes stay
+    as collected, null is None)."""
     if any(isinstance(field.dataType, FloatType | DoubleType) for field in frame.schema):
         return None
-    rows = frame.limit(DRIVER_ROWS + 1).collect()
-    if len(rows) > DRIVER_ROWS:
+    most = DRIVER_CELLS // max(len(frame.columns), 1)
+    rows = frame.limit(most + 1).collect()
+    if len(rows) > most:
         return None
     return pd.DataFrame([tuple(row) for row in rows], columns=frame.columns, dtype=object)
 

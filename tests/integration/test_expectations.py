@@ -197,7 +197,7 @@ def clean_lake(spark, tmp_path_factory):
 def lake(request, spark, tmp_lake, clean_lake, monkeypatch):
     """A test's lake. Each test runs twice: once as these small tables are validated (their rows
     collected to the driver for GX's pandas engine), once with every frame on GX's Spark engine, as a
-    table over validate.DRIVER_ROWS rows is. Both must give the outcomes the test expects."""
+    table over validate.DRIVER_CELLS values is. Both must give the outcomes the test expects."""
     if request.param == "spark":
         monkeypatch.setattr(validate_module, "_rows_on_driver", lambda frame: None)
     return Lake(spark, tmp_lake, fallback=clean_lake)
@@ -356,8 +356,8 @@ def test_small_frames_are_validated_on_the_driver_and_engine_dependent_expectati
     spark, tmp_lake, clean_lake, monkeypatch
 ):
     """gold/customer (two rows): its regular expressions (Java's in Spark, ENGINE_DEPENDENT) on Spark, the
-    rest of the suite on its rows collected to the driver; with DRIVER_ROWS under its rows, the whole
-    suite in one validation on Spark. The outcomes are the same."""
+    rest of the suite on its rows collected to the driver; with DRIVER_CELLS under one row's values,
+    the whole suite in one validation on Spark. The outcomes are the same."""
     lake = Lake(spark, tmp_lake, fallback=clean_lake)
     suite = SUITES["gold/customer"]
     regex = sorted(e.name for e in suite.expectations if e.type == "expect_column_values_to_match_regex")
@@ -370,7 +370,7 @@ def test_small_frames_are_validated_on_the_driver_and_engine_dependent_expectati
     [on_spark] = [name for name, ran in engines.items() if ran == ["spark"]]
     assert on_spark == f"gold/customer:{regex[0]}"  # the validation of the regular expressions alone
     engines.clear()
-    monkeypatch.setattr(validate_module, "DRIVER_ROWS", 1)
+    monkeypatch.setattr(validate_module, "DRIVER_CELLS", 1)
 
     big = lake.run("gold/customer")
 
