@@ -44,6 +44,7 @@ from expectations.data import (
     with_parent_found,
 )
 from expectations.suite import ExpectationSpec, Suite, gx_expectation
+from transforms.delta_commits import table_size_and_properties
 from transforms.sql_text import quote_identifier
 
 SAMPLE_SIZE = 5
@@ -53,6 +54,9 @@ SAMPLE_SIZE = 5
 # in a new process. Bounded in values, not rows, since CRM tables run from ten columns to hundreds:
 # 500,000 values (12,500 rows of 40 columns, 2,500 of 200) are some 50 MB of Python objects.
 DRIVER_CELLS = 500_000
+# A suite's table holding more data than this (Delta's own size, read without a Spark job) has more
+# values than DRIVER_CELLS: its frames go to Spark without a collect that would read and join it first.
+DRIVER_TABLE_BYTES = 64 * 1024 * 1024
 # Expectations whose verdict could differ between GX's engines: they run on Spark whatever the size.
 ENGINE_DEPENDENT = {
     # Java's regular expressions (Spark's rlike) against Python's (pandas), and SQL LIKE
@@ -152,6 +156,10 @@ def run_suite(
         return [_failed(suite, e, str(exc)) for e in chosen]
     plain = [e for e in chosen if e.kind != "references" and e.sql is None and not e.computed]
     outcomes: dict[str, Outcome] = {}
+    small = (
+        suite.data != "table"  # the newest batch's quarantine: small
+        or table_size_and_properties(spark, table_path(suite.layer, suite.table))[0] <= DRIVER_TABLE_BYTES
+    )
     # The reference and computed checks run with the plain ones on one frame: the suite's rows, each
     # with a column saying whether its parent exists (one left join per reference) and the computed
     # columns, so GX computes all their metrics together. Not when a plain expectation looks at the
@@ -183,7 +191,7 @@ def run_suite(
     try:
         for frame, group in groups:
             frames.append(frame)
-            outcomes.update(_validate_group(suite, frame, group, table_path, spark, now, found))
+            outcomes.update(_validate_group(suite, frame, group, table_path, spark, now, found, small))
         for expectation in (e for e in chosen if e.sql is not None):
             try:
                 frame = run_sql(spark, expectation.sql, rows, table_path)
@@ -191,7 +199,9 @@ def run_suite(
                 outcomes[expectation.name] = _failed(suite, expectation, str(exc))
                 continue
             frames.append(frame)
-            outcomes.update(_validate_group(suite, frame, [expectation], table_path, spark, now, found))
+            outcomes.update(
+                _validate_group(suite, frame, [expectation], table_path, spark, now, found, small)
+            )
     finally:
         # GX persists every frame it validates and never lets go: held, they would fill the memory of a
         # long-running session and answer later reads of the same table with these rows, even after a
@@ -233,15 +243,17 @@ def _validate_group(
     spark: SparkSession,
     now: datetime | None,
     found: dict[str, str],
+    small: bool,
 ) -> dict[str, Outcome]:
     """`chosen` validated on `frame`: on its rows collected to the driver when it is small, the
     ENGINE_DEPENDENT expectations and big frames on Spark (module docstring), one GX validation per
-    engine. `found`: reference check -> its parent-found column."""
+    engine. `found`: reference check -> its parent-found column. `small`: the suite's table may be
+    small enough to collect (else nothing is collected)."""
     import great_expectations as gx
 
     outcomes: dict[str, Outcome] = {}
     columns = set(frame.columns)
-    for data, expectations in _batches(frame, chosen):
+    for data, expectations in _batches(frame, chosen, small):
         on_spark = isinstance(data, DataFrame)
         built = {}
         for expectation in expectations:
@@ -268,12 +280,12 @@ def _validate_group(
 
 
 def _batches(
-    frame: DataFrame, chosen: list[ExpectationSpec]
+    frame: DataFrame, chosen: list[ExpectationSpec], small: bool
 ) -> list[tuple[DataFrame | pd.DataFrame, list[ExpectationSpec]]]:
     """What each GX validation of `chosen` reads: the frame's rows on the driver for the expectations
     that may run anywhere, when it is small, and the frame itself for the rest."""
     anywhere = [e for e in chosen if e.type not in ENGINE_DEPENDENT]
-    rows = _rows_on_driver(frame) if anywhere else None
+    rows = _rows_on_driver(frame) if anywhere and small else None
     if rows is None:
         return [(frame, chosen)] if chosen else []
     on_spark = [e for e in chosen if e.type in ENGINE_DEPENDENT]

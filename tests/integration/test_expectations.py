@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from pyspark.sql import DataFrame
 
 from expectations import validate as validate_module
 from expectations.checks import build_asset_checks
@@ -356,8 +357,9 @@ def test_small_frames_are_validated_on_the_driver_and_engine_dependent_expectati
     spark, tmp_lake, clean_lake, monkeypatch
 ):
     """gold/customer (two rows): its regular expressions (Java's in Spark, ENGINE_DEPENDENT) on Spark, the
-    rest of the suite on its rows collected to the driver; with DRIVER_CELLS under one row's values,
-    the whole suite in one validation on Spark. The outcomes are the same."""
+    rest of the suite on its rows collected to the driver; with DRIVER_CELLS under one row's values, or
+    the table over DRIVER_TABLE_BYTES, the whole suite in one validation on Spark. The outcomes are the
+    same."""
     lake = Lake(spark, tmp_lake, fallback=clean_lake)
     suite = SUITES["gold/customer"]
     regex = sorted(e.name for e in suite.expectations if e.type == "expect_column_values_to_match_regex")
@@ -372,10 +374,25 @@ def test_small_frames_are_validated_on_the_driver_and_engine_dependent_expectati
     engines.clear()
     monkeypatch.setattr(validate_module, "DRIVER_CELLS", 1)
 
-    big = lake.run("gold/customer")
+    many_values = lake.run("gold/customer")
 
     assert list(engines.values()) == [["spark"]], engines
-    assert big == small and failed(small) == set()
+    assert many_values == small and failed(small) == set()
+    # a table bigger than DRIVER_TABLE_BYTES: its rows are not even collected to be counted
+    engines.clear()
+    collected: list[DataFrame] = []
+    real_rows_on_driver = validate_module._rows_on_driver
+    monkeypatch.setattr(
+        validate_module,
+        "_rows_on_driver",
+        lambda frame: collected.append(frame) or real_rows_on_driver(frame),
+    )
+    monkeypatch.setattr(validate_module, "DRIVER_TABLE_BYTES", 0)
+
+    big_table = lake.run("gold/customer")
+
+    assert list(engines.values()) == [["spark"]] and collected == [], (engines, collected)
+    assert big_table == small
 
 
 def test_a_frame_with_a_floating_point_column_is_validated_on_spark(spark, tmp_lake, clean_lake, monkeypatch):
