@@ -10,11 +10,12 @@ Spark jobs whatever it holds, so fewer frames, fewer jobs.
 Spark always builds the rows (joins, computed columns, SQL views). A frame of at most DRIVER_CELLS
 values (rows times columns) is then collected to the driver in one Spark job and validated by GX's
 pandas engine, which answers a small table in a fraction of the Spark engine's time; a bigger frame is
-validated by GX's Spark engine where it is. Both give the same verdicts: the collected rows keep the values Spark gives (Python ints,
-Decimals, datetimes in a column of objects, None for null), and the expectations whose meaning depends
-on the engine (ENGINE_DEPENDENT: Java against Python regular expressions, Spark against pandas type
-names, Spark's approximate quantiles, row order) and frames with floating-point columns (pandas counts
-NaN as null, Spark does not) are validated on Spark whatever their size.
+validated by GX's Spark engine where it is. Both give the same verdicts: the collected rows keep the
+values Spark gives (Python ints, Decimals, datetimes in a column of objects, None for null), and the
+expectations whose meaning depends on the engine (ENGINE_DEPENDENT: Java against Python regular
+expressions, Spark against pandas type names, Spark's approximate quantiles, row order) and frames
+with floating-point columns (pandas counts NaN as null, Spark does not) are validated on Spark
+whatever their size.
 
 A GX error inside an expectation, or a table that is missing, is a FAILED outcome with the error,
 never a pass.
@@ -48,8 +49,8 @@ from transforms.delta_commits import table_size_and_properties
 from transforms.sql_text import quote_identifier
 
 SAMPLE_SIZE = 5
-# A frame of at most this many rows is validated on the driver by GX's pandas engine (module
-# docstring). Measured on the shipped suites over the lake `make run` leaves (a few hundred rows per
+# A frame of at most this many values (rows times columns) is validated on the driver by GX's pandas
+# engine (module docstring). Measured on the shipped suites over the lake `make run` leaves (a few hundred rows per
 # table, 2 cores): 7.8-9.8 s for every suite warm against 18.3-23.9 s on Spark, 13.4 s against 56.4 s
 # in a new process. Bounded in values, not rows, since CRM tables run from ten columns to hundreds:
 # 500,000 values (12,500 rows of 40 columns, 2,500 of 200) are some 50 MB of Python objects.
