@@ -28,9 +28,8 @@ import operator
 import queue
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -47,6 +46,9 @@ from expectations.data import (
 from expectations.suite import ExpectationSpec, Suite, gx_expectation
 from transforms.delta_commits import table_size_and_properties
 from transforms.sql_text import quote_identifier
+
+if TYPE_CHECKING:  # pandas is imported by the validations that use it, as Great Expectations is
+    import pandas as pd
 
 SAMPLE_SIZE = 5
 # A frame of at most this many values (rows times columns) is validated on the driver by GX's pandas
@@ -298,6 +300,8 @@ def _rows_on_driver(frame: DataFrame) -> pd.DataFrame | None:
     Spark: more than DRIVER_CELLS values (rows times columns), or a floating-point column. The values
     are the ones Spark gives (a column of Python objects: ints stay ints, Decimals and datetimes stay
     as collected, null is None)."""
+    import pandas as pd
+
     if any(isinstance(field.dataType, FloatType | DoubleType) for field in frame.schema):
         return None
     most = DRIVER_CELLS // max(len(frame.columns), 1)
