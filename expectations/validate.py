@@ -52,9 +52,9 @@ if TYPE_CHECKING:  # pandas is imported by the validations that use it, as Great
 
 SAMPLE_SIZE = 5
 # A frame of at most this many values (rows times columns) is validated on the driver by GX's pandas
-# engine (module docstring). Measured on the shipped suites over the lake `make run` leaves (a few hundred rows per
-# table, 2 cores): 7.8-9.8 s for every suite warm against 18.3-23.9 s on Spark, 13.4 s against 56.4 s
-# in a new process. Bounded in values, not rows, since CRM tables run from ten columns to hundreds:
+# engine (module docstring). Measured on the shipped suites over the lake `make run` leaves (a few
+# hundred rows per table, 2 cores): 7.8-9.8 s for every suite warm against 18.3-23.9 s on Spark,
+# 10.0-13.4 s against 56.4-59.6 s in a new process. Bounded in values, not rows, since CRM tables run from ten columns to hundreds:
 # 500,000 values (12,500 rows of 40 columns, 2,500 of 200) are some 50 MB of Python objects.
 DRIVER_CELLS = 500_000
 # A suite's table holding more data than this (Delta's own size, read without a Spark job) has more
