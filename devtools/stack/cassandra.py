@@ -12,7 +12,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy
 
 from devtools.stack.jars import ensure_jars
 from devtools.stack.ports import HOST, accepts_connections
-from devtools.stack.server import Server, StackAuth, classpath, java_executable
+from devtools.stack.server import SERVER_JIT_OPTIONS, Server, StackAuth, classpath, java_executable
 
 LOCAL_DC = "datacenter1"  # what SimpleSnitch reports
 # The superuser PasswordAuthenticator creates on a node's first start (at once: see _AUTH_JVM_OPTIONS).
@@ -84,6 +84,7 @@ _JVM_OPTIONS = [
     "-XX:MaxTenuringThreshold=1",
     "-XX:MaxGCPauseMillis=300",
     "-XX:+ExitOnOutOfMemoryError",
+    *SERVER_JIT_OPTIONS,
     "-Djava.net.preferIPv4Stack=true",
     "-Djdk.attach.allowAttachSelf=true",
     "-Dio.netty.tryReflectionSetAccessible=true",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from devtools.stack.jars import ensure_jars
 from devtools.stack.ports import HOST, accepts_connections
-from devtools.stack.server import Server, classpath, java_executable
+from devtools.stack.server import SERVER_JIT_OPTIONS, Server, classpath, java_executable
 from resources.spark_session import jar_cache_root
 
 MAIN_CLASS = "LocalHdfs"
@@ -120,6 +120,7 @@ class HdfsServer(Server):
             "-Xms128m",
             "-Xmx512m",
             "-XX:+ExitOnOutOfMemoryError",
+            *SERVER_JIT_OPTIONS,
             "-Djava.net.preferIPv4Stack=true",
             *_LOG_SETTINGS,
             "-cp",

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 from devtools.stack import process
 from devtools.stack.jars import ensure_jars
 from devtools.stack.ports import HOST, accepts_connections
-from devtools.stack.server import Server, StackAuth, classpath, java_executable
+from devtools.stack.server import SERVER_JIT_OPTIONS, Server, StackAuth, classpath, java_executable
 
 _HEAP = ["-Xms256m", "-Xmx512m"]
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # the broker's message.max.bytes; producers need the same
@@ -182,6 +182,7 @@ class KafkaServer(Server):
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
+            *SERVER_JIT_OPTIONS,
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             "-cp",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from devtools.stack.jars import ensure_jars
 from devtools.stack.ports import HOST, accepts_connections
-from devtools.stack.server import Server, java_executable
+from devtools.stack.server import SERVER_JIT_OPTIONS, Server, java_executable
 
 DEFAULT_BUCKET = "lake"
 LOCAL_ACCESS_KEY = "cdc-local"
@@ -107,6 +107,7 @@ class S3Server(Server):
             "-Xms64m",
             "-Xmx256m",
             "-XX:+ExitOnOutOfMemoryError",
+            *SERVER_JIT_OPTIONS,
             "-jar",
             str(jar),
             "--properties",

@@ -66,6 +66,14 @@ class Server(ABC):
         return process.is_alive(pid) and str(self.home) in process.command_line(pid)
 
 
+# The local servers' JVMs run the JIT's first tier only (C1). Each serves one developer's or one test
+# session's light load, where C2's compilations cost more CPU than its faster code saves: Cassandra 5
+# and Kafka booting, then 15 keyspaces and topics made, written, read and dropped, took 7.5 + 11.6 s
+# and 3.4 + 1.7 s of CPU with C1 only against 10.4 + 23.7 s and 5.5 + 2.9 s with both tiers
+# (docs/performance-history.md). The Spark driver and executors keep both tiers: their code runs hot.
+SERVER_JIT_OPTIONS = ["-XX:TieredStopAtLevel=1"]
+
+
 def java_executable() -> str:
     """`$CDC_JAVA`, else `$JAVA_HOME/bin/java`, else `java` on PATH (Cassandra 5 needs Java 11 or 17)."""
     if os.environ.get("CDC_JAVA"):

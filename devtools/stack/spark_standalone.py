@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from devtools.stack.ports import HOST, accepts_connections
-from devtools.stack.server import Server, java_executable
+from devtools.stack.server import SERVER_JIT_OPTIONS, Server, java_executable
 
 # found without importing pyspark (slow), so `make stack-status` stays quick
 PYSPARK_HOME = Path(importlib.util.find_spec("pyspark").submodule_search_locations[0]).resolve()
@@ -119,6 +119,8 @@ def _daemon_environment(home: Path) -> dict[str, str]:
         # binds the RPC and web UI ports to 127.0.0.1 only
         "SPARK_LOCAL_IP": HOST,
         "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
+        # the master and the worker (not the executors they start, which run the tasks)
+        "SPARK_DAEMON_JAVA_OPTS": " ".join(SERVER_JIT_OPTIONS),
         # no REST submission server (it would take the fixed port 6066)
         "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
         "SPARK_LOG_DIR": str(home / "logs"),
