@@ -451,6 +451,9 @@ def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:
             (v for v in exception.values() if isinstance(v, dict) and v.get("raised_exception")), {}
         )
     error = exception.get("exception_message") if exception.get("raised_exception") else None
+    element_count, unexpected_count = details.get("element_count"), details.get("unexpected_count")
+    if unexpected_count is None and element_count == 0:
+        unexpected_count = 0  # nothing to check: GX's Spark engine says 0, its pandas engine nothing
     kwargs = dict(config.kwargs)
     argument = COLUMNS_LOOKED_UP_IN_TABLE_METRICS.get(expectation.type or "")
     if argument in expectation.kwargs:  # the column as the suite names it, whichever engine read it
@@ -462,8 +465,8 @@ def _outcome(suite: Suite, expectation: ExpectationSpec, result) -> Outcome:
         expectation=config.type,
         kwargs=_plain(kwargs),
         observed_value=_plain(details.get("observed_value")),
-        element_count=details.get("element_count"),
-        unexpected_count=details.get("unexpected_count"),
+        element_count=element_count,
+        unexpected_count=unexpected_count,
         unexpected_percent=details.get("unexpected_percent"),
         error=error,
     )
