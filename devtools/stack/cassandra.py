@@ -94,6 +94,10 @@ _JVM_OPTIONS = [
     "-Dcassandra-foreground=yes",
     # One node: nobody to gossip with.
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+    # A schema change does not flush the system tables to disk at once (the commit log still has it):
+    # the tests make and drop keyspaces all the time. Booting, then 15 keyspaces made, written, read and
+    # dropped: 6.0 + 10.9-11.5 s of CPU against 6.8-8.5 + 12.7-12.8 s (C1 only both times).
+    "-Dcassandra.unsafesystem=true",
 ]
 
 _LOGBACK = """\
