@@ -38,10 +38,13 @@ browser:
 # workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands"). Handing the
 # longest files out first was tried and measured slower (two multi-process files at once contend).
 # pytest's last line gives the total time. Lint (ruff check, ruff format --check, the layers' import
-# contract, mypy over the engine) runs first: a style slip, a wrong-way import or a type error fails
-# in seconds, not after the suite.
+# contract, mypy over the engine) runs before the suite: a style slip, a wrong-way import or a type
+# error fails in seconds, not after it. Lint, the jars and the browser are made at once (lint is CPU,
+# the other two wait on the network on a fresh machine), each one's output kept together; the suite
+# starts only when all three succeeded.
 TEST_WORKERS ?= 2
-test: install lint jars browser
+test: install
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint jars browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 test-unit: install

@@ -68,8 +68,8 @@ class Server(ABC):
 
 # The local servers' JVMs run the JIT's first tier only (C1). Each serves one developer's or one test
 # session's light load, where C2's compilations cost more CPU than its faster code saves: Cassandra 5
-# and Kafka booting, then 15 keyspaces and topics made, written, read and dropped, took 7.5 + 11.6 s
-# and 3.4 + 1.7 s of CPU with C1 only against 10.4 + 23.7 s and 5.5 + 2.9 s with both tiers
+# and Kafka booting, then 15 keyspaces and topics made, written, read and dropped, took 18.4-20.7 s
+# and 4.5-5.1 s of CPU with C1 only against 28.0-34.8 s and 6.5-8.4 s with both tiers
 # (docs/performance-history.md). The Spark driver and executors keep both tiers: their code runs hot.
 SERVER_JIT_OPTIONS = ["-XX:TieredStopAtLevel=1"]
 
