@@ -188,11 +188,15 @@ class Lake:
 
     def run_suite(self, suite, **kwargs) -> dict:
         """The suite's outcomes by expectation name (on both engines, equal, with `both_engines`)."""
-        outcomes = {o.name: o for o in run_suite(self.spark, suite, self.path, now=NOW, **kwargs)}
+
+        def validated() -> dict:
+            return {o.name: o for o in run_suite(self.spark, suite, self.path, now=NOW, **kwargs)}
+
+        outcomes = validated()
         if self.both_engines:
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(validate_module, "_rows_on_driver", lambda frame: None)
-                on_spark = {o.name: o for o in run_suite(self.spark, suite, self.path, now=NOW, **kwargs)}
+                on_spark = validated()
             on_driver, on_spark = without_expression_ids(outcomes), without_expression_ids(on_spark)
             assert on_spark == on_driver, {
                 name: (on_driver[name], on_spark.get(name))
@@ -233,9 +237,9 @@ def lake(spark, tmp_lake, clean_lake):
 
 @pytest.fixture
 def one_engine_lake(spark, tmp_lake, clean_lake):
-    """A lake whose suites are validated once, as these small tables are: for the tests of what a
-    check holds back in a run and of how many GX validations a suite costs (the tests on `lake` prove
-    the outcomes equal on both engines)."""
+    """A lake whose suites are validated once, as these small tables are: for the tests of which engine
+    a frame goes to and of what a check holds back in a run (the tests on `lake` prove the outcomes
+    equal on both engines)."""
     return Lake(spark, tmp_lake, fallback=clean_lake)
 
 
