@@ -35,8 +35,11 @@ browser:
 # The test suite starts its own private stack (Kafka, Cassandra) on free ports and stops it at the end.
 # It runs the test files on TEST_WORKERS pytest-xdist workers (default 2), each with its own Spark
 # session and private stack (module fixtures stay shared within a file). The suite is CPU-bound: two
-# workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands"). Handing the
-# longest files out first was tried and measured slower (two multi-process files at once contend).
+# workers on 2 cores took 52.6 minutes where one took 57.4 (README, "The two commands"). Files go out
+# in the order pytest collects them (--no-loadscope-reorder): the integration files, then the merge
+# tests, then the many short unit files, which fill whatever time is left when the long files end.
+# pytest-xdist's own order (files with the most tests first) left the single-test whole-flow files,
+# the longest of all, for the end, where one worker ran the last of them alone (docs/performance-history.md).
 # pytest's last line gives the total time. Lint (ruff check, ruff format --check, the layers' import
 # contract, mypy over the engine) runs before the suite: a style slip, a wrong-way import or a type
 # error fails in seconds, not after it. Lint, the jars and the browser are made at once (lint is CPU,
@@ -45,7 +48,7 @@ browser:
 TEST_WORKERS ?= 2
 test: install
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint jars browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"
