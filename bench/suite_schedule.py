@@ -12,12 +12,12 @@ last runs alone while the other worker has nothing left. This replays the queue 
   order), which leaves the single-test whole-flow files, the longest ones, for the end;
 - `collection`: the order pytest collects the files (`--no-loadscope-reorder`, what `make test` uses):
   tests/integration, tests/merge, then the many short unit files;
-- `longest_first`: by the files' measured seconds, the best any order can do with these times.
+- `longest_first`: by the files' measured seconds, longest first (which needs those seconds kept up to date).
 
 Each file's tests take what they took in the measured run (their setup included), whatever else runs
-beside them. With --collection-order (one test file per line, as `pytest --collect-only -q` lists them)
-the collection order is pytest's; without it, the JUnit file's. The last line is one JSON object: per
-order the simulated makespan and how long the first worker to finish waits for the last
+beside them. With --collection-order (what `pytest --collect-only -q` prints, saved to a file)
+the collection order is pytest's; without it, the JUnit file's. The last line is one JSON object:
+per order the simulated makespan and how long the first worker to finish waits for the last
 (`*_seconds`, `*_idle_seconds`), and half of the test time, the floor no order can beat.
 """
 
@@ -37,6 +37,12 @@ def seconds_by_test_file(junit_xml: Path) -> dict[str, list[float]]:
         module = max(i for i, part in enumerate(parts) if part.startswith("test_"))
         files.setdefault("/".join(parts[: module + 1]) + ".py", []).append(float(case.get("time", 0)))
     return files
+
+
+def collected_files(collect_only_output: str) -> list[str]:
+    """The test files of `pytest --collect-only -q`'s test ids (`tests/x.py::test_y`), in first-seen order."""
+    ids = [line.strip() for line in collect_only_output.splitlines() if "::" in line]
+    return list(dict.fromkeys(test_id.split("::")[0] for test_id in ids))
 
 
 def makespan(order: list[str], seconds: dict[str, list[float]], workers: int = 2) -> list[float]:
@@ -73,8 +79,8 @@ def main() -> None:
     args = parser.parse_args()
 
     seconds = seconds_by_test_file(args.junit)
-    listed = args.collection_order.read_text().split() if args.collection_order else list(seconds)
-    collected = [f for f in dict.fromkeys(listed) if f in seconds] + [f for f in seconds if f not in listed]
+    listed = collected_files(args.collection_order.read_text()) if args.collection_order else []
+    collected = [f for f in listed if f in seconds] + [f for f in seconds if f not in listed]
     total = sum(sum(times) for times in seconds.values())
     figures: dict[str, float | int] = {"files": len(seconds), "test_seconds": round(total, 1)}
     for name, order in orders(seconds, collected).items():

@@ -1,7 +1,7 @@
 """The replay of pytest-xdist's loadfile queue (bench/suite_schedule.py): test times per file from a
 JUnit file, and when each worker ends for a given order of the files."""
 
-from bench.suite_schedule import makespan, orders, seconds_by_test_file
+from bench.suite_schedule import collected_files, makespan, orders, seconds_by_test_file
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">
@@ -40,3 +40,19 @@ def test_collection_order_starts_the_long_file_first_and_the_short_ones_fill_the
 
 def test_one_worker_runs_every_file_one_after_the_other():
     assert makespan(["six.py", "long.py", "four.py"], SECONDS, workers=1) == [20.0]
+
+
+def test_the_collection_order_is_read_from_pytest_collect_only_output():
+    output = (
+        "tests/integration/test_flow.py::test_whole_flow\n"
+        "tests/unit/test_rules.py::TestCells::test_absent\n"
+        "tests/unit/test_rules.py::TestCells::test_null\n"
+        "tests/unit/test_other.py::test_one[a]\n"
+        "\n"
+        "4 tests collected in 0.52s\n"
+    )
+    assert collected_files(output) == [
+        "tests/integration/test_flow.py",
+        "tests/unit/test_rules.py",
+        "tests/unit/test_other.py",
+    ]
