@@ -8,6 +8,10 @@ sized micro-batches, running gold after each. Then it makes one targeted source 
 after each and recording what the run did. At the end, and after the workload's batches, each gold
 table is compared with a fresh full recompute: incremental runs must give the same table.
 
+Gold is kept twice over the same silver: `gold` as a big table is (deletion vectors on, so Spark writes
+every MERGE) and `gold_small` as a small one is (no deletion vectors, so delta-rs writes the MERGEs of
+a few keys: transforms/gold/small_merge.py). Both must do the same at every step.
+
 The whole flow through Dagster, compared with the cleanup rules applied to the source's truth, is
 in tests/integration/test_make_run.py (the lake `make run` leaves).
 """
@@ -56,6 +60,8 @@ BATCHES = 2  # every silver batch costs one merge per table: the slow part of th
 # Commit time of the hand-made changes: years after the workload's, so silver purges the workload's
 # tombstones (older than their retention) in those batches, which must not count as changed rows.
 NOW = datetime(2031, 1, 1, 12, 0, 0)
+SMALL = "gold_small"  # the gold kept without deletion vectors: its small MERGEs go through delta-rs
+DELETION_VECTORS_FROM_BYTES = deletion_vectors.DELETION_VECTORS_FROM_BYTES  # the story patches it to 0
 
 
 # ---- silver, made by the real merge engine -----------------------------------------------------------
@@ -107,19 +113,22 @@ class Lake:
         register_silver_views(
             self.spark, {name: read_live_rows(self.spark, path) for name, path in paths.items()}
         )
-        return refresh_entity(
-            self.spark,
-            name=entity.name,
-            keys=entity.keys,
-            sql_text=sql_text or entity.sql_text,
-            gold_path=self.gold_path(entity.name, folder),
-            silver_versions=versions,
-            silver_paths=paths if incremental else None,
-            affected_keys=entity.affected_keys if incremental else None,
-        )
+        with pytest.MonkeyPatch.context() as patch:
+            if folder == SMALL:  # a small table: no deletion vectors
+                patch.setattr(deletion_vectors, "DELETION_VECTORS_FROM_BYTES", DELETION_VECTORS_FROM_BYTES)
+            return refresh_entity(
+                self.spark,
+                name=entity.name,
+                keys=entity.keys,
+                sql_text=sql_text or entity.sql_text,
+                gold_path=self.gold_path(entity.name, folder),
+                silver_versions=versions,
+                silver_paths=paths if incremental else None,
+                affected_keys=entity.affected_keys if incremental else None,
+            )
 
-    def refresh_all(self) -> dict[str, GoldStats]:
-        return {entity.name: self.refresh(entity) for entity in ENTITIES}
+    def refresh_all(self, folder: str = "gold") -> dict[str, GoldStats]:
+        return {entity.name: self.refresh(entity, folder) for entity in ENTITIES}
 
     def gold_path(self, entity: str, folder: str = "gold") -> str:
         return str(self.root / folder / entity)
@@ -132,24 +141,27 @@ class Lake:
         frame = read_live_rows(self.spark, self.silver_path(name))
         return [row.asDict() for row in frame.collect()]
 
-    def full_recompute_differences(self, folder: str) -> dict[str, list]:
+    def full_recompute_differences(self, folder: str, incremental_folder: str = "gold") -> dict[str, list]:
         """Each entity recomputed whole into <folder> and compared with the incremental gold table."""
         found = {}
         for entity in ENTITIES:
             self.refresh(entity, folder=folder, incremental=False)
-            found[entity.name] = differences(self.gold(entity.name), self.gold(entity.name, folder))
+            found[entity.name] = differences(
+                self.gold(entity.name, incremental_folder), self.gold(entity.name, folder)
+            )
         return found
 
-    def last_commit(self, entity: str) -> dict:
-        path = self.gold_path(entity)
+    def last_commit(self, entity: str, folder: str = "gold") -> dict:
+        path = self.gold_path(entity, folder)
         (row,) = self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()
         return {
             "version": row["version"],
             "operation": row["operation"],
+            "engine": row["engineInfo"],
             "metrics": dict(row["operationMetrics"] or {}),
         }
 
-    def gold_changes(self, entity: str, version: int) -> list[tuple[str, str]]:
+    def gold_changes(self, entity: str, version: int, folder: str = "gold") -> list[tuple[str, str]]:
         """(change type, key) of every row image gold's change data feed holds for one commit."""
         (key,) = ENTITY[entity].keys
         feed = (
@@ -157,7 +169,7 @@ class Lake:
             .option("readChangeFeed", "true")
             .option("startingVersion", version)
             .option("endingVersion", version)
-            .load(self.gold_path(entity))
+            .load(self.gold_path(entity, folder))
         )
         return sorted((row["_change_type"], row[key]) for row in feed.collect())
 
@@ -214,14 +226,19 @@ class Step:
     commits: dict[str, dict] = field(default_factory=dict)
     changes: dict[str, list] = field(default_factory=dict)
     facts: dict = field(default_factory=dict)
+    small: dict[str, GoldStats] = field(default_factory=dict)  # the same runs of gold_small
+    small_commits: dict[str, dict] = field(default_factory=dict)
+    small_changes: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
 class Story:
     lake: Lake
     batch_stats: list[dict[str, GoldStats]]
+    small_batch_stats: list[dict[str, GoldStats]]
     steps: dict[str, Step]
     at_end: dict[str, list]  # entity -> differences between incremental gold and a full recompute
+    small_at_end: dict[str, list]  # the same for gold_small
 
 
 def run_step(lake: Lake, changes: list, watched: list[str], facts: dict | None = None) -> Step:
@@ -231,9 +248,12 @@ def run_step(lake: Lake, changes: list, watched: list[str], facts: dict | None =
     step = Step(
         stats=stats, before=before, after={name: lake.gold(name) for name in watched}, facts=facts or {}
     )
+    step.small = lake.refresh_all(SMALL)
     for name in watched:
         step.commits[name] = lake.last_commit(name)
         step.changes[name] = lake.gold_changes(name, step.commits[name]["version"])
+        step.small_commits[name] = lake.last_commit(name, SMALL)
+        step.small_changes[name] = lake.gold_changes(name, step.small_commits[name]["version"], SMALL)
     return step
 
 
@@ -251,10 +271,11 @@ def tell_story(spark, tmp_path_factory) -> Story:
     changes = workload_changes(WORKLOAD)
     rng = random.Random(WORKLOAD.seed)
     cuts = sorted(rng.sample(range(1, len(changes)), BATCHES - 1))
-    batch_stats = []
+    batch_stats, small_batch_stats = [], []
     for start, end in zip([0, *cuts], [*cuts, len(changes)], strict=True):
         lake.apply(changes[start:end])
         batch_stats.append(lake.refresh_all())
+        small_batch_stats.append(lake.refresh_all(SMALL))
 
     edit = SourceChanges(lake)
     steps = {}
@@ -321,7 +342,15 @@ def tell_story(spark, tmp_path_factory) -> Story:
     steps["rename"].facts["product_rerun_skipped"] = lake.refresh(ENTITY["product"]).skipped
 
     at_end = lake.full_recompute_differences("full_recompute")
-    return Story(lake=lake, batch_stats=batch_stats, steps=steps, at_end=at_end)
+    small_at_end = lake.full_recompute_differences("full_recompute", incremental_folder=SMALL)
+    return Story(
+        lake=lake,
+        batch_stats=batch_stats,
+        small_batch_stats=small_batch_stats,
+        steps=steps,
+        at_end=at_end,
+        small_at_end=small_at_end,
+    )
 
 
 # ---- incremental equals full ----------------------------------------------------------------------------
@@ -336,6 +365,26 @@ def test_incremental_gold_equals_a_full_recompute_after_random_workload_batches_
     assert modes == {INCREMENTAL}, "the later batches must exercise the incremental path, not fall back"
     assert any(s.keys_recomputed > 0 for stats in later for s in stats.values())
     assert story.at_end == {entity.name: [] for entity in ENTITIES}
+
+
+def test_gold_written_by_delta_rs_does_what_spark_does_at_every_step_and_equals_a_full_recompute(story):
+    def outcome(stats: GoldStats) -> tuple:
+        return stats.mode, stats.keys_recomputed, stats.rows, stats.inserted, stats.updated, stats.deleted
+
+    for spark_runs, small_runs in zip(story.batch_stats, story.small_batch_stats, strict=True):
+        assert {n: outcome(s) for n, s in small_runs.items()} == {n: outcome(s) for n, s in spark_runs.items()}
+    written_by = set()
+    for name, step in story.steps.items():
+        assert {n: outcome(s) for n, s in step.small.items()} == {n: outcome(s) for n, s in step.stats.items()}, name
+        assert step.small_changes == step.changes, name
+        for entity, stats in step.small.items():
+            if entity in step.small_commits and stats.keys_recomputed:
+                commit = step.small_commits[entity]
+                assert (commit["operation"], commit["engine"].split(":")[0]) == ("MERGE", "delta-rs"), name
+                assert step.commits[entity]["engine"].startswith("Apache-Spark"), name
+                written_by.add(entity)
+    assert written_by == {"customer", "order", "order_item"}
+    assert story.small_at_end == {entity.name: [] for entity in ENTITIES}
 
 
 # ---- what each change recomputes --------------------------------------------------------------------------

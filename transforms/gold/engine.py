@@ -41,6 +41,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlglot import exp
 
+from transforms import delta_rs
 from transforms.deletion_vectors import DELETION_VECTORS, turn_on_deletion_vectors_when_big
 from transforms.delta_commits import (
     current_version,
@@ -49,6 +50,7 @@ from transforms.delta_commits import (
     progress_metadata,
     table_exists,
 )
+from transforms.gold import small_merge
 from transforms.lake_errors import writes_table
 from transforms.merge.layout import DELETED, IS_CURRENT, KEY, METADATA_COLUMNS, TABLE_KEY
 from transforms.specs import ALL, CHANGED_VIEW
@@ -132,8 +134,8 @@ def refresh_entity(
     if missing:
         raise GoldError(f"gold entity {name}: its SQL does not produce key column(s) {missing}")
 
-    def commit(mode: str, reason: str | None = None, keys_recomputed: int | None = None):
-        metadata = progress_metadata(
+    def metadata(mode: str, reason: str | None = None, keys_recomputed: int | None = None) -> str:
+        return progress_metadata(
             STAGE,
             entity=name,
             silver_versions=silver_versions,
@@ -142,7 +144,9 @@ def refresh_entity(
             **({"reason": reason} if reason else {}),
             **({"keys_recomputed": keys_recomputed} if keys_recomputed is not None else {}),
         )
-        return _gold_commit(spark, metadata)
+
+    def commit(mode: str, reason: str | None = None, keys_recomputed: int | None = None):
+        return _gold_commit(spark, metadata(mode, reason, keys_recomputed))
 
     if not table_exists(spark, gold_path) or _columns_changed(spark, gold_path, _with_hash(result)):
         reason = "first run" if not table_exists(spark, gold_path) else "the SQL's result columns changed"
@@ -166,10 +170,17 @@ def refresh_entity(
             _record_progress_only(spark, gold_path)
         return GoldStats(INCREMENTAL, silver_versions=silver_versions)
     try:
-        with commit(INCREMENTAL, keys_recomputed=plan.count):
-            return _merge_keys(
-                spark, name, keys, sql_text, result, plan.affected, plan.count, gold_path, silver_versions
-            )
+        rows = _rows_of_keys(spark, sql_text, keys, result, plan.affected)
+        return _merge_keys(
+            spark,
+            name,
+            keys,
+            rows,
+            plan,
+            gold_path,
+            metadata(INCREMENTAL, keys_recomputed=plan.count),
+            silver_versions,
+        )
     finally:
         plan.affected.unpersist()
 
@@ -400,28 +411,55 @@ def _merge_full(spark, name, keys, result, gold_path, commit, reason, silver_ver
 
 
 def _merge_keys(
-    spark, name, keys, sql_text, result, affected: DataFrame, count: int, gold_path, silver_versions
+    spark, name, keys, rows_of_keys: DataFrame, plan: _Plan, gold_path, metadata: str, silver_versions
 ) -> GoldStats:
-    """MERGE the recomputed rows of the `count` affected keys; an affected key without a row is deleted."""
-    recomputed = _with_hash(_rows_of_keys(spark, sql_text, keys, result, affected)).persist()
+    """MERGE the recomputed rows of the plan's affected keys (one commit carrying `metadata`); an
+    affected key without a row is deleted. A plan of at most SMALL_MERGE_CELLS values goes through
+    delta-rs when it may write the table (transforms.gold.small_merge), a bigger one through Spark."""
+    assert plan.affected is not None  # an incremental plan with keys
+    recomputed = _with_hash(rows_of_keys)
+    if plan.count * len(recomputed.columns) <= small_merge.SMALL_MERGE_CELLS:
+        table = delta_rs.open_writable(spark, gold_path)
+        if table is not None:
+            source = _merge_source(plan.affected, recomputed, keys).toArrow()
+            duplicated = small_merge.duplicated_keys(source, keys, _PRESENT)
+            if duplicated:
+                raise _duplicate_keys_error(name, keys, duplicated)
+            merged = small_merge.merge_keys(table, source, keys, _PRESENT, HASH_COLUMN, metadata)
+            return GoldStats(
+                INCREMENTAL,
+                keys_recomputed=plan.count,
+                rows=merged.rows,
+                inserted=merged.inserted,
+                updated=merged.updated,
+                deleted=merged.deleted,
+                silver_versions=silver_versions,
+            )
+    recomputed = recomputed.persist()
     try:
         rows = _count_refusing_duplicate_keys(name, recomputed, keys)
-        source = affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
+        source = _merge_source(plan.affected, recomputed, keys)
         columns: MergeAssignments = {
             quote_identifier(c): f"s.{quote_identifier(c)}" for c in recomputed.columns
         }
         target = DeltaTable.forPath(spark, gold_path)
-        (
-            target.alias("t")
-            .merge(source.alias("s"), _key_condition(keys))
-            .whenMatchedDelete(condition=f"s.{_PRESENT} IS NULL")
-            .whenMatchedUpdate(condition=f"t.{HASH_COLUMN} <> s.{HASH_COLUMN}", set=columns)
-            .whenNotMatchedInsert(condition=f"s.{_PRESENT}", values=columns)
-            .execute()
-        )
-        return _stats_from_merge(spark, gold_path, INCREMENTAL, None, count, rows, silver_versions)
+        with _gold_commit(spark, metadata):
+            (
+                target.alias("t")
+                .merge(source.alias("s"), _key_condition(keys))
+                .whenMatchedDelete(condition=f"s.{_PRESENT} IS NULL")
+                .whenMatchedUpdate(condition=f"t.{HASH_COLUMN} <> s.{HASH_COLUMN}", set=columns)
+                .whenNotMatchedInsert(condition=f"s.{_PRESENT}", values=columns)
+                .execute()
+            )
+        return _stats_from_merge(spark, gold_path, INCREMENTAL, None, plan.count, rows, silver_versions)
     finally:
         recomputed.unpersist()
+
+
+def _merge_source(affected: DataFrame, recomputed: DataFrame, keys: list[str]) -> DataFrame:
+    """Every affected key with its recomputed row; `_PRESENT` is null where the SQL returns none."""
+    return affected.join(recomputed.withColumn(_PRESENT, F.lit(True)), on=keys, how="left")
 
 
 def _record_progress_only(spark: SparkSession, gold_path: str) -> None:
@@ -462,9 +500,14 @@ def _count_refusing_duplicate_keys(name: str, frame: DataFrame, keys: list[str])
     ).collect()
     if not totals["duplicated"]:
         return totals["rows"] or 0
-    sample = per_key.where("count > 1").limit(5).collect()
+    raise _duplicate_keys_error(name, keys, per_key.where("count > 1").limit(5).collect())
+
+
+def _duplicate_keys_error(name: str, keys: list[str], sample) -> GoldError:
+    """The error for an SQL that returns several rows for one key; `sample`: a few such keys (rows or
+    dicts holding the key columns)."""
     shown = "; ".join(", ".join(f"{k}={row[k]!r}" for k in keys) for row in sample)
-    raise GoldError(
+    return GoldError(
         f"gold entity {name}: its SQL returns several rows for one key ({shown}); "
         "fix the joins in the SQL so each key appears once"
     )

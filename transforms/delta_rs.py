@@ -1,0 +1,81 @@
+"""delta-rs (the `deltalake` package, the Delta Lake project's Rust implementation) beside Spark, for
+writes too small for Spark's fixed cost.
+
+A Delta MERGE in Spark costs 2-5 s of planning, jobs and commit work on 2 cores whatever the batch;
+delta-rs MERGEs the same few hundred rows in about 0.05 s. Both engines follow the Delta protocol, so a
+table may take one commit from delta-rs and the next from Spark: Spark reads delta-rs's commits, its
+change data feed and its `userMetadata` (where every stage records its progress) as its own.
+
+Which tables: delta-rs does not write every table feature Spark's Delta does (deletion vectors above
+all, which silver and gold turn on once a table is big: transforms.deletion_vectors). `open_writable`
+opens a table only when its protocol holds no feature outside WRITABLE_FEATURES, the features this
+project's tests have written with delta-rs; otherwise the caller writes with Spark.
+
+Where: the table path as Spark names it (a plain path, `hdfs://`, `s3a://`) with storage options taken
+from the Spark session's Hadoop settings (LakeResource.hadoop_settings puts the lake's there), so both
+engines reach the lake with the same settings. On S3 delta-rs commits with a plain PUT, as Spark's
+default S3 log store does: both rely on one writer per table at a time, which the platform's per-table
+pools give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+# Table features of tables delta-rs may write here (reader version 1, writer features of Spark's
+# gold tables: a change data feed, and the two features Delta's writer version 7 lists for every table).
+WRITABLE_FEATURES = frozenset({"appendOnly", "invariants", "changeDataFeed"})
+
+
+def quote(name: str) -> str:
+    """A column name as a delta-rs (DataFusion) SQL identifier: quoted, so case and spaces are kept."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def open_writable(spark: SparkSession, path: str) -> DeltaTable | None:
+    """The table at `path`, opened by delta-rs, when delta-rs may write it (see the module docstring);
+    None when its protocol holds a feature outside WRITABLE_FEATURES."""
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    table = DeltaTable(path, storage_options=storage_options(path, hadoop.get))
+    protocol = table.protocol()
+    features = set(protocol.writer_features or ()) | set(protocol.reader_features or ())
+    if protocol.min_reader_version > 1 or not features <= WRITABLE_FEATURES:
+        return None
+    return table
+
+
+def storage_options(path: str, hadoop_setting: Callable[[str], str | None]) -> dict[str, str]:
+    """delta-rs's storage options for `path`, from the Hadoop settings `hadoop_setting` looks up (an
+    s3a bucket's own settings first, then the general ones). A local path and HDFS need none: delta-rs
+    reaches the NameNode the path names."""
+    if not path.startswith("s3a://"):
+        return {}
+    bucket = path.split("://", 1)[1].split("/", 1)[0]
+
+    def setting(key: str) -> str | None:
+        return hadoop_setting(f"fs.s3a.bucket.{bucket}.{key}") or hadoop_setting(f"fs.s3a.{key}")
+
+    options = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
+    endpoint = setting("endpoint")
+    if endpoint:
+        secure = (setting("connection.ssl.enabled") or "true").lower() == "true"
+        if "://" not in endpoint:
+            endpoint = f"{'https' if secure else 'http'}://{endpoint}"
+        options["AWS_ENDPOINT_URL"] = endpoint
+        options["AWS_ALLOW_HTTP"] = str(endpoint.startswith("http://")).lower()
+    if (setting("path.style.access") or "false").lower() == "true":
+        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+    for key, option in (
+        ("endpoint.region", "AWS_REGION"),
+        ("access.key", "AWS_ACCESS_KEY_ID"),
+        ("secret.key", "AWS_SECRET_ACCESS_KEY"),
+        ("session.token", "AWS_SESSION_TOKEN"),
+    ):
+        value = setting(key)
+        if value:
+            options[option] = value
+    options.setdefault("AWS_REGION", "us-east-1")
+    return options
