@@ -372,10 +372,14 @@ def test_gold_written_by_delta_rs_does_what_spark_does_at_every_step_and_equals_
         return stats.mode, stats.keys_recomputed, stats.rows, stats.inserted, stats.updated, stats.deleted
 
     for spark_runs, small_runs in zip(story.batch_stats, story.small_batch_stats, strict=True):
-        assert {n: outcome(s) for n, s in small_runs.items()} == {n: outcome(s) for n, s in spark_runs.items()}
+        assert {n: outcome(s) for n, s in small_runs.items()} == {
+            n: outcome(s) for n, s in spark_runs.items()
+        }
     written_by = set()
     for name, step in story.steps.items():
-        assert {n: outcome(s) for n, s in step.small.items()} == {n: outcome(s) for n, s in step.stats.items()}, name
+        assert {n: outcome(s) for n, s in step.small.items()} == {
+            n: outcome(s) for n, s in step.stats.items()
+        }, name
         assert step.small_changes == step.changes, name
         for entity, stats in step.small.items():
             if entity in step.small_commits and stats.keys_recomputed:
