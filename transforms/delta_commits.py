@@ -14,6 +14,7 @@ from delta.tables import DeltaTable
 from py4j.java_gateway import JavaClass
 from pyspark.sql import SparkSession
 
+from transforms import delta_rs
 from transforms.sql_text import quote_identifier, sql_string
 
 # Table properties Delta keeps itself and refuses from a user (a column-mapped table's column counter).
@@ -104,14 +105,19 @@ def table_size_and_properties(spark: SparkSession, path: str) -> tuple[int, dict
     """The bytes of data the table's current version holds and its table properties.
 
     Read from the version's checksum file (`_delta_log/<version>.crc`, which Delta writes beside each
-    commit) on the driver: no Spark job. Without that file (an older writer, or a commit that skipped
-    it), `DESCRIBE DETAIL` answers, with a job."""
+    commit) on the driver: no Spark job. A commit of delta-rs has no checksum file: then delta-rs
+    reads the log (a few ms once the table is open). Where delta-rs cannot, `DESCRIBE DETAIL`
+    answers, with a job."""
     version = current_version(spark, path)
     text = None if version is None else _read_text(spark, f"{_log_folder(path)}/{version:020d}.crc")
     if text:
         checksum = json.loads(text)
         if "tableSizeBytes" in checksum and "metadata" in checksum:
             return int(checksum["tableSizeBytes"]), dict(checksum["metadata"].get("configuration") or {})
+    if version is not None:
+        found = delta_rs.size_and_properties(spark, path)
+        if found is not None:
+            return found
     detail = DeltaTable.forPath(spark, path).detail().collect()[0]
     return int(detail["sizeInBytes"]), dict(detail["properties"] or {})
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from pyspark.sql import SparkSession
 
 # Table features of tables delta-rs may write here (reader version 1, writer features of Spark's
@@ -37,14 +38,34 @@ def quote(name: str) -> str:
 
 def open_writable(spark: SparkSession, path: str) -> DeltaTable | None:
     """The table at `path`, opened by delta-rs, when delta-rs may write it (see the module docstring);
-    None when its protocol holds a feature outside WRITABLE_FEATURES."""
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    table = DeltaTable(path, storage_options=storage_options(path, hadoop.get))
+    None when its protocol holds a feature outside WRITABLE_FEATURES, or when delta-rs cannot open it
+    (a file system or setting it does not support): then Spark writes, and fails clearly if the lake
+    itself is unreachable."""
+    try:
+        table = _open(spark, path)
+    except (DeltaError, OSError):
+        return None
     protocol = table.protocol()
     features = set(protocol.writer_features or ()) | set(protocol.reader_features or ())
     if protocol.min_reader_version > 1 or not features <= WRITABLE_FEATURES:
         return None
     return table
+
+
+def size_and_properties(spark: SparkSession, path: str) -> tuple[int, dict[str, str]] | None:
+    """The bytes of data the table's current version holds and its table properties, read by delta-rs
+    from the table's log (no Spark job); None when delta-rs cannot read that log."""
+    try:
+        table = _open(spark, path)
+        sizes = table.get_add_actions(flatten=True).column("size_bytes").to_pylist()
+    except (DeltaError, OSError):
+        return None
+    return sum(sizes), dict(table.metadata().configuration)
+
+
+def _open(spark: SparkSession, path: str) -> DeltaTable:
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    return DeltaTable(path, storage_options=storage_options(path, hadoop.get))
 
 
 def storage_options(path: str, hadoop_setting: Callable[[str], str | None]) -> dict[str, str]:

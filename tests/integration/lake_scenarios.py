@@ -73,3 +73,49 @@ def progress_after_two_stages(spark: SparkSession, path: str) -> dict | None:
             .save(path)
         )
     return latest_progress(spark, path, "bronze")
+
+
+def delta_rs_merge_then_spark_reads(spark: SparkSession, path: str) -> dict:
+    """Spark writes ORIGINAL as gold writes a table (change data feed, no deletion vectors); delta-rs
+    MERGEs CHANGES into it and deletes id 1 (transforms.gold.small_merge, with a progress record);
+    Spark then reads the rows, the progress and the commit's change data feed."""
+    import pyarrow as pa
+
+    from transforms import delta_rs
+    from transforms.delta_commits import current_version, table_size_and_properties
+    from transforms.gold import small_merge
+    from transforms.gold.engine import GOLD_TABLE_OPTIONS
+
+    hashed = "id INT, name STRING, city STRING, h STRING"
+    writer = spark.createDataFrame([(*row, f"{row[1]}/{row[2]}") for row in ORIGINAL], hashed).write
+    writer.format("delta").options(**GOLD_TABLE_OPTIONS).save(path)
+    table = delta_rs.open_writable(spark, path)
+    assert table is not None, f"delta-rs cannot write {path}"
+    source = pa.table(
+        {
+            "id": pa.array([1] + [row[0] for row in CHANGES], pa.int32()),
+            "name": [None] + [row[1] for row in CHANGES],
+            "city": [None] + [row[2] for row in CHANGES],
+            "h": [None] + [f"{row[1]}/{row[2]}" for row in CHANGES],
+            "present": [None] + [True] * len(CHANGES),
+        }
+    )
+    metadata = progress_metadata("gold", entity="scenario")
+    outcome = small_merge.merge_keys(table, source, ["id"], "present", "h", metadata)
+    version = current_version(spark, path)
+    feed = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", version)
+        .option("endingVersion", version)
+        .load(path)
+    )
+    detail = DeltaTable.forPath(spark, path).detail().collect()[0]
+    return {
+        "current": rows(spark.read.format("delta").load(path).drop("h")),
+        "outcome": outcome,
+        "progress": latest_progress(spark, path, "gold"),
+        "changes": sorted((row["_change_type"], row["id"]) for row in feed.collect()),
+        "size_and_properties": table_size_and_properties(spark, path),
+        "detail": (detail["sizeInBytes"], dict(detail["properties"])),
+    }

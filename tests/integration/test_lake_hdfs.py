@@ -13,9 +13,11 @@ from tests.integration.lake_scenarios import (
     MERGED,
     ORIGINAL,
     append_same_txn_version_twice,
+    delta_rs_merge_then_spark_reads,
     progress_after_two_stages,
     write_then_merge,
 )
+from transforms.gold.small_merge import SmallMergeOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +70,21 @@ def test_reachable_hdfs_lake_passes_the_preflight_and_keeps_no_probe(spark, hdfs
 
     # the probe object and its folder are both deleted
     assert PROBE_FOLDER not in _hdfs_listing(hdfs_stack, hdfs_lake.root)
+
+
+def test_delta_rs_merges_a_few_keys_on_hdfs_and_spark_reads_its_commit(spark, hdfs_lake):
+    path = _table(hdfs_lake, "gold")
+
+    result = delta_rs_merge_then_spark_reads(spark, path)
+
+    assert result["current"] == [row for row in MERGED if row[0] != 1]
+    assert result["outcome"] == SmallMergeOutcome(rows=2, inserted=1, updated=1, deleted=1)
+    assert result["progress"] == {"stage": "gold", "entity": "scenario"}
+    assert result["changes"] == [
+        ("delete", 1),
+        ("insert", 3),
+        ("update_postimage", 2),
+        ("update_preimage", 2),
+    ]
+    # the commit has no checksum file: delta-rs reads the size and properties DESCRIBE DETAIL gives
+    assert result["size_and_properties"] == result["detail"]

@@ -15,10 +15,12 @@ from tests.integration.lake_scenarios import (
     ORIGINAL,
     append_same_txn_version_twice,
     append_with_txn,
+    delta_rs_merge_then_spark_reads,
     progress_after_two_stages,
     rows,
     write_then_merge,
 )
+from transforms.gold.small_merge import SmallMergeOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +136,21 @@ def test_s3_outage_during_an_idempotent_append_fails_clearly_and_the_retry_write
     assert table.count() == len(ORIGINAL) + batch_rows
     assert table.select("id").distinct().count() == batch_rows  # ids 1 and 2 appear twice, once per batch
     assert rows(table.where("name IN ('ann', 'bob')")) == ORIGINAL
+
+
+def test_delta_rs_merges_a_few_keys_on_s3_and_spark_reads_its_commit(spark, s3_lake):
+    path = _table(s3_lake, "gold")
+
+    result = delta_rs_merge_then_spark_reads(spark, path)
+
+    assert result["current"] == [row for row in MERGED if row[0] != 1]
+    assert result["outcome"] == SmallMergeOutcome(rows=2, inserted=1, updated=1, deleted=1)
+    assert result["progress"] == {"stage": "gold", "entity": "scenario"}
+    assert result["changes"] == [
+        ("delete", 1),
+        ("insert", 3),
+        ("update_postimage", 2),
+        ("update_preimage", 2),
+    ]
+    # the commit has no checksum file: delta-rs reads the size and properties DESCRIBE DETAIL gives
+    assert result["size_and_properties"] == result["detail"]
