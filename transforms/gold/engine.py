@@ -17,7 +17,9 @@ inserted, before and after an update, before a delete) and the silver views, or 
      saves nothing); a query it cannot safely rewrite gets that semi join on its result instead, and
   3. MERGEs only them: a changed row is updated, a new one inserted, and an affected key the SQL no
      longer returns is deleted. Every other gold row is left as it is (the gold table keeps deletion
-     vectors, so its files are not rewritten either).
+     vectors, so its files are not rewritten either). A MERGE of a few keys into a table without
+     deletion vectors is written by delta-rs instead of Spark (transforms.gold.small_merge): the same
+     clauses and commit, without Spark's fixed cost of seconds per MERGE.
 A full recompute (the whole result merged, vanished keys deleted) happens instead on a first run, when
 the SQL text changed, when the entity declares no `affected_keys`, when a moved table's mapping is
 `all`, and when a change data feed range cannot be read (a vacuumed or missing range); the reason is
