@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
@@ -11,6 +13,13 @@ SCHEMA = "id INT, name STRING, city STRING"
 ORIGINAL = [(1, "ann", "paris"), (2, "bob", "rome")]
 CHANGES = [(2, "bob", "oslo"), (3, "cyd", "lima")]
 MERGED = [(1, "ann", "paris"), (2, "bob", "oslo"), (3, "cyd", "lima")]
+# what delta_rs_merge_then_spark_reads finds (besides the size, compared with DESCRIBE DETAIL's)
+DELTA_RS_MERGED = {
+    "current": [(2, "bob", "oslo"), (3, "cyd", "lima")],
+    "outcome": {"rows": 2, "inserted": 1, "updated": 1, "deleted": 1},
+    "progress": {"stage": "gold", "entity": "scenario"},
+    "changes": [("delete", 1), ("insert", 3), ("update_postimage", 2), ("update_preimage", 2)],
+}
 
 
 def rows(frame) -> list[tuple]:
@@ -113,7 +122,7 @@ def delta_rs_merge_then_spark_reads(spark: SparkSession, path: str) -> dict:
     detail = DeltaTable.forPath(spark, path).detail().collect()[0]
     return {
         "current": rows(spark.read.format("delta").load(path).drop("h")),
-        "outcome": outcome,
+        "outcome": dataclasses.asdict(outcome),
         "progress": latest_progress(spark, path, "gold"),
         "changes": sorted((row["_change_type"], row["id"]) for row in feed.collect()),
         "size_and_properties": table_size_and_properties(spark, path),
