@@ -42,3 +42,26 @@ def test_a_table_with_deletion_vectors_is_left_to_spark(spark, tmp_lake):
 
     assert delta_rs.open_writable(spark, path) is None
     assert delta_rs.open_writable(spark, str(tmp_lake / "no_table_here")) is None
+
+
+def test_every_tenth_version_gets_a_checkpoint_that_spark_reads(spark, tmp_lake):
+    path = str(tmp_lake / "checkpointed")
+    spark.createDataFrame([(0, "zero", "h0")], SCHEMA).write.format("delta").options(
+        **GOLD_TABLE_OPTIONS
+    ).save(path)
+    for n in range(1, 12):  # versions 1..11, each a delta-rs MERGE inserting key n
+        table = delta_rs.open_writable(spark, path)
+        assert table is not None
+        row = pa.table(
+            {"id": pa.array([n], pa.int32()), "name": [f"n{n}"], "h": [f"h{n}"], "present": [True]}
+        )
+        merge_keys(table, row, ["id"], "present", "h", progress_metadata("gold", entity="c", n=n))
+
+    log = tmp_lake / "checkpointed" / "_delta_log"
+    assert sorted(p.name for p in log.glob("*.checkpoint.parquet")) == [
+        "00000000000000000010.checkpoint.parquet"
+    ]
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()  # Spark reads the log anew, from the checkpoint
+    assert current_version(spark, path) == 11
+    assert latest_progress(spark, path, "gold") == {"stage": "gold", "entity": "c", "n": 11}
+    assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == list(range(12))

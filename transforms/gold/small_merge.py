@@ -21,6 +21,10 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from transforms.delta_rs import quote
 
+# Spark's Delta writes a checkpoint every `delta.checkpointInterval` versions, 10 unless the table says
+# otherwise; delta-rs's own default is 100, which would leave readers (and transforms.delta_commits,
+# which counts versions from the last checkpoint) replaying up to 99 commit files.
+CHECKPOINT_INTERVAL = 10
 # The most values (affected keys times result columns) a merge collects to the driver; a bigger one
 # goes through Spark (500,000 values: 12,500 rows of 40 columns).
 SMALL_MERGE_CELLS = 500_000
@@ -68,6 +72,7 @@ def merge_keys(
     if table.version() == before:  # nothing changed: delta-rs made no commit, the progress needs one
         empty = pa.schema(table.schema().to_arrow()).empty_table()
         write_deltalake(table, empty, mode="append", commit_properties=_with_user_metadata(metadata))
+    _checkpoint_when_due(table)
     return SmallMergeOutcome(
         rows=int(pc.sum(pc.is_valid(source[present])).as_py() or 0),
         inserted=int(metrics["num_target_rows_inserted"]),
@@ -80,3 +85,10 @@ def _with_user_metadata(metadata: str) -> CommitProperties:
     """delta-rs writes the commit's `userMetadata` from its custom metadata, where Spark's readers (and
     transforms.delta_commits) find it."""
     return CommitProperties(custom_metadata={"userMetadata": metadata})
+
+
+def _checkpoint_when_due(table: DeltaTable) -> None:
+    """A checkpoint at the versions Spark's Delta would write one (CHECKPOINT_INTERVAL)."""
+    interval = int(table.metadata().configuration.get("delta.checkpointInterval", CHECKPOINT_INTERVAL))
+    if table.version() % interval == 0:
+        table.create_checkpoint()
