@@ -111,6 +111,7 @@ def delta_rs_merge_then_spark_reads(spark: SparkSession, path: str) -> dict:
     )
     metadata = progress_metadata("gold", entity="scenario")
     outcome = small_merge.merge_keys(table, source, ["id"], "present", "h", metadata)
+    assert outcome is not None, "delta-rs failed before its commit"
     version = current_version(spark, path)
     feed = (
         spark.read.format("delta")

@@ -498,3 +498,28 @@ def test_a_vacuumed_change_data_feed_falls_back_to_a_full_recompute_that_says_so
     assert stats.mode == FULL
     assert stats.reason.startswith("s_contact: change data feed of versions ")
     assert (stats.updated, lake.gold("customer")[key]["last_name"]) == (1, "Vacuumed")
+
+
+def test_a_delta_rs_merge_that_fails_before_its_commit_is_written_by_spark_instead(story, monkeypatch):
+    """delta-rs failing before it commits (say, DataNodes its own HDFS client cannot reach) leaves the
+    table as it was: gold then writes the same MERGE with Spark."""
+    import deltalake
+
+    lake, customer = story.lake, ENTITY["customer"]
+    lake.refresh(customer, SMALL)  # up to date with the tests before (a vacuumed feed: a full recompute)
+    key = sorted(lake.gold("customer", SMALL))[0]
+    lake.apply([SourceChanges(lake).update("s_contact", key, LAST_NAME="Written By Spark")])
+    before = lake.last_commit("customer", SMALL)["version"]
+
+    def unreachable(*args, **kwargs):
+        raise OSError("no route to the DataNodes (injected)")
+
+    monkeypatch.setattr(deltalake.DeltaTable, "merge", unreachable)
+    stats = lake.refresh(customer, SMALL)
+
+    commit = lake.last_commit("customer", SMALL)
+    assert (stats.mode, stats.keys_recomputed, stats.updated) == (INCREMENTAL, 1, 1)
+    assert commit["version"] == before + 1
+    assert (commit["operation"], commit["engine"].split("/")[0]) == ("MERGE", "Apache-Spark")
+    assert lake.gold("customer", SMALL)[key]["last_name"] == "Written By Spark"
+    assert lake.refresh(customer, SMALL).skipped  # the progress went in with Spark's commit

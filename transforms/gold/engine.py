@@ -428,15 +428,16 @@ def _merge_keys(
             if duplicated:
                 raise _duplicate_keys_error(name, keys, duplicated)
             merged = small_merge.merge_keys(table, source, keys, _PRESENT, HASH_COLUMN, metadata)
-            return GoldStats(
-                INCREMENTAL,
-                keys_recomputed=plan.count,
-                rows=merged.rows,
-                inserted=merged.inserted,
-                updated=merged.updated,
-                deleted=merged.deleted,
-                silver_versions=silver_versions,
-            )
+            if merged is not None:  # None: delta-rs failed before its commit, Spark writes instead
+                return GoldStats(
+                    INCREMENTAL,
+                    keys_recomputed=plan.count,
+                    rows=merged.rows,
+                    inserted=merged.inserted,
+                    updated=merged.updated,
+                    deleted=merged.deleted,
+                    silver_versions=silver_versions,
+                )
     recomputed = recomputed.persist()
     try:
         rows = _count_refusing_duplicate_keys(name, recomputed, keys)

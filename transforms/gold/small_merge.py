@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError
 
 from transforms.delta_rs import quote
 
@@ -49,26 +50,38 @@ def duplicated_keys(source: pa.Table, keys: list[str], present: str) -> list[dic
 
 def merge_keys(
     table: DeltaTable, source: pa.Table, keys: list[str], present: str, hash_column: str, metadata: str
-) -> SmallMergeOutcome:
+) -> SmallMergeOutcome | None:
     """MERGE `source` into the gold table by its keys in one commit carrying `metadata` (see the
-    module docstring). The caller has refused duplicated keys (duplicated_keys)."""
+    module docstring). The caller has refused duplicated keys (duplicated_keys).
+
+    None when delta-rs failed before it committed (say, HDFS DataNodes its own client cannot reach):
+    the table is as it was, but for data files no version holds, and the caller writes with Spark. An
+    error after the commit is raised: the batch is in the table and its progress recorded."""
     columns = [c for c in source.column_names if c != present]
     values = {quote(c): f"s.{quote(c)}" for c in columns}
     on = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM s.{quote(k)}" for k in keys)
     before = table.version()
-    metrics = (
-        table.merge(
-            source,
-            predicate=on,
-            source_alias="s",
-            target_alias="t",
-            commit_properties=_with_user_metadata(metadata),
+    try:
+        metrics = (
+            table.merge(
+                source,
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=_with_user_metadata(metadata),
+            )
+            .when_matched_delete(predicate=f"s.{quote(present)} IS NULL")
+            .when_matched_update(
+                updates=values, predicate=f"t.{quote(hash_column)} <> s.{quote(hash_column)}"
+            )
+            .when_not_matched_insert(updates=values, predicate=f"s.{quote(present)}")
+            .execute()
         )
-        .when_matched_delete(predicate=f"s.{quote(present)} IS NULL")
-        .when_matched_update(updates=values, predicate=f"t.{quote(hash_column)} <> s.{quote(hash_column)}")
-        .when_not_matched_insert(updates=values, predicate=f"s.{quote(present)}")
-        .execute()
-    )
+    except (DeltaError, OSError):
+        table.update_incremental()  # the log as it is now (raises if the lake cannot be read at all)
+        if table.version() == before:
+            return None
+        raise
     if table.version() == before:  # nothing changed: delta-rs made no commit, the progress needs one
         empty = pa.schema(table.schema().to_arrow()).empty_table()
         write_deltalake(table, empty, mode="append", commit_properties=_with_user_metadata(metadata))
