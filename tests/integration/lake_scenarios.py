@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from transforms.delta_commits import latest_progress, progress_metadata
+from transforms import delta_rs
+from transforms.delta_commits import (
+    current_version,
+    latest_progress,
+    progress_metadata,
+    table_size_and_properties,
+)
+from transforms.gold import small_merge
+from transforms.gold.engine import GOLD_TABLE_OPTIONS
 
 SCHEMA = "id INT, name STRING, city STRING"
 ORIGINAL = [(1, "ann", "paris"), (2, "bob", "rome")]
@@ -88,13 +97,6 @@ def delta_rs_merge_then_spark_reads(spark: SparkSession, path: str) -> dict:
     """Spark writes ORIGINAL as gold writes a table (change data feed, no deletion vectors); delta-rs
     MERGEs CHANGES into it and deletes id 1 (transforms.gold.small_merge, with a progress record);
     Spark then reads the rows, the progress and the commit's change data feed."""
-    import pyarrow as pa
-
-    from transforms import delta_rs
-    from transforms.delta_commits import current_version, table_size_and_properties
-    from transforms.gold import small_merge
-    from transforms.gold.engine import GOLD_TABLE_OPTIONS
-
     hashed = "id INT, name STRING, city STRING, h STRING"
     writer = spark.createDataFrame([(*row, f"{row[1]}/{row[2]}") for row in ORIGINAL], hashed).write
     writer.format("delta").options(**GOLD_TABLE_OPTIONS).save(path)
