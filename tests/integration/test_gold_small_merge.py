@@ -18,16 +18,28 @@ pytestmark = pytest.mark.integration
 SCHEMA = "id INT, name STRING, h STRING"
 
 
-def test_a_merge_that_changes_no_row_still_commits_its_progress(spark, tmp_lake):
-    path = str(tmp_lake / "customer")
-    spark.createDataFrame([(1, "ann", "h1")], SCHEMA).write.format("delta").options(
-        **GOLD_TABLE_OPTIONS
-    ).save(path)
+def gold_table(spark, path: str, row: tuple, **options: str) -> None:
+    """A one-row table as gold writes one (change data feed, no deletion vectors, unless `options`)."""
+    writer = spark.createDataFrame([row], SCHEMA).write.format("delta")
+    writer.options(**{**GOLD_TABLE_OPTIONS, **options}).save(path)
+
+
+def recomputed(key: int, name: str, row_hash: str) -> pa.Table:
+    """A merge source of one affected key with its recomputed row."""
+    return pa.table({"id": pa.array([key], pa.int32()), "name": [name], "h": [row_hash], "present": [True]})
+
+
+def merge(spark, path: str, source: pa.Table, n: int) -> SmallMergeOutcome | None:
     table = delta_rs.open_writable(spark, path)
     assert table is not None
-    unchanged = pa.table({"id": pa.array([1], pa.int32()), "name": ["ann"], "h": ["h1"], "present": [True]})
+    return merge_keys(table, source, ["id"], "present", "h", progress_metadata("gold", entity="c", n=n))
 
-    outcome = merge_keys(table, unchanged, ["id"], "present", "h", progress_metadata("gold", entity="c", n=1))
+
+def test_a_merge_that_changes_no_row_still_commits_its_progress(spark, tmp_lake):
+    path = str(tmp_lake / "customer")
+    gold_table(spark, path, (1, "ann", "h1"))
+
+    outcome = merge(spark, path, recomputed(1, "ann", "h1"), n=1)
 
     assert outcome == SmallMergeOutcome(rows=1, inserted=0, updated=0, deleted=0)
     assert current_version(spark, path) == 1  # a commit without data, carrying the progress
@@ -37,8 +49,7 @@ def test_a_merge_that_changes_no_row_still_commits_its_progress(spark, tmp_lake)
 
 def test_a_table_with_deletion_vectors_is_left_to_spark(spark, tmp_lake):
     path = str(tmp_lake / "big")
-    options = {**GOLD_TABLE_OPTIONS, "delta.enableDeletionVectors": "true"}
-    spark.createDataFrame([(1, "ann", "h1")], SCHEMA).write.format("delta").options(**options).save(path)
+    gold_table(spark, path, (1, "ann", "h1"), **{"delta.enableDeletionVectors": "true"})
 
     assert delta_rs.open_writable(spark, path) is None
     assert delta_rs.open_writable(spark, str(tmp_lake / "no_table_here")) is None
@@ -46,16 +57,9 @@ def test_a_table_with_deletion_vectors_is_left_to_spark(spark, tmp_lake):
 
 def test_every_tenth_version_gets_a_checkpoint_that_spark_reads(spark, tmp_lake):
     path = str(tmp_lake / "checkpointed")
-    spark.createDataFrame([(0, "zero", "h0")], SCHEMA).write.format("delta").options(
-        **GOLD_TABLE_OPTIONS
-    ).save(path)
+    gold_table(spark, path, (0, "zero", "h0"))
     for n in range(1, 12):  # versions 1..11, each a delta-rs MERGE inserting key n
-        table = delta_rs.open_writable(spark, path)
-        assert table is not None
-        row = pa.table(
-            {"id": pa.array([n], pa.int32()), "name": [f"n{n}"], "h": [f"h{n}"], "present": [True]}
-        )
-        merge_keys(table, row, ["id"], "present", "h", progress_metadata("gold", entity="c", n=n))
+        assert merge(spark, path, recomputed(n, f"n{n}", f"h{n}"), n=n) is not None
 
     log = tmp_lake / "checkpointed" / "_delta_log"
     assert sorted(p.name for p in log.glob("*.checkpoint.parquet")) == [
