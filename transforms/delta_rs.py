@@ -22,13 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from deltalake import DeltaTable
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError
+from deltalake.table import TableMerger
 from pyspark.sql import SparkSession
 
 # Table features of tables delta-rs may write here (reader version 1, writer features of Spark's
 # gold tables: a change data feed, and the two features Delta's writer version 7 lists for every table).
 WRITABLE_FEATURES = frozenset({"appendOnly", "invariants", "changeDataFeed"})
+# The most values (rows times columns) a MERGE collects to the driver for delta-rs; a bigger one goes
+# through Spark (500,000 values: 12,500 rows of 40 columns).
+SMALL_MERGE_CELLS = 500_000
+# Spark's Delta writes a checkpoint every `delta.checkpointInterval` versions, 10 unless the table says
+# otherwise; delta-rs's own default is 100, which would leave readers (and transforms.delta_commits,
+# which counts versions from the last checkpoint) replaying up to 99 commit files.
+CHECKPOINT_INTERVAL = 10
 
 
 def quote(name: str) -> str:
@@ -50,6 +59,53 @@ def open_writable(spark: SparkSession, path: str) -> DeltaTable | None:
     if protocol.min_reader_version > 1 or not features <= WRITABLE_FEATURES:
         return None
     return table
+
+
+def merge_in_one_commit(
+    table: DeltaTable,
+    source: pa.Table,
+    predicate: str,
+    clauses: Callable[[TableMerger], TableMerger],
+    metadata: str | None,
+) -> dict | None:
+    """MERGE `source` (alias `s`) into `table` (alias `t`) ON `predicate` with the `clauses` given, in
+    one commit carrying `metadata` as its `userMetadata` (when not None), made even when no row changes
+    (a stage's progress must be recorded); a checkpoint follows at Spark's versions. Returns delta-rs's
+    MERGE metrics and the new `version`.
+
+    None when delta-rs failed before it committed (say, HDFS DataNodes its own client cannot reach):
+    the table is as it was, but for data files no version holds, and the caller writes with Spark. An
+    error after the commit is raised: the batch is in the table."""
+    before = table.version()
+    properties = _with_user_metadata(metadata)
+    try:
+        merger = table.merge(
+            source, predicate=predicate, source_alias="s", target_alias="t", commit_properties=properties
+        )
+        metrics = clauses(merger).execute()
+    except (DeltaError, OSError):
+        table.update_incremental()  # the log as it is now (raises if the lake cannot be read at all)
+        if table.version() == before:
+            return None
+        raise
+    if table.version() == before:  # nothing changed: delta-rs made no commit
+        empty = pa.schema(table.schema().to_arrow()).empty_table()
+        write_deltalake(table, empty, mode="append", commit_properties=properties)
+    _checkpoint_when_due(table)
+    return {**metrics, "version": table.version()}
+
+
+def _with_user_metadata(metadata: str | None) -> CommitProperties | None:
+    """delta-rs writes the commit's `userMetadata` from its custom metadata, where Spark's readers (and
+    transforms.delta_commits) find it."""
+    return None if metadata is None else CommitProperties(custom_metadata={"userMetadata": metadata})
+
+
+def _checkpoint_when_due(table: DeltaTable) -> None:
+    """A checkpoint at the versions Spark's Delta would write one (CHECKPOINT_INTERVAL)."""
+    interval = int(table.metadata().configuration.get("delta.checkpointInterval", CHECKPOINT_INTERVAL))
+    if table.version() % interval == 0:
+        table.create_checkpoint()
 
 
 def size_and_properties(spark: SparkSession, path: str) -> tuple[int, dict[str, str]] | None:

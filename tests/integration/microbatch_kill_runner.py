@@ -13,8 +13,8 @@ Points (target in brackets):
 - `during_write` [lake-relative table path, e.g. `silver/s_lst_of_val`, `gold/customer`]: while a
   Delta MERGE (DeltaMergeBuilder.execute) or a DataFrameWriter.save runs, a thread watches the table's
   folder and kills the run as soon as a new data file (parquet or deletion vector) appears there:
-  data files written, the commit not made. Gold's MERGEs of a few keys go through Spark in this
-  process (transforms.gold.small_merge.SMALL_MERGE_CELLS = 0): delta-rs commits within a millisecond
+  data files written, the commit not made. Silver's and gold's MERGEs of a few keys go through Spark
+  in this process (transforms.delta_rs.SMALL_MERGE_CELLS = 0): delta-rs commits within a millisecond
   or two of writing its files (measured: a watcher polling every 2 ms saw the files before the commit
   in 1 of 10 MERGEs), so no watcher can kill it in between. Its commit is as atomic as Spark's (one
   commit file, written only if absent) and carries the stage's progress the same way.
@@ -88,7 +88,7 @@ def patch_during_write(table_path: str, folder: Path) -> None:
     from delta.tables import DeltaMergeBuilder
     from pyspark.sql.readwriter import DataFrameWriter
 
-    from transforms.gold import small_merge
+    from transforms import delta_rs
 
     original_execute, original_save = DeltaMergeBuilder.execute, DataFrameWriter.save
 
@@ -111,7 +111,7 @@ def patch_during_write(table_path: str, folder: Path) -> None:
 
     DeltaMergeBuilder.execute = execute
     DataFrameWriter.save = save
-    small_merge.SMALL_MERGE_CELLS = 0  # see `during_write` in the module docstring
+    delta_rs.SMALL_MERGE_CELLS = 0  # see `during_write` in the module docstring
 
 
 def _commits(folder: Path) -> set[str]:

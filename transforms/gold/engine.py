@@ -420,7 +420,7 @@ def _merge_keys(
     delta-rs when it may write the table (transforms.gold.small_merge), a bigger one through Spark."""
     assert plan.affected is not None  # an incremental plan with keys
     recomputed = _with_hash(rows_of_keys)
-    if plan.count * len(recomputed.columns) <= small_merge.SMALL_MERGE_CELLS:
+    if plan.count * len(recomputed.columns) <= delta_rs.SMALL_MERGE_CELLS:
         table = delta_rs.open_writable(spark, gold_path)
         if table is not None:
             source = _merge_source(plan.affected, recomputed, keys).toArrow()

@@ -17,18 +17,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError
+from deltalake import DeltaTable
 
-from transforms.delta_rs import quote
+from transforms.delta_rs import merge_in_one_commit, quote
 
-# Spark's Delta writes a checkpoint every `delta.checkpointInterval` versions, 10 unless the table says
-# otherwise; delta-rs's own default is 100, which would leave readers (and transforms.delta_commits,
-# which counts versions from the last checkpoint) replaying up to 99 commit files.
-CHECKPOINT_INTERVAL = 10
-# The most values (affected keys times result columns) a merge collects to the driver; a bigger one
-# goes through Spark (500,000 values: 12,500 rows of 40 columns).
-SMALL_MERGE_CELLS = 500_000
 _DUPLICATES_SHOWN = 5
 
 
@@ -60,48 +52,24 @@ def merge_keys(
     columns = [c for c in source.column_names if c != present]
     values = {quote(c): f"s.{quote(c)}" for c in columns}
     on = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM s.{quote(k)}" for k in keys)
-    before = table.version()
-    try:
-        metrics = (
-            table.merge(
-                source,
-                predicate=on,
-                source_alias="s",
-                target_alias="t",
-                commit_properties=_with_user_metadata(metadata),
-            )
-            .when_matched_delete(predicate=f"s.{quote(present)} IS NULL")
+    metrics = merge_in_one_commit(
+        table,
+        source,
+        on,
+        lambda merge: (
+            merge.when_matched_delete(predicate=f"s.{quote(present)} IS NULL")
             .when_matched_update(
                 updates=values, predicate=f"t.{quote(hash_column)} <> s.{quote(hash_column)}"
             )
             .when_not_matched_insert(updates=values, predicate=f"s.{quote(present)}")
-            .execute()
-        )
-    except (DeltaError, OSError):
-        table.update_incremental()  # the log as it is now (raises if the lake cannot be read at all)
-        if table.version() == before:
-            return None
-        raise
-    if table.version() == before:  # nothing changed: delta-rs made no commit, the progress needs one
-        empty = pa.schema(table.schema().to_arrow()).empty_table()
-        write_deltalake(table, empty, mode="append", commit_properties=_with_user_metadata(metadata))
-    _checkpoint_when_due(table)
+        ),
+        metadata,
+    )
+    if metrics is None:
+        return None
     return SmallMergeOutcome(
         rows=int(pc.sum(pc.is_valid(source[present])).as_py() or 0),
         inserted=int(metrics["num_target_rows_inserted"]),
         updated=int(metrics["num_target_rows_updated"]),
         deleted=int(metrics["num_target_rows_deleted"]),
     )
-
-
-def _with_user_metadata(metadata: str) -> CommitProperties:
-    """delta-rs writes the commit's `userMetadata` from its custom metadata, where Spark's readers (and
-    transforms.delta_commits) find it."""
-    return CommitProperties(custom_metadata={"userMetadata": metadata})
-
-
-def _checkpoint_when_due(table: DeltaTable) -> None:
-    """A checkpoint at the versions Spark's Delta would write one (CHECKPOINT_INTERVAL)."""
-    interval = int(table.metadata().configuration.get("delta.checkpointInterval", CHECKPOINT_INTERVAL))
-    if table.version() % interval == 0:
-        table.create_checkpoint()

@@ -46,9 +46,9 @@ from pyspark.sql.types import (
 )
 
 from transforms.delta_commits import last_commit_metrics
-from transforms.merge import change_log, scd1_sql
+from transforms.merge import change_log, scd1_small, scd1_sql
 from transforms.merge.fold import KeyState, final_states, from_row
-from transforms.merge.layout import PK_CHANGED, TABLE_KEY, read_table
+from transforms.merge.layout import PK_CHANGED, SCD1_METADATA, TABLE_KEY, read_table
 from transforms.merge.prepare import DELETE, IMAGE, TRUNCATE, BatchCounts, MergeInput
 from transforms.sql_text import sql_string
 
@@ -282,9 +282,17 @@ def apply_scd1(
         source = source.withColumn(column, F.lit(None).cast(columns[column]))
     existing = [c for c in columns if c not in set(new_columns)]
     plan = Scd1Plan(given.keys, columns, new_columns, existing, new_truncate, purge_before)
-    metrics = _merge(spark, table_path, source, plan, given.commit_metadata)
+    small = None
+    only_batch_keys = not (new_columns or new_truncate or purge_before)
+    source_rows = counts.changes_read + len(linked) + 1
+    if only_batch_keys and scd1_small.fits(source_rows, len(given.keys) + len(columns) + len(SCD1_METADATA)):
+        small = scd1_small.merge_small(spark, table_path, source, given.keys, columns, given.commit_metadata)
+    if small is None:
+        metrics = _merge(spark, table_path, source, plan, given.commit_metadata)
+        rows_deleted, incomplete_rows = _outcome_of(spark, table_path, int(metrics["version"]))
+    else:
+        metrics, rows_deleted, incomplete_rows = small.metrics, small.rows_deleted, small.incomplete_rows
     keys_in_batch = int(metrics.get("numSourceRows", 1)) - 1
-    rows_deleted, incomplete_rows = _outcome_of(spark, table_path, int(metrics["version"]))
     return Scd1Outcome(
         before_truncate=before_truncate,
         keys_in_batch=keys_in_batch,
