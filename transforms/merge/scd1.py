@@ -18,7 +18,9 @@ One batch is applied as ONE Delta MERGE (after the change log append):
 
 Cost: the MERGE joins on `_key` (deletion vectors: only changed rows are written); rows the batch does
 not touch are rewritten only by a truncate, the first batch with a new column (rows never fully
-imaged), or a tombstone purge.
+imaged), or a tombstone purge. A batch of a few keys without those three is written by delta-rs
+instead (transforms.merge.scd1_small: the same clauses evaluated by Spark as a SELECT, the rows that
+change MERGEd by key), which spares Spark's fixed cost of seconds per MERGE.
 
 Tombstone purge: when the newest commit time applied to the table (the table row's `_commit_ts`, not
 the wall clock, so replays are deterministic) crosses a multiple of a quarter of the retention,
