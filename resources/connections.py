@@ -209,6 +209,7 @@ class CassandraResource(dg.ConfigurableResource):
 
 
 _reachable_lakes: set[tuple[int, str]] = set()  # (process, lake root) checked by check_reachable_once
+_reachable_lakes_lock = threading.Lock()
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -301,9 +302,10 @@ class LakeResource(dg.ConfigurableResource):
         """check_reachable, the first time this process uses this lake root (SparkResource.session
         calls it, so a run checks its lake before its first write; later sessions cost nothing)."""
         key = (os.getpid(), self.root)
-        if key not in _reachable_lakes:
-            self.check_reachable(spark)
-            _reachable_lakes.add(key)
+        with _reachable_lakes_lock:  # steps start at once in threads: one checks, the others wait
+            if key not in _reachable_lakes:
+                self.check_reachable(spark)
+                _reachable_lakes.add(key)
 
     def check_reachable(self, spark: SparkSession, timeout_seconds: float = 15.0) -> None:
         """Write, read and delete a probe object under the root; raise LakeUnreachableError if any fails."""

@@ -1,7 +1,8 @@
 """Preflight checks a run makes before it writes anything: can it reach the lake and the Spark master?
 
-`check_lake_reachable(spark, root)` writes a small probe object under `<root>/_cdc_probe/`, reads it
-back and deletes it, through a fresh Hadoop client whose retries and timeouts are cut short, so a
+`check_lake_reachable(spark, root)` writes a small probe object `<root>/_cdc_probe-<random>`, reads it
+back and deletes it (no folder of probes: checks running at once, in threads or processes, share
+nothing one of them could delete under another), through a fresh Hadoop client whose retries and timeouts are cut short, so a
 wrong endpoint, wrong credentials, a missing bucket or a NameNode that is down fail within seconds
 (instead of minutes of retries, or in the middle of a commit) with a message naming the URI and what
 to check. `explain_lake_error` turns any lake failure (also one in the middle of a write) into such a
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
-PROBE_FOLDER = "_cdc_probe"
+PROBE_PREFIX = "_cdc_probe-"
 
 
 class LakeUnreachableError(RuntimeError):
@@ -68,7 +69,7 @@ def check_lake_reachable(
     hadoop_settings: Mapping[str, str] | None = None,
     timeout_seconds: float = 15.0,
 ) -> None:
-    """Write, read back and delete `<root>/_cdc_probe/<random>`; raise LakeUnreachableError if any fails.
+    """Write, read back and delete `<root>/_cdc_probe-<random>`; raise LakeUnreachableError if any fails.
 
     The Hadoop settings are the session's, then `hadoop_settings` (the lake's), then short retries and
     timeouts. The client is a new instance (not Hadoop's cached one) and is closed afterwards.
@@ -80,7 +81,7 @@ def check_lake_reachable(
         **_fail_fast_settings(_scheme(root), timeout_seconds),
     }.items():
         configuration.set(key, value)
-    probe = jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/{PROBE_FOLDER}/{uuid.uuid4().hex}")
+    probe = jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/{PROBE_PREFIX}{uuid.uuid4().hex}")
     content = f"cdc-lakehouse probe {time.time()}".encode()
     filesystem = None
     try:
@@ -94,10 +95,6 @@ def check_lake_reachable(
                 f"lake root {root}: the probe object read back differs from what was written"
             )
         filesystem.delete(probe, False)
-        try:  # the probe folder too, when no other probe is in it (a local or HDFS lake keeps folders)
-            filesystem.delete(probe.getParent(), False)
-        except Py4JJavaError:
-            pass
     except Py4JJavaError as error:
         raise LakeUnreachableError(explain_lake_error(root, error, configuration)) from None
     finally:

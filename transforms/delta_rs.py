@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.table import TableMerger
 from pyspark.sql import SparkSession
 
@@ -54,11 +54,52 @@ def open_writable(spark: SparkSession, path: str) -> DeltaTable | None:
         table = _open(spark, path)
     except (DeltaError, OSError):
         return None
+    return table if _writable(table) else None
+
+
+def _writable(table: DeltaTable) -> bool:
     protocol = table.protocol()
     features = set(protocol.writer_features or ()) | set(protocol.reader_features or ())
-    if protocol.min_reader_version > 1 or not features <= WRITABLE_FEATURES:
+    return protocol.min_reader_version == 1 and features <= WRITABLE_FEATURES
+
+
+def append_in_one_commit(spark: SparkSession, path: str, rows: pa.Table) -> bool:
+    """Append `rows` to the table at `path` in one commit, creating the table (every column nullable,
+    as Spark would) when there is none. False when delta-rs may not write the table (see
+    open_writable) or failed before it committed: the caller appends with Spark. An error after the
+    commit is raised."""
+    options = storage_options(path, spark.sparkContext._jsc.hadoopConfiguration().get)
+    try:
+        table: DeltaTable | None = DeltaTable(path, storage_options=options)
+    except TableNotFoundError:
+        table = None
+    except (DeltaError, OSError):
+        return False
+    if table is not None and not _writable(table):
+        return False
+    nullable = rows.cast(pa.schema([field.with_nullable(True) for field in rows.schema]))
+    before = None if table is None else table.version()
+    try:
+        if table is None:
+            write_deltalake(path, nullable, mode="append", storage_options=options)
+            table = DeltaTable(path, storage_options=options)
+        else:
+            write_deltalake(table, nullable, mode="append")
+            table.update_incremental()
+    except (DeltaError, OSError):
+        if _current_version(path, options) == before:
+            return False
+        raise
+    _checkpoint_when_due(table)
+    return True
+
+
+def _current_version(path: str, options: dict[str, str]) -> int | None:
+    """The table's newest version, None when there is no table (raises when the lake cannot be read)."""
+    try:
+        return DeltaTable(path, storage_options=options).version()
+    except TableNotFoundError:
         return None
-    return table
 
 
 def merge_in_one_commit(
@@ -91,6 +132,7 @@ def merge_in_one_commit(
     if table.version() == before:  # nothing changed: delta-rs made no commit
         empty = pa.schema(table.schema().to_arrow()).empty_table()
         write_deltalake(table, empty, mode="append", commit_properties=properties)
+        table.update_incremental()
     _checkpoint_when_due(table)
     return {**metrics, "version": table.version()}
 

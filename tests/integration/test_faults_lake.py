@@ -189,8 +189,8 @@ def test_hdfs_datanode_down_during_a_silver_write_fails_clearly_and_the_next_run
     appended = []
     original_append = engine.change_log.append
 
-    def append_then_stop_the_datanode(changes, table_path):
-        original_append(changes, table_path)
+    def append_then_stop_the_datanode(changes, table_path, count):
+        original_append(changes, table_path, count)
         if table_path == victim:
             appended.append(current_version(spark, f"{victim}/_changes"))
             hdfs.stop_datanode()

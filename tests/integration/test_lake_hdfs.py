@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from resources.lake_check import PROBE_FOLDER
+from resources.lake_check import PROBE_PREFIX
 from tests.integration.lake_scenarios import (
     DELTA_RS_MERGED,
     MERGED,
@@ -68,8 +68,7 @@ def test_latest_progress_on_hdfs_finds_the_stage_commit(spark, hdfs_lake):
 def test_reachable_hdfs_lake_passes_the_preflight_and_keeps_no_probe(spark, hdfs_lake, hdfs_stack):
     hdfs_lake.check_reachable(spark)
 
-    # the probe object and its folder are both deleted
-    assert PROBE_FOLDER not in _hdfs_listing(hdfs_stack, hdfs_lake.root)
+    assert not [name for name in _hdfs_listing(hdfs_stack, hdfs_lake.root) if name.startswith(PROBE_PREFIX)]
 
 
 def test_delta_rs_merges_a_few_keys_on_hdfs_and_spark_reads_its_commit(spark, hdfs_lake):

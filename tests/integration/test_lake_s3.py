@@ -9,7 +9,7 @@ import uuid
 import pytest
 from delta.tables import DeltaTable
 
-from resources.lake_check import PROBE_FOLDER, explain_lake_error
+from resources.lake_check import PROBE_PREFIX, explain_lake_error
 from tests.integration.lake_scenarios import (
     DELTA_RS_MERGED,
     MERGED,
@@ -70,7 +70,7 @@ def test_latest_progress_on_s3_finds_the_stage_commit(spark, s3_lake):
 def test_reachable_s3_lake_passes_the_preflight_and_keeps_no_probe(spark, s3_lake, s3_stack):
     s3_lake.check_reachable(spark)
 
-    assert [key for key in _objects_under(s3_stack, s3_lake.root) if PROBE_FOLDER in key] == []
+    assert [key for key in _objects_under(s3_stack, s3_lake.root) if PROBE_PREFIX in key] == []
 
 
 def _wait_for_new_parquet(s3_stack, path: str, known: set[str], writer: threading.Thread) -> bool:

@@ -1,13 +1,13 @@
 """Silver's MERGE of a few keys through delta-rs (transforms/merge/scd1_small.py) writes what Spark's
-MERGE writes.
+MERGE writes, and the change log's append through delta-rs what Spark's append writes.
 
 The same batches go into two tables: one where delta-rs writes the small MERGEs, one where Spark writes
 every MERGE (SMALL_MERGE_CELLS = 0). The batches hold typed columns, partial updates, a key never
 imaged, a late change, a delete and a re-insert, a duplicate, a primary-key change with a late change
 of the old key, a truncate (whose MERGE rewrites untouched rows: Spark on both), a new column (Spark
 on both) and a replay. After every batch both tables must hold the same rows, every metadata column
-included, report the same MergeStats and give the same change data feed for the batch's commit, and
-each commit's engine must be the one expected.
+included, report the same MergeStats, give the same change data feed for the batch's commit and hold
+the same change log, and each commit's engine must be the one expected.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tests.reference_model import (
 )
 from transforms import delta_rs
 from transforms.delta_commits import latest_progress, progress_metadata
+from transforms.merge.change_log import log_path
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,11 @@ def change_feed(spark, path: str, version: int) -> list[dict]:
     return sorted(rows, key=lambda row: (row["_key"], row["_change_type"]))
 
 
+def logged(spark, path: str) -> list[dict]:
+    rows = [r.asDict(recursive=True) for r in spark.read.format("delta").load(log_path(path)).collect()]
+    return sorted(rows, key=lambda row: (row["_key"], row["_sequence"], row["_content"]))
+
+
 def test_delta_rs_writes_what_spark_writes_at_every_batch(spark, tmp_lake, monkeypatch):
     small = Silver(spark, new_table_path(tmp_lake), column_types=TYPES)
     spark_only = Silver(spark, new_table_path(tmp_lake), column_types=TYPES)
@@ -120,5 +126,11 @@ def test_delta_rs_writes_what_spark_writes_at_every_batch(spark, tmp_lake, monke
         assert change_feed(spark, small.path, commit["version"]) == change_feed(
             spark, spark_only.path, commit["version"]
         ), number
+        log, spark_log = (
+            last_commit(spark, log_path(small.path)),
+            last_commit(spark, log_path(spark_only.path)),
+        )
+        assert (log["engine"], spark_log["engine"]) == ("delta-rs", "Apache-Spark"), number
+        assert logged(spark, small.path) == logged(spark, spark_only.path), number
         assert latest_progress(spark, small.path, "silver") == {"stage": "silver", "batch": number}
     assert stats.rows_updated == 0 and stats.keys_without_effect == 3  # the replay changed nothing

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import dagster as dg
 import pytest
 
@@ -155,3 +158,29 @@ def test_a_log_file_sends_sparks_log_there_and_keeps_the_users_java_options():
     assert SPARK_LOG_CONFIG.is_file()
     # the user's options replace the default, and keep the log file's
     assert with_given["spark.driver.extraJavaOptions"].endswith(' -Dcdc.spark.log="/tmp/s.log" -Dx=1')
+
+
+def test_steps_starting_at_once_check_their_lake_once(monkeypatch, tmp_path):
+    """A run's first steps take their session at once, in threads: one checks the lake, the others
+    wait for it (two checks at once on a local lake raced on the probe's folder)."""
+    checked = []
+
+    def slow_check(self, spark, timeout_seconds=15.0):
+        checked.append(self.root)
+        time.sleep(0.05)
+
+    monkeypatch.setattr(LakeResource, "check_reachable", slow_check)
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    barrier = threading.Barrier(4)
+
+    def take_session() -> None:
+        barrier.wait()
+        lake.check_reachable_once(spark=None)
+
+    steps = [threading.Thread(target=take_session) for _ in range(4)]
+    for step in steps:
+        step.start()
+    for step in steps:
+        step.join()
+
+    assert checked == [lake.root]

@@ -5,10 +5,11 @@ starts from the old key's row as of the move, which later, late changes of the o
 alter) and SCD2 (a late change is slotted into the key's history). For those keys the engine replays
 the key's whole history from this log (transforms.merge.fold).
 
-Append-only, one Delta commit per batch, written BEFORE the silver commit; a rerun after a crash
-appends the batch again, and readers keep one change per (key, sequence), so that is harmless. It lives
-inside silver's folder, which Delta readers and VACUUM of silver ignore (the folder name starts with
-an underscore). It grows like bronze; pruning changes older than the tombstone retention is future work.
+Append-only, one Delta commit per batch (written by delta-rs when the batch is small), written BEFORE
+the silver commit; a rerun after a crash appends the batch again, and readers keep one change per
+(key, sequence), so that is harmless. It lives inside silver's folder, which Delta readers and VACUUM
+of silver ignore (the folder name starts with an underscore). It grows like bronze; pruning changes
+older than the tombstone retention is future work.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from transforms import delta_rs
 from transforms.merge.layout import TABLE_KEY, table_exists
 
 LOG_COLUMNS = ["_key", "_sequence", "_kind", "_cols", "_old_key", "_commit_ts", "_content"]
@@ -25,8 +27,15 @@ def log_path(table_path: str) -> str:
     return table_path.rstrip("/") + "/_changes"
 
 
-def append(changes: DataFrame, table_path: str) -> None:
-    changes.select(*LOG_COLUMNS).write.format("delta").mode("append").save(log_path(table_path))
+def append(changes: DataFrame, table_path: str, count: int) -> None:
+    """Append the batch (`count` changes) in one commit: collected as Arrow and written by delta-rs
+    when it is small (transforms.delta_rs), else, or when delta-rs cannot, written by Spark."""
+    logged = changes.select(*LOG_COLUMNS)
+    path = log_path(table_path)
+    if count * len(LOG_COLUMNS) <= delta_rs.SMALL_MERGE_CELLS:
+        if delta_rs.append_in_one_commit(changes.sparkSession, path, logged.toArrow()):
+            return
+    logged.write.format("delta").mode("append").save(path)
 
 
 def read_log(spark: SparkSession, table_path: str) -> DataFrame:

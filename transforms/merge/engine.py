@@ -102,7 +102,7 @@ def apply_changes(
 
         batch = deduplicate(normalized).persist()
         try:
-            change_log.append(batch, table_path)
+            change_log.append(batch, table_path, counts.changes_read)
             given = MergeInput(counts, key_types, columns, new_columns, commit_metadata)
             if history == "scd1":
                 outcome = apply_scd1(spark, batch, table_path, given, tombstone_retention_hours)
