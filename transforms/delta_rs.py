@@ -1,5 +1,6 @@
 """delta-rs (the `deltalake` package, the Delta Lake project's Rust implementation) beside Spark, for
-writes too small for Spark's fixed cost.
+writes too small for Spark's fixed cost: silver's and gold's MERGEs of a few keys
+(transforms.merge.scd1_small, transforms.gold.small_merge) and the change log's appends.
 
 A Delta MERGE in Spark costs 2-5 s of planning, jobs and commit work on 2 cores whatever the batch;
 delta-rs MERGEs the same few hundred rows in about 0.05 s. Both engines follow the Delta protocol, so a
@@ -29,10 +30,11 @@ from deltalake.table import TableMerger
 from pyspark.sql import SparkSession
 
 # Table features of tables delta-rs may write here (reader version 1, writer features of Spark's
-# gold tables: a change data feed, and the two features Delta's writer version 7 lists for every table).
+# silver and gold tables: a change data feed, and the two features Delta's writer version 7 lists for
+# every table).
 WRITABLE_FEATURES = frozenset({"appendOnly", "invariants", "changeDataFeed"})
-# The most values (rows times columns) a MERGE collects to the driver for delta-rs; a bigger one goes
-# through Spark (500,000 values: 12,500 rows of 40 columns).
+# The most values (rows times columns) a MERGE or an append collects to the driver for delta-rs; a
+# bigger one goes through Spark (500,000 values: 12,500 rows of 40 columns).
 SMALL_MERGE_CELLS = 500_000
 # Spark's Delta writes a checkpoint every `delta.checkpointInterval` versions, 10 unless the table says
 # otherwise; delta-rs's own default is 100, which would leave readers (and transforms.delta_commits,
