@@ -2,11 +2,11 @@
 
 `check_lake_reachable(spark, root)` writes a small probe object `<root>/_cdc_probe-<random>`, reads it
 back and deletes it (no folder of probes: checks running at once, in threads or processes, share
-nothing one of them could delete under another), through a fresh Hadoop client whose retries and timeouts are cut short, so a
-wrong endpoint, wrong credentials, a missing bucket or a NameNode that is down fail within seconds
-(instead of minutes of retries, or in the middle of a commit) with a message naming the URI and what
-to check. `explain_lake_error` turns any lake failure (also one in the middle of a write) into such a
-message.
+nothing one of them could delete under another), through a fresh Hadoop client whose retries and
+timeouts are cut short, so a wrong endpoint, wrong credentials, a missing bucket or a NameNode that
+is down fail within seconds (instead of minutes of retries, or in the middle of a commit) with a
+message naming the URI and what to check. `explain_lake_error` turns any lake failure (also one in the
+middle of a write) into such a message.
 
 `check_spark_master(master)` connects to a `spark://` master's port before a session is built: an
 unreachable master otherwise makes Spark retry for about a minute and fail with "All masters are
