@@ -86,8 +86,7 @@ def append_in_one_commit(spark: SparkSession, path: str, rows: pa.Table) -> bool
             write_deltalake(path, nullable, mode="append", storage_options=options)
             table = DeltaTable(path, storage_options=options)
         else:
-            write_deltalake(table, nullable, mode="append")
-            table.update_incremental()
+            write_deltalake(table, nullable, mode="append")  # moves `table` to the new version
     except (DeltaError, OSError):
         if _current_version(path, options) == before:
             return False
@@ -133,8 +132,7 @@ def merge_in_one_commit(
         raise
     if table.version() == before:  # nothing changed: delta-rs made no commit
         empty = pa.schema(table.schema().to_arrow()).empty_table()
-        write_deltalake(table, empty, mode="append", commit_properties=properties)
-        table.update_incremental()
+        write_deltalake(table, empty, mode="append", commit_properties=properties)  # moves `table` on
     _checkpoint_when_due(table)
     return {**metrics, "version": table.version()}
 
@@ -148,7 +146,7 @@ def _with_user_metadata(metadata: str | None) -> CommitProperties | None:
 def _checkpoint_when_due(table: DeltaTable) -> None:
     """A checkpoint at the versions Spark's Delta would write one (CHECKPOINT_INTERVAL)."""
     interval = int(table.metadata().configuration.get("delta.checkpointInterval", CHECKPOINT_INTERVAL))
-    if table.version() % interval == 0:
+    if table.version() > 0 and table.version() % interval == 0:  # a new table's version 0 needs none
         table.create_checkpoint()
 
 
